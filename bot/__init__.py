@@ -1,0 +1,1 @@
+"""Sitrep: grounded incident briefs in Slack, remediation only by policy and a human."""

@@ -1,0 +1,369 @@
+"""Domain types shared by every part of Sitrep.
+
+What flows between the parts (design.md, "What it does, as data flowing"):
+
+    InvestigationRequest ─▶ collectors ─▶ SourceResult[] (each with Evidence[])
+                         ─▶ analyst    ─▶ Brief (cites Evidence ids, proposes typed Actions)
+
+Everything here is plain pydantic: no Slack, HTTP or database types.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class SourceName(StrEnum):
+    """The upstreams Sitrep collects from; the value is the key in ``Analysis.sources``."""
+
+    LOKI = "loki"
+    PROMETHEUS = "prometheus"
+    ARGOCD = "argocd"
+    JAEGER = "jaeger"
+
+    @property
+    def label(self) -> str:
+        return {"loki": "Loki", "prometheus": "Prometheus", "argocd": "ArgoCD", "jaeger": "Jaeger"}[
+            self.value
+        ]
+
+
+class SourceStatus(StrEnum):
+    OK = "ok"
+    NO_DATA = "no_data"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"  # not configured
+
+
+class EvidenceSource(StrEnum):
+    LOGS = "logs"
+    METRICS = "metrics"
+    DEPLOYS = "deploys"
+    TRACES = "traces"
+    ALERT = "alert"
+
+
+#: Which evidence source each upstream produces.
+EVIDENCE_SOURCE_OF: dict[SourceName, EvidenceSource] = {
+    SourceName.LOKI: EvidenceSource.LOGS,
+    SourceName.PROMETHEUS: EvidenceSource.METRICS,
+    SourceName.ARGOCD: EvidenceSource.DEPLOYS,
+    SourceName.JAEGER: EvidenceSource.TRACES,
+}
+
+
+class LogLine(BaseModel):
+    kind: Literal["log"] = "log"
+    at: datetime
+    line: str
+    level: str | None = None  # from the stream labels or the line itself
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class MetricSeries(BaseModel):
+    kind: Literal["metric"] = "metric"
+    name: str  # the query's name in settings: p99_latency, error_ratio, ...
+    query: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    points: list[tuple[datetime, float]] = Field(default_factory=list)  # NaN/Inf kept as float
+
+
+class Deploy(BaseModel):
+    kind: Literal["deploy"] = "deploy"
+    app: str
+    history_id: int
+    revision: str  # git sha
+    target_revision: str | None = None  # the tag/branch the source pointed at, e.g. v2.14.3
+    deployed_at: datetime
+    initiated_by: str | None = None
+    current: bool = False  # the newest history entry = what runs now
+
+
+class Span(BaseModel):
+    span_id: str
+    parent_id: str | None = None
+    service: str
+    operation: str
+    start: datetime
+    duration_ms: float
+    error: bool = False
+    status_code: int | None = None
+
+
+class Trace(BaseModel):
+    kind: Literal["trace"] = "trace"
+    trace_id: str
+    root_service: str
+    root_operation: str
+    start: datetime
+    duration_ms: float
+    error: bool
+    spans: list[Span] = Field(default_factory=list)
+
+
+Payload = Annotated[LogLine | MetricSeries | Deploy | Trace, Field(discriminator="kind")]
+
+
+class Evidence(BaseModel):
+    """One collected fact. ``id`` is unique within an investigation (``logs-1``, ``deploys-2``…)
+    and is what a brief cites."""
+
+    id: str
+    source: EvidenceSource
+    detail: str  # one human-readable line
+    at: datetime | None = None
+    link: str | None = None
+    payload: Payload | None = None
+
+
+class SourceResult(BaseModel):
+    """What one collector returns: never raises, a failure is data for the brief."""
+
+    source: SourceName
+    status: SourceStatus
+    elapsed_s: float = 0.0
+    error: str | None = None  # short, human-readable, no secrets
+    evidence: list[Evidence] = Field(default_factory=list)
+
+    def describe(self) -> str:
+        """``Loki: timeout``, ``Jaeger: error HTTP 500`` — the wording design.md fixes."""
+        label = self.source.label
+        match self.status:
+            case SourceStatus.OK:
+                return f"{label}: ok"
+            case SourceStatus.NO_DATA:
+                return f"{label}: no data"
+            case SourceStatus.TIMEOUT:
+                return f"{label}: timeout"
+            case SourceStatus.SKIPPED:
+                return f"{label}: not configured"
+            case SourceStatus.ERROR:
+                return f"{label}: error {self.error or 'unknown'}"
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class InvestigationRequest(BaseModel):
+    """What to look at: one service over a window ending now (or at the alert)."""
+
+    service: str
+    namespace: str | None = None
+    message: str | None = None  # what the person or alert said
+    severity: str | None = None
+    window_start: datetime
+    window_end: datetime
+
+    @classmethod
+    def for_last(
+        cls, service: str, *, since: timedelta, message: str | None = None, **kw: Any
+    ) -> InvestigationRequest:
+        end = utcnow()
+        return cls(service=service, message=message, window_start=end - since, window_end=end, **kw)
+
+
+# --------------------------------------------------------------------------- the Brief
+
+
+class Category(StrEnum):
+    DEPLOY_REGRESSION = "deploy_regression"
+    LATENCY = "latency"
+    ERRORS = "errors"
+    CONNECTIVITY = "connectivity"
+    RESOURCE_EXHAUSTION = "resource_exhaustion"
+    DEPENDENCY = "dependency"
+    CONFIG = "config"
+    UNKNOWN = "unknown"
+
+
+class Confidence(StrEnum):
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+class RootCause(BaseModel):
+    statement: str
+    service: str
+    confidence: Confidence
+    confidence_score: int = Field(ge=0, le=100)
+
+
+class EvidenceRef(BaseModel):
+    """An evidence item as the brief shows it; ``id`` must be one that was collected."""
+
+    id: str
+    source: EvidenceSource
+    detail: str
+    link: str | None = None
+
+
+class ActionKind(StrEnum):
+    """Safest first: the order ``Brief.actions`` is sorted in."""
+
+    ROLLBACK = "rollback"
+    RESTART = "restart"
+    SCALE = "scale"
+    SYNC = "sync"
+    RUNBOOK = "runbook"
+    MANUAL = "manual"
+
+
+ACTION_ORDER: dict[ActionKind, int] = {kind: i for i, kind in enumerate(ActionKind)}
+
+
+class ActionTarget(BaseModel):
+    service: str
+    namespace: str | None = None
+    app: str | None = None  # ArgoCD application
+
+
+class RollbackParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_revision: str
+    history_id: int | None = None
+
+
+class RestartParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScaleParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    replicas: int = Field(ge=0)
+
+
+class SyncParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revision: str
+
+
+class RunbookParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+
+
+class ManualParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+
+
+PARAMS_MODEL: dict[ActionKind, type[BaseModel]] = {
+    ActionKind.ROLLBACK: RollbackParams,
+    ActionKind.RESTART: RestartParams,
+    ActionKind.SCALE: ScaleParams,
+    ActionKind.SYNC: SyncParams,
+    ActionKind.RUNBOOK: RunbookParams,
+    ActionKind.MANUAL: ManualParams,
+}
+
+
+class Action(BaseModel):
+    """A typed remediation proposal. Never a shell string: ``params`` is checked against the
+    parameter model of ``kind``."""
+
+    kind: ActionKind
+    target: ActionTarget
+    params: dict[str, Any] = Field(default_factory=dict)
+    rationale: str
+
+    @model_validator(mode="after")
+    def _check_params(self) -> Action:
+        model = PARAMS_MODEL[self.kind]
+        self.params = model.model_validate(self.params).model_dump(exclude_none=True)
+        return self
+
+
+class AnalysisStatus(StrEnum):
+    COMPLETED = "COMPLETED"
+    ESCALATED = "ESCALATED"
+    RECOVERED_FALLBACK = "RECOVERED_FALLBACK"
+    DETERMINISTIC = "DETERMINISTIC"
+    PARTIAL = "PARTIAL"
+
+
+class Analysis(BaseModel):
+    status: AnalysisStatus
+    model: str | None = None
+    latency_ms: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    sources: dict[str, SourceStatus] = Field(default_factory=dict)
+    #: why the brief is rule-based (no key, timeout, invalid output, ...); None for a model brief
+    fallback_reason: str | None = None
+    #: ``Loki: timeout``-style lines for every source that did not answer with data
+    source_notes: list[str] = Field(default_factory=list)
+
+
+class BriefDraft(BaseModel):
+    """What a model (or the deterministic analyzer) writes: the Brief without ``analysis``."""
+
+    title: str
+    summary: list[str] = Field(max_length=3)
+    category: Category
+    root_cause: RootCause
+    evidence: list[EvidenceRef] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    affected_services: list[str] = Field(default_factory=list)
+    unknowns: list[str] = Field(default_factory=list)
+    next_checks: list[str] = Field(default_factory=list)
+
+    def cited_ids(self) -> set[str]:
+        return {item.id for item in self.evidence}
+
+    def check_grounded(self, collected_ids: set[str]) -> None:
+        """Raise ``UngroundedBriefError`` if the draft cites evidence that was not collected."""
+        unknown = sorted(self.cited_ids() - collected_ids)
+        if unknown:
+            raise UngroundedBriefError(unknown_ids=unknown)
+
+    def sorted_actions(self) -> list[Action]:
+        return sorted(self.actions, key=lambda a: ACTION_ORDER[a.kind])
+
+
+class Brief(BriefDraft):
+    analysis: Analysis
+
+    @property
+    def is_rule_based(self) -> bool:
+        return self.analysis.status is AnalysisStatus.DETERMINISTIC
+
+
+RULE_BASED_BANNER = "AI analysis unavailable — rule-based brief"
+
+
+class UngroundedBriefError(ValueError):
+    """A brief cited evidence ids that were not collected."""
+
+    def __init__(self, *, unknown_ids: list[str]) -> None:
+        self.unknown_ids = unknown_ids
+        super().__init__(f"brief cites evidence that was not collected: {', '.join(unknown_ids)}")
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+class TimelineEventType(StrEnum):
+    INVESTIGATION_STARTED = "INVESTIGATION_STARTED"
+    SOURCE_COLLECTED = "SOURCE_COLLECTED"
+    ANALYSIS_COMPLETED = "ANALYSIS_COMPLETED"
+    BRIEF_POSTED = "BRIEF_POSTED"
+    BRIEF_FAILED = "BRIEF_FAILED"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"

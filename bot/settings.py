@@ -1,0 +1,131 @@
+"""Sitrep's settings: every environment variable of design.md, read once at start-up.
+
+Build one ``Settings()`` in the entry point (``cli.py``) and pass it, or the parts of it a
+component needs, into constructors. Nothing else in the package reads the environment.
+Field names are the environment variable names, lower-cased (``SITREP_MODEL`` → ``sitrep_model``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: PromQL templates used when a service has no override; ``{service}`` is replaced by the service
+#: name and ``{label}`` by the service label (``SITREP_SERVICE_LABEL``). Other braces are PromQL's.
+DEFAULT_PROMQL: dict[str, str] = {
+    "request_rate": 'sum(rate(http_requests_total{{label}="{service}"}[5m]))',
+    "error_ratio": (
+        'sum(rate(http_requests_total{{label}="{service}",code=~"5.."}[5m]))'
+        ' / sum(rate(http_requests_total{{label}="{service}"}[5m]))'
+    ),
+    "p99_latency": (
+        "histogram_quantile(0.99, sum by (le) "
+        '(rate(http_request_duration_seconds_bucket{{label}="{service}"}[5m])))'
+    ),
+    "cpu": 'sum(rate(container_cpu_usage_seconds_total{{label}="{service}"}[5m]))',
+    "memory": 'sum(container_memory_working_set_bytes{{label}="{service}"})',
+    "restarts": 'sum(increase(kube_pod_container_status_restarts_total{{label}="{service}"}[15m]))',
+}
+
+
+class Settings(BaseSettings):
+    """All of Sitrep's configuration. Secrets are ``SecretStr`` so they never print."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- Slack ---
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="xapp- token: Socket Mode instead of a public HTTP URL"
+    )
+    slack_api_url: str = "https://slack.com/api/"
+    sitrep_alert_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- upstreams (a source whose URL is unset is skipped and named in the brief) ---
+    loki_url: str | None = None
+    loki_tenant: str | None = None
+    prometheus_url: str | None = None
+    argocd_url: str | None = None
+    argocd_token: SecretStr | None = None
+    jaeger_url: str | None = None
+    kubernetes_api_url: str | None = None
+    grafana_url: str | None = None
+
+    # --- models ---
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    sitrep_model: str = "claude-haiku-4-5"
+    sitrep_escalation_model: str | None = None
+    sitrep_fallback_model: str | None = None
+
+    # --- storage, policy, queries ---
+    database_url: str = "sqlite:///./sitrep.db"
+    sitrep_policy_dir: str = "policies"
+    sitrep_service_label: str = "service"
+    sitrep_loki_selector: str = '{service="{service}"}'
+    sitrep_promql: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_PROMQL),
+        description="JSON object of PromQL templates by name; merged over the defaults",
+    )
+    sitrep_default_namespace: str = "default"
+    sitrep_job_lease_seconds: int = 30
+
+    # --- budgets (seconds) ---
+    sitrep_source_timeout: float = 4.0
+    sitrep_collect_timeout: float = 5.0
+    sitrep_llm_timeout: float = 10.0
+    sitrep_llm_chain_timeout: float = 20.0
+
+    # --- remediation and access ---
+    sitrep_dry_run: bool = True
+    sitrep_webhook_token: SecretStr | None = None
+    sitrep_api_token: SecretStr | None = None
+
+    # --- process ---
+    port: int = 3000
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "console"
+
+    @field_validator("sitrep_alert_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sitrep_promql", mode="after")
+    @classmethod
+    def _merge_promql(cls, value: dict[str, str]) -> dict[str, str]:
+        return {**DEFAULT_PROMQL, **value}
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    def loki_selector_for(self, service: str) -> str:
+        """The LogQL stream selector for ``service`` (``{service}`` substituted)."""
+        return self.sitrep_loki_selector.replace("{service}", service)
+
+    def promql_for(self, service: str) -> dict[str, str]:
+        """The PromQL queries (name → query) for ``service``."""
+        return {
+            name: template.replace("{label}", self.sitrep_service_label).replace("{service}", service)
+            for name, template in self.sitrep_promql.items()
+        }
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's value, for redaction and for tests that grep logs."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
