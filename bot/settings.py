@@ -34,7 +34,11 @@ class Settings(BaseSettings):
     """All of Sitrep's configuration. Secrets are ``SecretStr`` so they never print."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `SLACK_APP_TOKEN=` in .env means unset, not ""
+        extra="ignore",
+        case_sensitive=False,
     )
 
     # --- Slack ---

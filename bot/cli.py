@@ -1,0 +1,125 @@
+"""The ``sitrep`` console script.
+
+    sitrep serve [--host H] [--port P]
+    sitrep investigate SERVICE [--since 30m] [--message TEXT] [--namespace NS] [--json]
+
+Only results go to stdout; logs and hints go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from datetime import timedelta
+
+from pydantic import ValidationError
+
+from bot.logs import configure_logging
+from bot.settings import Settings
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+#: how to turn each source on, shown when it is not configured
+SOURCE_HINTS = {
+    "loki": "LOKI_URL=http://loki:3100 (and LOKI_TENANT for multi-tenant Loki)",
+    "prometheus": "PROMETHEUS_URL=http://prometheus:9090",
+    "argocd": "ARGOCD_URL=https://argocd.example.com and ARGOCD_TOKEN=<token>",
+    "jaeger": "JAEGER_URL=http://jaeger-query:16686",
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m`` → 30 minutes. Raises ``argparse.ArgumentTypeError`` with what to type instead."""
+    match = _DURATION.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration; use e.g. 90s, 30m, 2h, 1d")
+    return timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sitrep",
+        description="Sitrep: grounded incident briefs in Slack; remediation only by policy and a human.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="run the Slack app, webhooks and worker (HTTP on $PORT)")
+    serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
+    serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+
+    investigate = commands.add_parser(
+        "investigate", help="collect, analyse and print a brief for SERVICE, without Slack"
+    )
+    investigate.add_argument("service", help="the service to look at, e.g. checkout")
+    investigate.add_argument("--since", type=parse_duration, default=timedelta(minutes=30),
+                             help="how far back to look (default 30m)")
+    investigate.add_argument("--message", default=None, help="what you see, e.g. 'p99 is 8s'")
+    investigate.add_argument("--namespace", default=None, help="Kubernetes namespace of the service")
+    investigate.add_argument("--json", action="store_true", help="print the Brief as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"sitrep: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(level=settings.log_level, fmt=settings.log_format,
+                      secrets=settings.secret_values())
+    if args.command == "serve":
+        return _serve(settings, host=args.host, port=args.port or settings.port)
+    if args.command == "investigate":
+        return asyncio.run(_investigate(settings, args))
+    raise AssertionError(args.command)
+
+
+def _serve(settings: Settings, *, host: str, port: int) -> int:
+    import uvicorn
+
+    from bot.web import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=30)
+    return 0
+
+
+async def _investigate(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.analyst.factory import build_analyst
+    from bot.collectors.gather import build_collectors
+    from bot.markdown import render_brief_markdown
+    from bot.models import InvestigationRequest, SourceStatus
+    from bot.service.investigate import Investigator
+
+    request = InvestigationRequest.for_last(
+        args.service, since=args.since, message=args.message, namespace=args.namespace
+    )
+    async with build_collectors(settings) as collectors:
+        investigator = Investigator(
+            collectors=collectors.collectors,
+            analyst=build_analyst(settings),
+            source_budget=settings.sitrep_source_timeout,
+            total_budget=settings.sitrep_collect_timeout,
+        )
+        brief = await investigator.investigate(request)
+    if args.json:
+        print(brief.model_dump_json(indent=2))
+    else:
+        print(render_brief_markdown(brief))
+    missing = [name for name, status in brief.analysis.sources.items() if status is SourceStatus.SKIPPED]
+    if missing:
+        print("\nNot configured — set these to let Sitrep look there:", file=sys.stderr)
+        for name in missing:
+            print(f"  {name}: {SOURCE_HINTS.get(name, name.upper() + '_URL')}", file=sys.stderr)
+    if settings.anthropic_api_key is None and settings.openai_api_key is None:
+        print("  model: ANTHROPIC_API_KEY=<key> (or OPENAI_API_KEY + OPENAI_BASE_URL) for an AI brief",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The main use case: collect context for a service, analyse it, record and publish a brief.
+
+    request ─▶ gather_sources (parallel, budgets) ─▶ Analyst (model chain or rule-based) ─▶ Brief
+             └─ every step appends a timeline event to the incident
+
+A brief is always produced: missing sources and a missing model make it partial or rule-based.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import structlog
+
+from bot.analyst.chain import Analyst
+from bot.collectors.base import Collector
+from bot.collectors.gather import gather_sources
+from bot.models import Brief, InvestigationRequest, SourceName, SourceResult, TimelineEventType
+from bot.service.publisher import BriefPublisher
+from bot.store.incidents import IncidentStore
+
+log = structlog.get_logger(__name__)
+
+
+class Investigator:
+    def __init__(
+        self,
+        *,
+        collectors: Mapping[SourceName, Collector | None],
+        analyst: Analyst,
+        source_budget: float,
+        total_budget: float,
+        store: IncidentStore | None = None,
+    ) -> None:
+        self._collectors = collectors
+        self._analyst = analyst
+        self._source_budget = source_budget
+        self._total_budget = total_budget
+        self._store = store
+
+    async def open_incident(
+        self,
+        request: InvestigationRequest,
+        *,
+        origin: str,
+        requested_by: str | None = None,
+        slack_channel: str | None = None,
+    ) -> int:
+        store = self._require_store()
+        return await asyncio.to_thread(
+            store.open_incident,
+            service=request.service,
+            namespace=request.namespace,
+            message=request.message,
+            severity=request.severity,
+            origin=origin,
+            requested_by=requested_by,
+            slack_channel=slack_channel,
+        )
+
+    async def record_slack(
+        self, incident_id: int, *, channel: str | None = None, root_ts: str | None = None,
+        brief_ts: str | None = None,
+    ) -> None:
+        """Remember where the incident lives in Slack (root message and brief message)."""
+        store = self._require_store()
+        await asyncio.to_thread(
+            store.update_slack, incident_id, channel=channel, root_ts=root_ts, brief_ts=brief_ts
+        )
+
+    async def investigate(
+        self,
+        request: InvestigationRequest,
+        *,
+        incident_id: int | None = None,
+        publisher: BriefPublisher | None = None,
+    ) -> Brief:
+        """Collect, analyse and (when given) record and publish. Never raises for a source
+        or model failure: those become a partial or rule-based brief."""
+        bound = log.bind(incident_id=incident_id, service=request.service)
+        bound.info("investigation_started")
+        await self._event(incident_id, TimelineEventType.INVESTIGATION_STARTED,
+                          service=request.service, message=request.message)
+        if publisher and incident_id is not None:
+            await _quietly(publisher.started(incident_id=incident_id), what="publish_started")
+
+        async def on_result(result: SourceResult) -> None:
+            bound.info("source_collected", source=result.source.value, status=result.status.value,
+                       elapsed_s=round(result.elapsed_s, 3), error=result.error)
+            await self._event(incident_id, TimelineEventType.SOURCE_COLLECTED,
+                              source=result.source.value, status=result.status.value,
+                              elapsed_s=round(result.elapsed_s, 3), error=result.error,
+                              evidence=len(result.evidence))
+            if publisher and incident_id is not None:
+                await _quietly(publisher.source_finished(incident_id=incident_id, result=result),
+                               what="publish_progress")
+
+        results = await gather_sources(
+            self._collectors,
+            request,
+            source_budget=self._source_budget,
+            total_budget=self._total_budget,
+            on_result=on_result,
+        )
+        brief = await self._analyst.analyse(request, results)
+        bound.info("analysis_completed", status=brief.analysis.status.value,
+                   model=brief.analysis.model, latency_ms=brief.analysis.latency_ms)
+        await self._event(incident_id, TimelineEventType.ANALYSIS_COMPLETED,
+                          status=brief.analysis.status.value, model=brief.analysis.model,
+                          root_cause_service=brief.root_cause.service,
+                          confidence=brief.root_cause.confidence.value,
+                          fallback_reason=brief.analysis.fallback_reason)
+        if self._store is not None and incident_id is not None:
+            await asyncio.to_thread(self._store.save_brief, incident_id, brief)
+        if publisher and incident_id is not None:
+            try:
+                ts = await publisher.brief_ready(incident_id=incident_id, brief=brief)
+            except Exception as exc:  # the brief exists; record that posting it failed
+                bound.error("brief_post_failed", error=repr(exc))
+                await self._event(incident_id, TimelineEventType.BRIEF_FAILED, error=repr(exc))
+                raise
+            await self._event(incident_id, TimelineEventType.BRIEF_POSTED, ts=ts)
+        return brief
+
+    async def _event(self, incident_id: int | None, type: TimelineEventType, **data: object) -> None:
+        if self._store is None or incident_id is None:
+            return
+        await asyncio.to_thread(self._store.add_event, incident_id, type, data=dict(data))
+
+    def _require_store(self) -> IncidentStore:
+        if self._store is None:
+            raise RuntimeError("this Investigator has no store")
+        return self._store
+
+
+async def _quietly(coro: object, *, what: str) -> None:
+    """Progress updates are best effort: a failed placeholder must not stop the brief."""
+    try:
+        await coro  # type: ignore[misc]
+    except Exception as exc:
+        log.warning(what + "_failed", error=repr(exc))

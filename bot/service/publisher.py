@@ -1,0 +1,24 @@
+"""Where an investigation's progress and brief go: a Protocol the Slack layer implements.
+
+The service never sees Slack types; ``bot.slack.publisher`` turns these calls into Web API calls.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.models import Brief, SourceResult
+
+
+class BriefPublisher(Protocol):
+    async def started(self, *, incident_id: int) -> None:
+        """The investigation began (post a placeholder in the thread)."""
+
+    async def source_finished(self, *, incident_id: int, result: SourceResult) -> None:
+        """One source answered, failed or timed out."""
+
+    async def brief_ready(self, *, incident_id: int, brief: Brief) -> str | None:
+        """Publish the brief; return the message id (Slack ``ts``) if there is one."""
+
+    async def failed(self, *, incident_id: int, reason: str) -> None:
+        """The investigation could not produce any brief (should not happen; say so)."""

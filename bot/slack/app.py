@@ -1,0 +1,34 @@
+"""The Bolt ``AsyncApp`` factory: one app per process, listeners wired with ``register``."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.service.container import Services
+from bot.settings import Settings
+from bot.slack.listeners import commands, events
+
+
+class SlackNotConfiguredError(RuntimeError):
+    """SLACK_BOT_TOKEN or SLACK_SIGNING_SECRET is missing."""
+
+
+def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
+    if settings.slack_bot_token is None or settings.slack_signing_secret is None:
+        raise SlackNotConfiguredError(
+            "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+            "(see README.md, 'Create the Slack app')"
+        )
+    token = settings.slack_bot_token.get_secret_value()
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    app = AsyncApp(
+        token=token,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        client=client,
+        # the listener acks first and hands the work to a background task
+        process_before_response=False,
+    )
+    commands.register(app, services)
+    events.register(app, services)
+    return app

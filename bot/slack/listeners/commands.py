@@ -1,0 +1,118 @@
+"""``/incident``: ack at once, then open an incident and investigate off the request path."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import InvestigationRequest
+from bot.service.container import Services
+from bot.slack.blocks import build_root_blocks, build_usage_blocks, usage_text
+from bot.slack.publisher import SlackBriefPublisher
+
+log = structlog.get_logger(__name__)
+
+#: Kubernetes-style names: what a service, app or namespace can be called
+SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+
+
+class CommandTextError(ValueError):
+    """The text after ``/incident`` cannot be read; the message says what to type instead."""
+
+
+def parse_incident_text(text: str) -> tuple[str, str | None] | None:
+    """``"checkout p99 is 8s"`` → ``("checkout", "p99 is 8s")``; ``""``/``"help"`` → None."""
+    words = text.strip().split(maxsplit=1)
+    if not words or words[0].lower() in {"help", "-h", "--help"}:
+        return None
+    service = words[0].lower()
+    if not SERVICE_NAME.match(service):
+        raise CommandTextError(
+            f"`{words[0][:64]}` is not a service name (lower-case letters, digits, `-`, `.`, `_`). "
+            "Try `/incident checkout p99 is 8s`."
+        )
+    message = words[1].strip() if len(words) > 1 else None
+    return service, message
+
+
+def register(app: AsyncApp, services: Services) -> None:
+    async def handle_incident_command(
+        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        try:
+            parsed = parse_incident_text(command.get("text") or "")
+        except CommandTextError as exc:
+            await ack(response_type="ephemeral", text=str(exc))
+            return
+        if parsed is None:
+            await ack(response_type="ephemeral", text=usage_text(), blocks=build_usage_blocks())
+            return
+        service, message = parsed
+        await ack(response_type="ephemeral", text=f"Investigating… `{service}`: results in a thread here.")
+        services.tasks.spawn(
+            _investigate_in_channel(
+                services,
+                client=client,
+                respond=respond,
+                service=service,
+                message=message,
+                channel=command["channel_id"],
+                user=command.get("user_id"),
+            ),
+            name=f"investigate:{service}",
+        )
+
+    app.command("/incident")(handle_incident_command)
+
+
+async def _investigate_in_channel(
+    services: Services,
+    *,
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    service: str,
+    message: str | None,
+    channel: str,
+    user: str | None,
+) -> None:
+    request = InvestigationRequest.for_last(
+        service, since=services.default_window, message=message,
+        namespace=services.default_namespace,
+    )
+    investigator = services.investigator
+    incident_id = await investigator.open_incident(
+        request, origin="slash_command", requested_by=user, slack_channel=channel
+    )
+    bound = log.bind(incident_id=incident_id, service=service)
+    try:
+        root = await client.chat_postMessage(
+            channel=channel,
+            text=f"Investigating {service}" + (f": {message}" if message else ""),
+            blocks=build_root_blocks(service=service, message=message, requested_by=user),
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown_error")
+        bound.warning("root_message_failed", error=error)
+        hint = " Invite me with `/invite @Sitrep` and try again." if error in {
+            "not_in_channel", "channel_not_found"} else ""
+        await respond(response_type="ephemeral", text=f"I could not post in this channel ({error}).{hint}")
+        return
+    root_ts = root["ts"]
+    await investigator.record_slack(incident_id, channel=channel, root_ts=root_ts)
+    publisher = SlackBriefPublisher(client, channel=channel, thread_ts=root_ts, service=service)
+    try:
+        await investigator.investigate(request, incident_id=incident_id, publisher=publisher)
+    except Exception as exc:
+        bound.exception("investigation_failed")
+        try:
+            await publisher.failed(incident_id=incident_id, reason=type(exc).__name__)
+        except SlackApiError:
+            bound.warning("failure_message_failed")
+    finally:
+        if publisher.brief_ts:
+            await investigator.record_slack(incident_id, brief_ts=publisher.brief_ts)

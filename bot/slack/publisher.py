@@ -1,0 +1,73 @@
+"""``BriefPublisher`` for Slack: a placeholder in the incident thread, updated in place with
+each source's progress, then replaced by the brief (with its metadata)."""
+
+from __future__ import annotations
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import Brief, SourceResult, SourceStatus
+from bot.slack.blocks import (
+    brief_fallback_text,
+    brief_metadata,
+    build_brief_blocks,
+    build_error_blocks,
+    build_progress_blocks,
+)
+
+_MARK = {SourceStatus.OK: "✓", SourceStatus.NO_DATA: "∅", SourceStatus.SKIPPED: "–"}
+
+
+class SlackBriefPublisher:
+    def __init__(self, client: AsyncWebClient, *, channel: str, thread_ts: str, service: str) -> None:
+        self._client = client
+        self._channel = channel
+        self._thread_ts = thread_ts
+        self._service = service
+        self._statuses: dict[str, str] = {}
+        self.brief_ts: str | None = None
+
+    async def started(self, *, incident_id: int) -> None:
+        response = await self._client.chat_postMessage(
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            text=f"Collecting context for {self._service}…",
+            blocks=build_progress_blocks(service=self._service),
+        )
+        self.brief_ts = response["ts"]
+
+    async def source_finished(self, *, incident_id: int, result: SourceResult) -> None:
+        mark = _MARK.get(result.status, "✗")
+        detail = result.status.value if result.status is not SourceStatus.OK else f"{result.elapsed_s:.1f} s"
+        self._statuses[result.source.label] = f"{mark} {detail}"
+        if self.brief_ts is None:
+            return
+        await self._client.chat_update(
+            channel=self._channel,
+            ts=self.brief_ts,
+            text=f"Collecting context for {self._service}…",
+            blocks=build_progress_blocks(service=self._service, statuses=self._statuses),
+        )
+
+    async def brief_ready(self, *, incident_id: int, brief: Brief) -> str | None:
+        blocks = build_brief_blocks(brief, incident_id=incident_id)
+        text = brief_fallback_text(brief)
+        metadata = brief_metadata(brief, incident_id=incident_id)
+        if self.brief_ts is not None:
+            await self._client.chat_update(
+                channel=self._channel, ts=self.brief_ts, text=text, blocks=blocks, metadata=metadata
+            )
+        else:
+            response = await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, text=text, blocks=blocks,
+                metadata=metadata,
+            )
+            self.brief_ts = response["ts"]
+        return self.brief_ts
+
+    async def failed(self, *, incident_id: int, reason: str) -> None:
+        await self._client.chat_postMessage(
+            channel=self._channel,
+            thread_ts=self._thread_ts,
+            text=f"Could not investigate {self._service}: {reason}",
+            blocks=build_error_blocks(service=self._service, reason=reason),
+        )

@@ -1,0 +1,133 @@
+"""The incident store: incidents, their briefs and their timeline.
+
+Methods are synchronous and short; async callers run them with ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from bot.models import Brief, TimelineEventType
+from bot.store.tables import BriefRow, IncidentRow, TimelineEventRow
+
+
+class IncidentNotFoundError(LookupError):
+    def __init__(self, incident_id: int) -> None:
+        self.incident_id = incident_id
+        super().__init__(f"incident {incident_id} not found")
+
+
+class IncidentStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with Session(self._engine) as session:
+            session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+
+    def open_incident(
+        self,
+        *,
+        service: str,
+        namespace: str | None = None,
+        message: str | None = None,
+        severity: str | None = None,
+        origin: str = "slash_command",
+        requested_by: str | None = None,
+        slack_channel: str | None = None,
+    ) -> int:
+        with Session(self._engine) as session:
+            row = IncidentRow(
+                service=service,
+                namespace=namespace,
+                message=message,
+                severity=severity,
+                origin=origin,
+                requested_by=requested_by,
+                slack_channel=slack_channel,
+            )
+            session.add(row)
+            session.commit()
+            assert row.id is not None
+            return row.id
+
+    def get(self, incident_id: int) -> IncidentRow:
+        with Session(self._engine) as session:
+            row = session.get(IncidentRow, incident_id)
+            if row is None:
+                raise IncidentNotFoundError(incident_id)
+            return row
+
+    def update_slack(
+        self, incident_id: int, *, channel: str | None = None, root_ts: str | None = None,
+        brief_ts: str | None = None,
+    ) -> None:
+        with Session(self._engine) as session:
+            row = session.get(IncidentRow, incident_id)
+            if row is None:
+                raise IncidentNotFoundError(incident_id)
+            if channel is not None:
+                row.slack_channel = channel
+            if root_ts is not None:
+                row.slack_ts = root_ts
+            if brief_ts is not None:
+                row.brief_ts = brief_ts
+            session.add(row)
+            session.commit()
+
+    def save_brief(self, incident_id: int, brief: Brief) -> int:
+        with Session(self._engine) as session:
+            row = BriefRow(
+                incident_id=incident_id,
+                status=brief.analysis.status.value,
+                model=brief.analysis.model,
+                body=brief.model_dump_json(),
+            )
+            session.add(row)
+            session.commit()
+            assert row.id is not None
+            return row.id
+
+    def latest_brief(self, incident_id: int) -> Brief | None:
+        with Session(self._engine) as session:
+            row = session.exec(
+                select(BriefRow)
+                .where(BriefRow.incident_id == incident_id)
+                .order_by(BriefRow.id.desc())  # type: ignore[union-attr]
+            ).first()
+            return Brief.model_validate_json(row.body) if row else None
+
+    def add_event(
+        self,
+        incident_id: int,
+        type: TimelineEventType,
+        *,
+        actor: str = "sitrep",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        with Session(self._engine) as session:
+            session.add(
+                TimelineEventRow(
+                    incident_id=incident_id,
+                    type=type.value,
+                    actor=actor,
+                    data=json.dumps(data or {}, default=str),
+                )
+            )
+            session.commit()
+
+    def timeline(self, incident_id: int) -> list[TimelineEventRow]:
+        with Session(self._engine) as session:
+            return list(
+                session.exec(
+                    select(TimelineEventRow)
+                    .where(TimelineEventRow.incident_id == incident_id)
+                    .order_by(TimelineEventRow.id)  # type: ignore[arg-type]
+                )
+            )
