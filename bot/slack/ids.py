@@ -1,0 +1,23 @@
+"""Every identifier Sitrep puts into Slack and later reads back, in one place.
+
+``ActionId`` values are fixed by design.md ("Buttons"): listeners match on them, and messages
+already posted keep carrying them, so never rename a value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+#: ``metadata.event_type`` of every brief message (design.md, "Slack")
+BRIEF_EVENT_TYPE = "sitrep_brief"
+
+
+class ActionId(StrEnum):
+    """``action_id`` of interactive elements (buttons, selects)."""
+
+    APPROVE = "sitrep_approve"
+    REJECT = "sitrep_reject"
+
+
+class CallbackId(StrEnum):
+    """``callback_id`` of modals and shortcuts. None yet: add members as views are built."""
