@@ -1,0 +1,109 @@
+"""Build the collectors from ``Settings``: one ``httpx.AsyncClient`` per configured upstream.
+
+    async with build_collectors(settings) as collector_set:
+        results = await gather_sources(collector_set.collectors, request, ...)
+
+A source whose URL is unset maps to ``None`` (reported as "not configured"). Tokens go into client
+headers only; they are never logged (httpx masks ``Authorization`` in reprs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+
+import httpx
+
+from bot.collectors.argocd import ArgoCDCollector
+from bot.collectors.base import Collector
+from bot.collectors.jaeger import JaegerCollector
+from bot.collectors.loki import LokiCollector
+from bot.collectors.prometheus import PrometheusCollector
+from bot.models import SourceName
+from bot.settings import Settings
+
+USER_AGENT = "sitrep-collector"
+
+
+class CollectorSet:
+    """The collectors by source (every ``SourceName`` present, ``None`` = not configured) and the
+    clients they share; close with ``aclose()`` or ``async with``."""
+
+    def __init__(
+        self,
+        collectors: Mapping[SourceName, Collector | None],
+        *,
+        clients: Sequence[httpx.AsyncClient] = (),
+    ) -> None:
+        self.collectors: dict[SourceName, Collector | None] = {
+            source: collectors.get(source) for source in SourceName
+        }
+        self._clients = list(clients)
+
+    @property
+    def clients(self) -> tuple[httpx.AsyncClient, ...]:
+        return tuple(self._clients)
+
+    @property
+    def configured(self) -> list[SourceName]:
+        return [source for source, collector in self.collectors.items() if collector is not None]
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+
+    async def __aenter__(self) -> CollectorSet:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def build_collectors(
+    settings: Settings,
+    *,
+    promql_for: Callable[[str], Mapping[str, str]] | None = None,
+    argocd_app_for: Callable[[str], str] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> CollectorSet:
+    """One client and collector per upstream whose URL is set. ``promql_for`` / ``argocd_app_for``
+    override the defaults per service (policy files); ``transport`` is for tests and the demo."""
+    timeout = httpx.Timeout(settings.sitrep_source_timeout)
+    clients: list[httpx.AsyncClient] = []
+
+    def client(url: str, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+        made = httpx.AsyncClient(
+            base_url=url,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            transport=transport,
+        )
+        clients.append(made)
+        return made
+
+    collectors: dict[SourceName, Collector | None] = {source: None for source in SourceName}
+    if settings.loki_url:
+        tenant = {"X-Scope-OrgID": settings.loki_tenant} if settings.loki_tenant else None
+        collectors[SourceName.LOKI] = LokiCollector(
+            client(settings.loki_url, tenant), selector=settings.loki_selector_for
+        )
+    if settings.prometheus_url:
+        collectors[SourceName.PROMETHEUS] = PrometheusCollector(
+            client(settings.prometheus_url), queries=promql_for or settings.promql_for
+        )
+    if settings.argocd_url:
+        token = settings.argocd_token.get_secret_value() if settings.argocd_token else None
+        auth = {"Authorization": f"Bearer {token}"} if token else None
+        collectors[SourceName.ARGOCD] = ArgoCDCollector(
+            client(settings.argocd_url, auth), app_for=argocd_app_for, ui_url=settings.argocd_url
+        )
+    if settings.jaeger_url:
+        collectors[SourceName.JAEGER] = JaegerCollector(
+            client(settings.jaeger_url), ui_url=settings.jaeger_url
+        )
+    return CollectorSet(collectors, clients=clients)
