@@ -1,0 +1,364 @@
+"""The analyst chain: primary model → one repair retry → fallback model → rule-based brief.
+
+    analyse(request, results)
+      ├─ no client ─────────────────────────────────────────────▶ DETERMINISTIC "no model configured"
+      └─ primary: ask ─▶ validate ─ok─▶ COMPLETED (PARTIAL if a source errored or timed out)
+                    │        └─invalid─▶ ask again with the exact error ─▶ validate ─ok─▶ same
+                    └─ timeout / unavailable / invalid twice
+           fallback (when configured): the same two steps ─ok─▶ RECOVERED_FALLBACK
+           otherwise ───────────────────────────────────────────▶ DETERMINISTIC with the reason
+
+Every attempt is bounded by ``attempt_timeout`` and the whole chain by ``chain_timeout``. Tokens
+and cost add up over all attempts. Logs carry model, latency, tokens and outcome; never the
+prompt, the model's text or a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from bot.analyst.client import (
+    LLMClient,
+    LLMError,
+    LLMInvalidOutputError,
+    LLMReply,
+    LLMTimeoutError,
+    ModelPrice,
+    PriceTable,
+    SupportsAclose,
+)
+from bot.analyst.deterministic import DeterministicAnalyzer
+from bot.analyst.grounding import validate_draft
+from bot.analyst.prompt import Prompt, build_prompt, repair_message
+from bot.analyst.schema import brief_schema
+from bot.analyst.signals import truncate
+from bot.models import (
+    Action,
+    ActionKind,
+    ActionTarget,
+    Analysis,
+    AnalysisStatus,
+    Brief,
+    BriefDraft,
+    Category,
+    Confidence,
+    InvestigationRequest,
+    RootCause,
+    SourceResult,
+    SourceStatus,
+)
+
+log = structlog.get_logger(__name__)
+
+NO_MODEL_REASON = "no model configured (set ANTHROPIC_API_KEY)"
+TIMEOUT_REASON = "model timeout"
+#: Below this many seconds left in the chain, starting another attempt is pointless.
+MIN_ATTEMPT_S = 0.05
+
+
+class _ModelFailedError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelBrief:
+    draft: BriefDraft
+    model: str
+    fallback: bool
+
+
+class Analyst:
+    def __init__(
+        self,
+        *,
+        primary: LLMClient | None,
+        fallback: LLMClient | None = None,
+        deterministic: DeterministicAnalyzer | None = None,
+        attempt_timeout: float = 10.0,
+        chain_timeout: float = 20.0,
+        prices: PriceTable | Mapping[str, ModelPrice] | None = None,
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self._deterministic = deterministic or DeterministicAnalyzer()
+        self.attempt_timeout = attempt_timeout
+        self.chain_timeout = chain_timeout
+        if prices is None:
+            self._prices = PriceTable()
+        elif isinstance(prices, PriceTable):
+            self._prices = prices
+        else:
+            self._prices = PriceTable(dict(prices))
+
+    async def analyse(
+        self, request: InvestigationRequest, results: Sequence[SourceResult]
+    ) -> Brief:
+        """Always returns a brief: model failures become a rule-based one, with the reason."""
+        started = time.monotonic()
+        results = list(results)
+        usage = _Usage()
+        model_brief: _ModelBrief | None = None
+        reasons: list[str] = []  # one per model that failed, in order
+        if self.primary is None and self.fallback is None:
+            reasons.append(NO_MODEL_REASON)
+        else:
+            prompt = build_prompt(request, results)
+            try:
+                async with asyncio.timeout(self.chain_timeout):
+                    model_brief = await self._run_chain(prompt, request, results, usage, started, reasons)
+            except TimeoutError:
+                if reasons and self.fallback is not None:  # the primary failed, the fallback ran out
+                    reasons.append(f"fallback {self.fallback.model}: {TIMEOUT_REASON}")
+                else:
+                    reasons.append(TIMEOUT_REASON)
+        reason = "; ".join(reasons) if model_brief is None else None
+
+        if model_brief is not None:
+            draft = model_brief.draft
+            _add_source_notes(draft, results)
+            status = (
+                AnalysisStatus.RECOVERED_FALLBACK
+                if model_brief.fallback
+                else AnalysisStatus.PARTIAL
+                if _any_failed(results)
+                else AnalysisStatus.COMPLETED
+            )
+            model: str | None = model_brief.model
+        else:
+            draft = self._rule_based(request, results)
+            status, model = AnalysisStatus.DETERMINISTIC, None
+
+        latency_ms = int((time.monotonic() - started) * 1000)
+        analysis = Analysis(
+            status=status,
+            model=model,
+            latency_ms=latency_ms,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=round(usage.cost_usd, 6),
+            sources={result.source.value: result.status for result in results},
+            fallback_reason=_safe(reason) if reason else None,
+            source_notes=[r.describe() for r in results if r.status is not SourceStatus.OK],
+        )
+        log.info(
+            "analysis_finished",
+            status=status.value,
+            model=model,
+            latency_ms=latency_ms,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=analysis.cost_usd,
+            fallback_reason=analysis.fallback_reason,
+        )
+        payload = draft.model_dump()
+        payload["actions"] = [a.model_dump() for a in draft.sorted_actions()]
+        return Brief.model_validate({**payload, "analysis": analysis})
+
+    async def aclose(self) -> None:
+        for client in (self.primary, self.fallback):
+            if isinstance(client, SupportsAclose):
+                await client.aclose()
+
+    # ------------------------------------------------------------------- the chain
+
+    async def _run_chain(
+        self,
+        prompt: Prompt,
+        request: InvestigationRequest,
+        results: list[SourceResult],
+        usage: _Usage,
+        started: float,
+        reasons: list[str],
+    ) -> _ModelBrief | None:
+        """The primary, then the fallback; each failure's reason is appended to ``reasons``."""
+        for client, is_fallback in ((self.primary, False), (self.fallback, True)):
+            if client is None:
+                continue
+            role = "fallback" if is_fallback else "primary"
+            try:
+                draft, model = await self._run_model(
+                    client, prompt, request, results, usage, started, role=role
+                )
+            except _ModelFailedError as exc:
+                reasons.append(f"fallback {client.model}: {exc.reason}" if reasons else exc.reason)
+                continue
+            return _ModelBrief(draft=draft, model=model, fallback=is_fallback and self.primary is not None)
+        return None
+
+    async def _run_model(
+        self,
+        client: LLMClient,
+        prompt: Prompt,
+        request: InvestigationRequest,
+        results: list[SourceResult],
+        usage: _Usage,
+        started: float,
+        *,
+        role: str,
+    ) -> tuple[BriefDraft, str]:
+        """One attempt plus, on invalid output, one repair attempt. Raise ``_ModelFailedError``."""
+        user = prompt.user
+        for attempt in ("first", "repair"):
+            reply = await self._call(
+                client, prompt.system, user, usage, started, role=role, attempt=attempt
+            )
+            if isinstance(reply, LLMInvalidOutputError):
+                error, previous = str(reply), None
+            else:
+                try:
+                    draft = validate_draft(
+                        reply.data, request=request, results=results, evidence_ids=prompt.evidence_ids
+                    )
+                except ValueError as exc:
+                    error, previous = str(exc), _dump(reply.data)
+                else:
+                    self._log_attempt(client, role, attempt, started, "ok", reply=reply)
+                    return draft, reply.model
+                self._log_attempt(client, role, attempt, started, "invalid", reply=reply, error=error)
+            if attempt == "repair":
+                raise _ModelFailedError(f"invalid model output: {truncate(error, 200)}")
+            user = repair_message(prompt, error=error, previous=previous)
+        raise AssertionError("unreachable")
+
+    async def _call(
+        self,
+        client: LLMClient,
+        system: str,
+        user: str,
+        usage: _Usage,
+        started: float,
+        *,
+        role: str,
+        attempt: str,
+    ) -> LLMReply | LLMInvalidOutputError:
+        """Ask once under the attempt budget; a timeout or outage ends this model's turn."""
+        left = self.chain_timeout - (time.monotonic() - started)
+        budget = min(self.attempt_timeout, left)
+        if budget < MIN_ATTEMPT_S:
+            raise _ModelFailedError(TIMEOUT_REASON)
+        try:
+            async with asyncio.timeout(budget):
+                reply = await client.complete_brief(
+                    system=system, user=user, schema=brief_schema(), timeout=budget
+                )
+        except TimeoutError as exc:
+            self._log_attempt(client, role, attempt, started, "timeout")
+            raise _ModelFailedError(TIMEOUT_REASON) from exc
+        except LLMInvalidOutputError as exc:
+            self._charge(usage, client.model, exc.input_tokens, exc.output_tokens)
+            self._log_attempt(client, role, attempt, started, "invalid", error=str(exc))
+            return exc
+        except LLMTimeoutError as exc:
+            self._log_attempt(client, role, attempt, started, "timeout", error=str(exc))
+            raise _ModelFailedError(TIMEOUT_REASON) from exc
+        except LLMError as exc:  # LLMUnavailableError and any other provider failure
+            self._log_attempt(client, role, attempt, started, "error", error=str(exc))
+            raise _ModelFailedError(f"model error: {truncate(str(exc), 160)}") from exc
+        except Exception as exc:  # a client bug must not cost the brief
+            log.exception("llm_client_failed", model=client.model, role=role)
+            raise _ModelFailedError(f"model error: {type(exc).__name__}") from exc
+        self._charge(usage, reply.model, reply.input_tokens, reply.output_tokens)
+        return reply
+
+    def _charge(self, usage: _Usage, model: str, input_tokens: int, output_tokens: int) -> None:
+        usage.input_tokens += input_tokens
+        usage.output_tokens += output_tokens
+        usage.cost_usd += self._prices.cost(model, input_tokens=input_tokens, output_tokens=output_tokens)
+
+    @staticmethod
+    def _log_attempt(
+        client: LLMClient,
+        role: str,
+        attempt: str,
+        started: float,
+        outcome: str,
+        *,
+        reply: LLMReply | None = None,
+        error: str | None = None,
+    ) -> None:
+        log.info(
+            "llm_attempt",
+            model=reply.model if reply else client.model,
+            role=role,
+            attempt=attempt,
+            outcome=outcome,
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+            input_tokens=reply.input_tokens if reply else None,
+            output_tokens=reply.output_tokens if reply else None,
+            error=truncate(error, 200) if error else None,
+        )
+
+    # ------------------------------------------------------------------- rule-based
+
+    def _rule_based(self, request: InvestigationRequest, results: list[SourceResult]) -> BriefDraft:
+        try:
+            return self._deterministic.analyse(request, results)
+        except Exception:  # the last line of defence: a brief must always come out
+            log.exception("deterministic_analysis_failed", service=request.service)
+            notes = [r.describe() for r in results if r.status is not SourceStatus.OK]
+            return BriefDraft(
+                title=f"{request.service}: analysis failed",
+                summary=[f"{len(results)} sources collected; the rule-based analysis failed"],
+                category=Category.UNKNOWN,
+                root_cause=RootCause(
+                    statement="The analysis failed; no cause was determined.",
+                    service=request.service,
+                    confidence=Confidence.LOW,
+                    confidence_score=0,
+                ),
+                actions=[
+                    Action(
+                        kind=ActionKind.MANUAL,
+                        target=ActionTarget(service=request.service, namespace=request.namespace),
+                        params={"text": f"Investigate {request.service} by hand; see Sitrep's logs."},
+                        rationale="No analysis is available.",
+                    )
+                ],
+                affected_services=[request.service],
+                unknowns=notes,
+            )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _any_failed(results: Sequence[SourceResult]) -> bool:
+    return any(r.status in (SourceStatus.ERROR, SourceStatus.TIMEOUT) for r in results)
+
+
+def _add_source_notes(draft: BriefDraft, results: Sequence[SourceResult]) -> None:
+    """Make sure the brief names every source that did not answer, whatever the model wrote."""
+    written = " ".join(draft.unknowns).lower()
+    for result in results:
+        if result.status is SourceStatus.OK:
+            continue
+        note = result.describe()
+        if note.lower() not in written:
+            draft.unknowns.append(note)
+
+
+def _dump(data: object) -> str:
+    try:
+        return json.dumps(data, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(data)
+
+
+def _safe(text: str) -> str:
+    """A reason shown in Slack: no markup that could mention or link."""
+    return truncate(text.replace("<", "‹").replace(">", "›"), 300)

@@ -1,0 +1,473 @@
+"""The rule-based brief: what Sitrep says when no model is configured or the model chain failed.
+
+Honest by construction: it correlates timing only (symptom onset ↔ the deploy just before it),
+names what it could not check, and never claims more than MEDIUM confidence.
+
+    onset   = first metric point ≥3× its earlier median (p99 latency, error ratio), else the
+              first error log line, else the first erroring trace
+    culprit = the newest deploy at most ``deploy_lookback`` before the onset
+    action  = rollback to the history entry before the culprit; else restart/manual
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.analyst.signals import (
+    METRIC_LABEL,
+    ErrorSummary,
+    FailingSpan,
+    Onset,
+    all_evidence,
+    deploy_label,
+    deploys_in_order,
+    deepest_failing_span,
+    first_error_trace,
+    fmt_gap,
+    fmt_metric,
+    fmt_time,
+    metric_onsets,
+    previous_deploy,
+    top_error,
+    truncate,
+)
+from bot.models import (
+    Action,
+    ActionKind,
+    ActionTarget,
+    BriefDraft,
+    Category,
+    Confidence,
+    Deploy,
+    Evidence,
+    EvidenceRef,
+    EvidenceSource,
+    InvestigationRequest,
+    RootCause,
+    SourceName,
+    SourceResult,
+    SourceStatus,
+)
+
+#: What to set so that a skipped source is collected (design.md, "Environment").
+SOURCE_SETTINGS: dict[SourceName, str] = {
+    SourceName.LOKI: "LOKI_URL",
+    SourceName.PROMETHEUS: "PROMETHEUS_URL",
+    SourceName.ARGOCD: "ARGOCD_URL and ARGOCD_TOKEN",
+    SourceName.JAEGER: "JAEGER_URL",
+}
+
+#: A deploy that finished this long after the onset still counts (ArgoCD's deployedAt is when the
+#: sync finished; new pods may serve traffic a little earlier).
+DEPLOY_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Onset:
+    at: datetime
+    phrase: str  # "p99 latency rose 195 ms → 8.4 s" / "the first error log line"
+    evidence_id: str
+    metric: Onset | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Findings:
+    onset: _Onset | None
+    onsets: list[Onset]
+    errors: ErrorSummary | None
+    failing: FailingSpan | None
+    culprit: tuple[Evidence, Deploy] | None
+    previous: tuple[Evidence, Deploy] | None
+    latest_deploy: tuple[Evidence, Deploy] | None
+
+
+class DeterministicAnalyzer:
+    """Builds a ``BriefDraft`` from evidence alone. Never raises on empty or partial input."""
+
+    def __init__(self, *, deploy_lookback: timedelta = timedelta(hours=2)) -> None:
+        self._lookback = deploy_lookback
+
+    def analyse(self, request: InvestigationRequest, results: Sequence[SourceResult]) -> BriefDraft:
+        evidence = all_evidence(results)
+        unknowns = [r.describe() for r in results if r.status is not SourceStatus.OK]
+        if not any(r.evidence for r in results):
+            return _nothing_checked(request, results, unknowns)
+        found = self._find(evidence)
+        svc = request.service
+        ref = request.window_end
+
+        category, cause_service = _category(found, svc)
+        confidence, score = _confidence(found)
+        draft = BriefDraft(
+            title=_title(found, svc),
+            summary=_summary(found, ref=ref)[:3],
+            category=category,
+            root_cause=RootCause(
+                statement=_statement(found, svc, ref=ref, lookback=self._lookback),
+                service=cause_service,
+                confidence=confidence,
+                confidence_score=score,
+            ),
+            evidence=_refs(found, results),
+            actions=_actions(found, request),
+            affected_services=_affected(found, svc),
+            unknowns=unknowns,
+            next_checks=_next_checks(found, results),
+        )
+        draft.actions = draft.sorted_actions()
+        return draft
+
+    # ------------------------------------------------------------------- findings
+
+    def _find(self, evidence: list[Evidence]) -> _Findings:
+        onsets = metric_onsets(evidence)
+        errors = top_error(evidence)
+        failing = deepest_failing_span(evidence)
+        onset: _Onset | None = None
+        if onsets:
+            first = onsets[0]
+            onset = _Onset(first.at, f"{first.describe()}", first.evidence_id, first)
+        elif errors is not None:
+            onset = _Onset(errors.first_at, "the first error log line", errors.first_id)
+        elif (trace := first_error_trace(evidence)) is not None:
+            onset = _Onset(trace[1].start, "the first failing trace", trace[0].id)
+
+        deploys = deploys_in_order(evidence)
+        culprit = None
+        if onset is not None:
+            before = [
+                pair
+                for pair in deploys
+                if pair[1].deployed_at <= onset.at + DEPLOY_SKEW
+                and onset.at - pair[1].deployed_at <= self._lookback
+            ]
+            culprit = before[-1] if before else None
+        previous = previous_deploy(deploys, culprit[1]) if culprit else None
+        latest = next((p for p in reversed(deploys) if p[1].current), deploys[-1] if deploys else None)
+        return _Findings(onset, onsets, errors, failing, culprit, previous, latest)
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def _errors_agree(found: _Findings) -> bool:
+    """Errors exist and did not start before the suspected deploy."""
+    if found.culprit is None:
+        return False
+    deployed_at = found.culprit[1].deployed_at - DEPLOY_SKEW
+    if found.errors is not None:
+        return found.errors.first_at >= deployed_at
+    return found.failing is not None
+
+
+def _confidence(found: _Findings) -> tuple[Confidence, int]:
+    if found.onset and found.onset.metric and found.culprit and _errors_agree(found):
+        return Confidence.MEDIUM, 60
+    if found.culprit:
+        return Confidence.LOW, 35
+    if found.onset:
+        return Confidence.LOW, 25
+    return Confidence.LOW, 10
+
+
+def _category(found: _Findings, svc: str) -> tuple[Category, str]:
+    if found.culprit:
+        return Category.DEPLOY_REGRESSION, svc
+    if found.failing and found.failing.service != svc:
+        return Category.DEPENDENCY, found.failing.service
+    if found.onset and found.onset.metric:
+        if found.onset.metric.metric == "p99_latency":
+            return Category.LATENCY, svc
+        return Category.ERRORS, svc
+    if found.onset:
+        return Category.ERRORS, svc
+    return Category.UNKNOWN, svc
+
+
+def _deploy_phrase(deploy: Deploy, *, ref: datetime) -> str:
+    return (
+        f"{deploy.app} {deploy_label(deploy)} (ArgoCD history {deploy.history_id}, "
+        f"{deploy.revision[:7]}) deployed at {fmt_time(deploy.deployed_at, ref=ref)}"
+    )
+
+
+def _gap_phrase(deploy: Deploy, onset: _Onset) -> str:
+    seconds = (onset.at - deploy.deployed_at).total_seconds()
+    if seconds < 0:
+        return f"{fmt_gap(seconds)} after"
+    return f"{fmt_gap(seconds)} before"
+
+
+def _onset_phrase(onset: _Onset, *, ref: datetime) -> str:
+    if onset.metric is not None:
+        label = METRIC_LABEL.get(onset.metric.metric, onset.metric.metric)
+        m = onset.metric
+        return (
+            f"{label} rose {fmt_metric(m.metric, m.baseline)} → {fmt_metric(m.metric, m.peak)} "
+            f"at {fmt_time(onset.at, ref=ref)}"
+        )
+    return f"{onset.phrase} at {fmt_time(onset.at, ref=ref)}"
+
+
+def _statement(found: _Findings, svc: str, *, ref: datetime, lookback: timedelta) -> str:
+    parts: list[str] = []
+    onset = found.onset
+    if found.culprit and onset:
+        deploy = found.culprit[1]
+        parts.append(
+            f"{_deploy_phrase(deploy, ref=ref)}, {_gap_phrase(deploy, onset)} "
+            f"{_onset_phrase(onset, ref=ref)}"
+        )
+    elif found.failing and found.failing.service != svc:
+        f = found.failing
+        parts.append(
+            f"Requests of {svc} fail deepest at {f.service} ({f.operation}) in "
+            f"{f.traces}/{f.erroring_traces} erroring traces; no deploy within "
+            f"{fmt_gap(lookback.total_seconds())} before the onset"
+        )
+    elif onset:
+        parts.append(
+            f"{svc}: {_onset_phrase(onset, ref=ref)}; no deploy within "
+            f"{fmt_gap(lookback.total_seconds())} before it and no clear cause in the evidence"
+        )
+    else:
+        parts.append(f"No symptom found in the collected evidence for {svc}")
+    if found.errors:
+        e = found.errors
+        parts.append(f'top error "{truncate(e.message, 120)}" ({e.count} of {e.total} error lines)')
+    if found.failing and (found.culprit or found.failing.service == svc):
+        f = found.failing
+        parts.append(
+            f"deepest failing span {f.service} {f.operation} ({f.duration_ms:.0f} ms) in "
+            f"{f.traces}/{f.erroring_traces} erroring traces"
+        )
+    return "; ".join(parts) + "."
+
+
+def _title(found: _Findings, svc: str) -> str:
+    symptom = found.onsets[0].describe() if found.onsets else None
+    if found.culprit:
+        label = deploy_label(found.culprit[1])
+        return f"{svc}: {symptom} after deploy {label}" if symptom else f"{svc}: errors after deploy {label}"
+    if found.failing and found.failing.service != svc:
+        return f"{svc}: failing at {found.failing.service}"
+    if symptom:
+        return f"{svc}: {symptom}"
+    if found.errors:
+        return f"{svc}: {found.errors.total} error log lines"
+    return f"{svc}: no clear symptom found"
+
+
+def _summary(found: _Findings, *, ref: datetime) -> list[str]:
+    bullets: list[str] = []
+    if found.onsets:
+        bullets.append(
+            "; ".join(
+                f"{o.describe()} at {fmt_time(o.at, ref=ref)}" for o in found.onsets[:2]
+            )
+        )
+    if found.culprit and found.onset:
+        deploy = found.culprit[1]
+        text = (
+            f"{deploy.app} {deploy_label(deploy)} (history {deploy.history_id}) deployed at "
+            f"{fmt_time(deploy.deployed_at, ref=ref)}, {_gap_phrase(deploy, found.onset)} the onset"
+        )
+        if found.previous:
+            prev = found.previous[1]
+            text += (
+                f"; previous {deploy_label(prev)} (history {prev.history_id}) since "
+                f"{fmt_time(prev.deployed_at, ref=ref)}"
+            )
+        bullets.append(text)
+    elif found.latest_deploy:
+        deploy = found.latest_deploy[1]
+        bullets.append(
+            f"Latest deploy {deploy_label(deploy)} (history {deploy.history_id}) at "
+            f"{fmt_time(deploy.deployed_at, ref=ref)}"
+            + (
+                " does not precede the onset within the look-back"
+                if found.onset
+                else "; no symptom to correlate it with"
+            )
+        )
+    facts: list[str] = []
+    if found.errors:
+        e = found.errors
+        facts.append(
+            f'{e.total} error log lines from {fmt_time(e.first_at, ref=ref)}, top "{truncate(e.message, 100)}" '
+            f"({e.count}×)"
+        )
+    if found.failing:
+        f = found.failing
+        facts.append(f"{f.traces}/{f.erroring_traces} erroring traces fail deepest at {f.service} {f.operation}")
+    if facts:
+        bullets.append("; ".join(facts))
+    if not bullets:
+        bullets.append("No metric rose ≥3× its baseline, 0 error log lines and 0 failing traces found")
+    return bullets
+
+
+def _refs(found: _Findings, results: Sequence[SourceResult]) -> list[EvidenceRef]:
+    by_id = {item.id: item for item in all_evidence(results)}
+    wanted: list[str] = [o.evidence_id for o in found.onsets]
+    if found.culprit:
+        wanted.append(found.culprit[0].id)
+    if found.previous:
+        wanted.append(found.previous[0].id)
+    if found.culprit is None and found.latest_deploy:
+        wanted.append(found.latest_deploy[0].id)
+    if found.errors:
+        wanted += [found.errors.evidence_id, found.errors.first_id]
+    if found.failing:
+        wanted.append(found.failing.evidence_id)
+    # ArgoCD's app status line (health, sync) has no payload
+    wanted += [
+        item.id for item in by_id.values() if item.source is EvidenceSource.DEPLOYS and item.payload is None
+    ]
+    for result in results:  # at least one per source that has data
+        if result.evidence and not any(item.id in wanted for item in result.evidence):
+            wanted.append(result.evidence[0].id)
+    refs: list[EvidenceRef] = []
+    for evidence_id in dict.fromkeys(wanted):
+        item = by_id.get(evidence_id)
+        if item is not None:
+            refs.append(
+                EvidenceRef(id=item.id, source=item.source, detail=truncate(item.detail, 200), link=item.link)
+            )
+    return refs
+
+
+def _actions(found: _Findings, request: InvestigationRequest) -> list[Action]:
+    svc = request.service
+    actions: list[Action] = []
+    if found.culprit and found.previous:
+        deploy, prev = found.culprit[1], found.previous[1]
+        when = f" {_gap_phrase(deploy, found.onset)} the onset" if found.onset else ""
+        later = "" if deploy.current else " Later deploys run now; they would be rolled back too."
+        actions.append(
+            Action(
+                kind=ActionKind.ROLLBACK,
+                target=ActionTarget(service=svc, namespace=request.namespace, app=deploy.app),
+                params={
+                    "to_revision": prev.target_revision or prev.revision,
+                    "history_id": prev.history_id,
+                },
+                rationale=(
+                    f"{deploy_label(deploy)} went out{when}; roll back to {deploy_label(prev)} "
+                    f"(history {prev.history_id}), the revision that ran before it.{later}"
+                ),
+            )
+        )
+    elif found.onset and not (found.failing and found.failing.service != svc):
+        actions.append(
+            Action(
+                kind=ActionKind.RESTART,
+                target=ActionTarget(
+                    service=svc,
+                    namespace=request.namespace,
+                    app=found.latest_deploy[1].app if found.latest_deploy else None,
+                ),
+                rationale=(
+                    "No deploy correlates with the onset; a rollout restart clears stuck pods or "
+                    "connection pools but will not fix a code or dependency fault."
+                ),
+            )
+        )
+    actions.append(
+        Action(
+            kind=ActionKind.MANUAL,
+            target=ActionTarget(service=found.failing.service if _dependency(found, svc) else svc,
+                                namespace=request.namespace),
+            params={"text": _manual_text(found, svc)},
+            rationale="Rule-based brief: a person should confirm the cause.",
+        )
+    )
+    return actions
+
+
+def _dependency(found: _Findings, svc: str) -> bool:
+    return found.culprit is None and found.failing is not None and found.failing.service != svc
+
+
+def _manual_text(found: _Findings, svc: str) -> str:
+    if found.culprit:
+        deploy = found.culprit[1]
+        what = f"{deploy_label(found.previous[1])}..{deploy_label(deploy)}" if found.previous else deploy_label(deploy)
+        focus = f" touching {found.failing.service} {found.failing.operation}" if found.failing else ""
+        return f"Review the changes in {what}{focus}; after any fix, confirm the symptom is back to baseline."
+    if _dependency(found, svc) and found.failing:
+        return (
+            f"Check {found.failing.service} ({found.failing.operation}): health, saturation, "
+            f"connection limits and its recent changes."
+        )
+    return f"Inspect {svc}'s logs, metrics and recent changes; the evidence shows no clear cause."
+
+
+def _affected(found: _Findings, svc: str) -> list[str]:
+    services = [svc]
+    if found.failing and found.failing.service not in services:
+        services.append(found.failing.service)
+    return services
+
+
+def _next_checks(found: _Findings, results: Sequence[SourceResult]) -> list[str]:
+    checks: list[str] = []
+    if found.culprit and found.previous:
+        checks.append(
+            f"Diff {deploy_label(found.previous[1])}..{deploy_label(found.culprit[1])} "
+            "(configuration, connection pool and dependency changes)"
+        )
+    if found.failing:
+        checks.append(f"Check {found.failing.service} {found.failing.operation}: saturation and limits")
+    if found.onsets:
+        o = found.onsets[0]
+        checks.append(
+            f"After remediation, confirm {METRIC_LABEL.get(o.metric, o.metric)} is back near "
+            f"{fmt_metric(o.metric, o.baseline)}"
+        )
+    missing = [r.source.label for r in results if r.status in (SourceStatus.ERROR, SourceStatus.TIMEOUT)]
+    if missing:
+        checks.append(f"Re-run the investigation once {', '.join(missing)} answer(s)")
+    return checks
+
+
+def _nothing_checked(
+    request: InvestigationRequest, results: Sequence[SourceResult], unknowns: list[str]
+) -> BriefDraft:
+    svc = request.service
+    notes = unknowns or ["No source was queried"]
+    skipped = [r.source for r in results if r.status is SourceStatus.SKIPPED]
+    failed = [r.source.label for r in results if r.status in (SourceStatus.ERROR, SourceStatus.TIMEOUT)]
+    steps: list[str] = []
+    if skipped or not results:
+        names = skipped or list(SourceName)
+        steps.append("Configure " + ", ".join(SOURCE_SETTINGS[s] for s in names))
+    if failed:
+        steps.append(f"check that {', '.join(failed)} are reachable from Sitrep")
+    steps.append(f"then re-run /incident {svc}")
+    text = "; ".join(steps) + "."
+    return BriefDraft(
+        title=f"{svc}: no source could be checked",
+        summary=[f"0 of {len(results)} sources returned data: {'; '.join(notes)}"],
+        category=Category.UNKNOWN,
+        root_cause=RootCause(
+            statement=f"Nothing could be checked for {svc}: {'; '.join(notes)}.",
+            service=svc,
+            confidence=Confidence.LOW,
+            confidence_score=0,
+        ),
+        evidence=[],
+        actions=[
+            Action(
+                kind=ActionKind.MANUAL,
+                target=ActionTarget(service=svc, namespace=request.namespace),
+                params={"text": text},
+                rationale="Without logs, metrics, deploys or traces there is nothing to correlate.",
+            )
+        ],
+        affected_services=[svc],
+        unknowns=notes,
+        next_checks=[f"Meanwhile, look at {svc}'s dashboards, logs and recent deploys by hand"],
+    )

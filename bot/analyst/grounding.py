@@ -1,0 +1,159 @@
+"""Turn a model's raw ``submit_brief`` arguments into a ``BriefDraft`` we can trust, or say exactly
+why not (the message goes back to the model for its one repair attempt).
+
+Checks, in order: the schema (``BriefDraft``), cited ids were shown to the model, actions target
+services seen in the request or the evidence (payload names, or an affected service the evidence
+text mentions), and a rollback goes to a revision of the deploy
+history other than the current one. Cited evidence gets its ``source`` and ``link`` from what was
+collected, never from the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.analyst.signals import all_evidence, payloads, truncate
+from bot.models import (
+    ActionKind,
+    BriefDraft,
+    Deploy,
+    InvestigationRequest,
+    LogLine,
+    MetricSeries,
+    SourceResult,
+    Trace,
+)
+
+#: Labels whose values name a service in logs and metrics.
+SERVICE_LABELS = ("service", "app", "service_name", "app_kubernetes_io_name", "job")
+
+
+class InvalidBriefError(ValueError):
+    """A draft failed validation; ``str(exc)`` says exactly what to fix."""
+
+
+def known_services(request: InvestigationRequest, results: Sequence[SourceResult]) -> set[str]:
+    """The request's service plus every service or app name the evidence mentions."""
+    evidence = all_evidence(results)
+    names = {request.service}
+    names |= {deploy.app for _, deploy in payloads(evidence, Deploy)}
+    for _, trace in payloads(evidence, Trace):
+        names.add(trace.root_service)
+        names |= {span.service for span in trace.spans}
+    for _, item in [*payloads(evidence, LogLine), *payloads(evidence, MetricSeries)]:
+        names |= {item.labels[k] for k in SERVICE_LABELS if item.labels.get(k)}
+    return names
+
+
+def _mentioned(name: str, results: Sequence[SourceResult]) -> bool:
+    """Whether ``name`` appears as a word in any evidence detail or log line."""
+    if not name.strip():
+        return False
+    pattern = re.compile(rf"(?<![\w.-]){re.escape(name)}(?![\w-])")
+    for item in all_evidence(results):
+        texts = [item.detail]
+        if isinstance(item.payload, LogLine):
+            texts.append(item.payload.line)
+        if any(pattern.search(text) for text in texts):
+            return True
+    return False
+
+
+def validate_draft(
+    data: dict[str, Any],
+    *,
+    request: InvestigationRequest,
+    results: Sequence[SourceResult],
+    evidence_ids: set[str],
+) -> BriefDraft:
+    """Raise ``InvalidBriefError`` or ``UngroundedBriefError`` (both ``ValueError``)."""
+    try:
+        draft = BriefDraft.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidBriefError(_pydantic_message(exc)) from exc
+    draft.check_grounded(evidence_ids)
+    _check_actions(draft, request=request, results=results)
+    _normalise_refs(draft, results)
+    draft.actions = draft.sorted_actions()
+    return draft
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    shown = "; ".join(problems[:8])
+    more = f"; and {len(problems) - 8} more" if len(problems) > 8 else ""
+    return f"schema: {shown}{more}"
+
+
+def _check_actions(
+    draft: BriefDraft, *, request: InvestigationRequest, results: Sequence[SourceResult]
+) -> None:
+    known = known_services(request, results)
+    known |= {name for name in draft.affected_services if name not in known and _mentioned(name, results)}
+    deploys = [deploy for _, deploy in payloads(all_evidence(results), Deploy)]
+    apps = {deploy.app for deploy in deploys}
+    for i, action in enumerate(draft.actions):
+        where = f"actions.{i} ({action.kind.value})"
+        service = action.target.service
+        if service not in known:
+            raise InvalidBriefError(
+                f"{where}: target service {truncate(service, 60)!r} is not in the request or the "
+                f"evidence; known services: {', '.join(sorted(known))}"
+            )
+        if action.kind is not ActionKind.ROLLBACK:
+            continue
+        if not deploys:
+            raise InvalidBriefError(f"{where}: a rollback needs deploy evidence, and none was collected")
+        app = action.target.app
+        if app is not None and app not in apps:
+            raise InvalidBriefError(
+                f"{where}: target app {truncate(app, 60)!r} has no deploy history; apps: {', '.join(sorted(apps))}"
+            )
+        history = [d for d in deploys if app is None or d.app == app]
+        _check_rollback_target(where, action.params, history)
+
+
+def _matches(deploy: Deploy, revision: str) -> bool:
+    if revision == deploy.target_revision:
+        return True
+    return len(revision) >= 7 and deploy.revision.startswith(revision)
+
+
+def _check_rollback_target(where: str, params: dict[str, Any], history: list[Deploy]) -> None:
+    revision = str(params["to_revision"])
+    history_id = params.get("history_id")
+    seen = ", ".join(
+        f"history_id {d.history_id} = {d.target_revision or d.revision}" + (" (current)" if d.current else "")
+        for d in sorted(history, key=lambda d: d.history_id)
+    )
+    candidates = [d for d in history if _matches(d, revision)]
+    if history_id is not None:
+        candidates = [d for d in candidates if d.history_id == history_id]
+    if not candidates:
+        raise InvalidBriefError(
+            f"{where}: to_revision {truncate(revision, 60)!r}"
+            + (f" with history_id {history_id}" if history_id is not None else "")
+            + f" is not in the deploy evidence; deploy history: {seen}"
+        )
+    if all(d.current for d in candidates):
+        raise InvalidBriefError(
+            f"{where}: to_revision {truncate(revision, 60)!r} is what runs now; roll back to an "
+            f"earlier entry: {seen}"
+        )
+
+
+def _normalise_refs(draft: BriefDraft, results: Sequence[SourceResult]) -> None:
+    collected = {item.id: item for item in all_evidence(results)}
+    for ref in draft.evidence:
+        item = collected.get(ref.id)
+        if item is not None:
+            ref.source = item.source
+            ref.link = item.link
+        ref.detail = truncate(ref.detail, 300)

@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from bot.analyst.chain import NO_MODEL_REASON, Analyst
+from bot.analyst.client import (
+    LLMInvalidOutputError,
+    LLMTimeoutError,
+    LLMUnavailableError,
+    ModelPrice,
+)
+from bot.analyst.deterministic import DeterministicAnalyzer
+from bot.models import (
+    RULE_BASED_BANNER,
+    ActionKind,
+    AnalysisStatus,
+    Brief,
+    SourceName,
+    SourceStatus,
+)
+from tests.analyst import scenario
+from tests.analyst.scenario import FakeLLM, brief_data, missing
+
+HAIKU = "claude-haiku-4-5"
+
+
+def analyst(
+    primary: FakeLLM | None,
+    fallback: FakeLLM | None = None,
+    *,
+    attempt_timeout: float = 2.0,
+    chain_timeout: float = 5.0,
+    prices: dict[str, ModelPrice] | None = None,
+) -> Analyst:
+    return Analyst(
+        primary=primary,
+        fallback=fallback,
+        deterministic=DeterministicAnalyzer(),
+        attempt_timeout=attempt_timeout,
+        chain_timeout=chain_timeout,
+        prices=prices,
+    )
+
+
+async def run(a: Analyst, results: list[Any] | None = None, **request: Any) -> Brief:
+    return await a.analyse(scenario.request(**request), results or scenario.checkout_results())
+
+
+def unavailable(model: str = HAIKU) -> LLMUnavailableError:
+    return LLMUnavailableError("HTTP 529 overloaded_error", provider="anthropic", model=model, status_code=529)
+
+
+async def test_valid_model_brief_is_completed_with_usage_and_cost() -> None:
+    primary = FakeLLM(HAIKU, [brief_data()], input_tokens=3000, output_tokens=400)
+    brief = await run(analyst(primary))
+
+    a = brief.analysis
+    assert a.status is AnalysisStatus.COMPLETED
+    assert a.model == HAIKU
+    assert (a.input_tokens, a.output_tokens) == (3000, 400)
+    assert a.cost_usd == pytest.approx(3000 / 1e6 * 1 + 400 / 1e6 * 5)
+    assert a.fallback_reason is None
+    assert a.sources == {"loki": "ok", "prometheus": "ok", "argocd": "ok", "jaeger": "ok"}
+    assert a.source_notes == []
+    assert not brief.is_rule_based
+    assert brief.root_cause.statement == "v2.14.3 exhausts the orders-db connection pool"
+    assert [x.kind for x in brief.actions] == [ActionKind.ROLLBACK, ActionKind.MANUAL]  # safest first
+    assert len(primary.calls) == 1
+    call = primary.calls[0]
+    assert call["timeout"] <= 2.0
+    assert "[deploys-3]" in call["user"] and "submit_brief" in call["system"]
+    assert "properties" in call["schema"]
+
+
+async def test_a_failed_source_makes_a_model_brief_partial() -> None:
+    results = [*scenario.checkout_results()[:3], missing(SourceName.JAEGER, SourceStatus.TIMEOUT)]
+    brief = await run(analyst(FakeLLM(HAIKU, [brief_data(evidence=[])])), results)
+    assert brief.analysis.status is AnalysisStatus.PARTIAL
+    assert brief.analysis.source_notes == ["Jaeger: timeout"]
+    assert "Jaeger: timeout" in brief.unknowns  # added even though the model did not say it
+
+
+async def test_skipped_sources_do_not_make_it_partial() -> None:
+    results = [*scenario.checkout_results()[:3], missing(SourceName.JAEGER, SourceStatus.SKIPPED)]
+    brief = await run(analyst(FakeLLM(HAIKU, [brief_data()])), results)
+    assert brief.analysis.status is AnalysisStatus.COMPLETED
+    assert brief.analysis.sources["jaeger"] is SourceStatus.SKIPPED
+    assert brief.analysis.source_notes == ["Jaeger: not configured"]
+
+
+async def test_ungrounded_ids_get_one_repair_retry_with_the_exact_error() -> None:
+    bad = brief_data(evidence=[{"id": "logs-99", "source": "logs", "detail": "invented"}])
+    primary = FakeLLM(HAIKU, [bad, brief_data()])
+    brief = await run(analyst(primary))
+
+    assert brief.analysis.status is AnalysisStatus.COMPLETED
+    assert len(primary.calls) == 2
+    repair = primary.calls[1]["user"]
+    assert "brief cites evidence that was not collected: logs-99" in repair
+    assert primary.calls[0]["user"] in repair
+    assert brief.analysis.input_tokens == 2000  # both attempts are paid for
+
+
+async def test_repair_after_a_reply_without_the_tool_call() -> None:
+    no_tool = LLMInvalidOutputError("no submit_brief tool call (stop_reason=end_turn)", provider="anthropic",
+                                    model=HAIKU, input_tokens=900, output_tokens=50)
+    primary = FakeLLM(HAIKU, [no_tool, brief_data()])
+    brief = await run(analyst(primary))
+    assert brief.analysis.status is AnalysisStatus.COMPLETED
+    assert "no submit_brief tool call" in primary.calls[1]["user"]
+    assert brief.analysis.input_tokens == 1900
+
+
+async def test_invalid_twice_falls_back_to_the_rule_based_brief() -> None:
+    bad = brief_data(actions=[{"kind": "restart", "target": {"service": "mainframe"}, "rationale": "r"}])
+    primary = FakeLLM(HAIKU, [bad, bad])
+    brief = await run(analyst(primary))
+
+    assert len(primary.calls) == 2
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert brief.is_rule_based
+    assert brief.analysis.model is None
+    reason = brief.analysis.fallback_reason or ""
+    assert reason.startswith("invalid model output:") and "mainframe" in reason
+    assert brief.analysis.input_tokens == 2000
+    assert "v2.14.3" in brief.root_cause.statement
+    assert brief.actions[0].params == {"to_revision": "v2.14.2", "history_id": 12}
+    assert RULE_BASED_BANNER  # the Slack layer shows it for DETERMINISTIC briefs
+
+
+async def test_timeout_gives_the_rule_based_brief_within_budget() -> None:
+    primary = FakeLLM(HAIKU, [30.0])
+    started = time.monotonic()
+    brief = await run(analyst(primary, attempt_timeout=0.2, chain_timeout=1.0))
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.6
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert brief.analysis.fallback_reason == "model timeout"
+    assert len(primary.calls) == 1  # no repair retry for a timeout
+
+
+async def test_client_reported_timeout() -> None:
+    primary = FakeLLM(HAIKU, [LLMTimeoutError("request timed out", provider="anthropic", model=HAIKU)])
+    brief = await run(analyst(primary))
+    assert brief.analysis.fallback_reason == "model timeout"
+
+
+async def test_the_whole_chain_is_bounded() -> None:
+    primary = FakeLLM(HAIKU, [30.0])
+    fallback = FakeLLM("gpt-fallback", [30.0])
+    started = time.monotonic()
+    brief = await run(analyst(primary, fallback, attempt_timeout=0.3, chain_timeout=0.45))
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 0.9
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert (brief.analysis.fallback_reason or "").startswith("model timeout")
+    assert fallback.calls and fallback.calls[0]["timeout"] <= 0.16
+
+
+async def test_fallback_model_recovers() -> None:
+    primary = FakeLLM(HAIKU, [unavailable()])
+    fallback = FakeLLM("llama-3.1-70b", [brief_data()])
+    brief = await run(analyst(primary, fallback))
+
+    assert brief.analysis.status is AnalysisStatus.RECOVERED_FALLBACK
+    assert brief.analysis.model == "llama-3.1-70b"
+    assert brief.analysis.cost_usd == 0.0  # unknown model: no price
+    assert len(primary.calls) == 1  # an outage is not retried here (the SDK already retried)
+
+
+async def test_fallback_also_failing_names_both_reasons() -> None:
+    primary = FakeLLM(HAIKU, [unavailable()])
+    fallback = FakeLLM("llama", [unavailable("llama")])
+    brief = await run(analyst(primary, fallback))
+    reason = brief.analysis.fallback_reason or ""
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert reason.startswith("model error: HTTP 529 overloaded_error")
+    assert "fallback llama: model error" in reason
+
+
+async def test_no_client_is_rule_based_and_says_why() -> None:
+    brief = await run(analyst(None))
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert brief.analysis.fallback_reason == NO_MODEL_REASON == "no model configured (set ANTHROPIC_API_KEY)"
+    assert brief.analysis.latency_ms < 1000
+    assert brief.analysis.cost_usd == 0
+
+
+async def test_no_client_and_nothing_configured() -> None:
+    results = [missing(source, SourceStatus.SKIPPED) for source in SourceName]
+    brief = await run(analyst(None), results)
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert brief.analysis.source_notes == [
+        "Loki: not configured",
+        "Prometheus: not configured",
+        "ArgoCD: not configured",
+        "Jaeger: not configured",
+    ]
+    assert brief.actions[0].kind is ActionKind.MANUAL
+
+
+async def test_a_buggy_client_does_not_cost_the_brief() -> None:
+    primary = FakeLLM(HAIKU, [RuntimeError("bug")])
+    brief = await run(analyst(primary))
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert brief.analysis.fallback_reason == "model error: RuntimeError"
+
+
+async def test_logs_carry_usage_but_never_the_prompt() -> None:
+    marker = "PROMPT-TEXT-MARKER-7731"
+    bad = brief_data(evidence=[{"id": "logs-99", "source": "logs", "detail": "x"}])
+    primary = FakeLLM(HAIKU, [bad, brief_data()])
+    with capture_logs() as logs:
+        await run(analyst(primary), message=marker)
+
+    attempts = [entry for entry in logs if entry["event"] == "llm_attempt"]
+    assert [entry["outcome"] for entry in attempts] == ["invalid", "ok"]
+    assert attempts[1]["model"] == HAIKU and attempts[1]["input_tokens"] == 1000
+    assert "elapsed_ms" in attempts[1]
+    finished = next(entry for entry in logs if entry["event"] == "analysis_finished")
+    assert finished["status"] == "COMPLETED" and finished["cost_usd"] > 0
+    assert marker not in repr(logs)
+    assert "timeout acquiring connection" not in repr(logs)
+
+
+async def test_dated_model_names_use_the_family_price() -> None:
+    primary = FakeLLM("claude-haiku-4-5-20251001", [brief_data()], input_tokens=1_000_000, output_tokens=0)
+    brief = await run(analyst(primary))
+    assert brief.analysis.cost_usd == pytest.approx(1.0)

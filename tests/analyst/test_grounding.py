@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.analyst.grounding import InvalidBriefError, known_services, validate_draft
+from bot.models import ActionKind, EvidenceSource, UngroundedBriefError
+from tests.analyst import scenario
+
+
+def validate(data: dict[str, Any]):
+    results = scenario.checkout_results()
+    return validate_draft(
+        data, request=scenario.request(), results=results, evidence_ids=scenario.all_ids(results)
+    )
+
+
+def rollback(**params: Any) -> dict[str, Any]:
+    return {
+        "kind": "rollback",
+        "target": {"service": "checkout", "app": "checkout"},
+        "params": params,
+        "rationale": "r",
+    }
+
+
+def test_valid_brief_is_sorted_and_refs_come_from_the_evidence() -> None:
+    draft = validate(scenario.brief_data())
+    assert [a.kind for a in draft.actions] == [ActionKind.ROLLBACK, ActionKind.MANUAL]
+    deploy_ref = next(ref for ref in draft.evidence if ref.id == "deploys-3")
+    assert deploy_ref.link == "https://argocd.example.com/applications/checkout"  # not the model's
+    assert deploy_ref.source is EvidenceSource.DEPLOYS
+
+
+def test_known_services_come_from_request_and_evidence() -> None:
+    names = known_services(scenario.request(), scenario.checkout_results())
+    assert {"checkout", "orders-db", "cart"} <= names
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"summary": ["a", "b", "c", "d"]}, InvalidBriefError, "summary"),
+        ({"category": "aliens"}, InvalidBriefError, "category"),
+        ({"evidence": [{"id": "logs-99", "source": "logs", "detail": "x"}]}, UngroundedBriefError, "logs-99"),
+        ({"actions": [{**rollback(to_revision="v2.14.2"), "params": {"to_revision": "v2.14.2", "cmd": "rm"}}]},
+         InvalidBriefError, "cmd"),
+        ({"actions": [{"kind": "shell", "target": {"service": "checkout"}, "rationale": "r"}]},
+         InvalidBriefError, "kind"),
+        ({"actions": [{"kind": "restart", "target": {"service": "payments-api"}, "rationale": "r"}]},
+         InvalidBriefError, "payments-api"),
+        ({"actions": [rollback(to_revision="v9.9.9")]}, InvalidBriefError, "history_id 12 = v2.14.2"),
+        ({"actions": [rollback(to_revision="v2.14.3")]}, InvalidBriefError, "what runs now"),
+        ({"actions": [rollback(to_revision="v2.14.2", history_id=11)]}, InvalidBriefError, "history_id 11"),
+    ],
+    ids=["summary", "category", "ungrounded", "extra-param", "kind", "service", "revision", "current",
+         "history-mismatch"],
+)
+def test_invalid_drafts_say_exactly_why(change: dict[str, Any], error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        validate(scenario.brief_data(**change))
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("revision", ["v2.14.2", scenario.SHA_12, scenario.SHA_12[:7]])
+def test_rollback_accepts_tag_or_sha(revision: str) -> None:
+    draft = validate(scenario.brief_data(actions=[rollback(to_revision=revision)]))
+    assert draft.actions[0].params["to_revision"] == revision
+
+
+def test_rollback_without_deploy_evidence_is_rejected() -> None:
+    results = [scenario.logs()]
+    with pytest.raises(InvalidBriefError, match="deploy evidence"):
+        validate_draft(
+            scenario.brief_data(evidence=[], actions=[rollback(to_revision="v2.14.2")]),
+            request=scenario.request(),
+            results=results,
+            evidence_ids=scenario.all_ids(results),
+        )
+
+
+def test_an_affected_service_named_in_the_evidence_text_is_known() -> None:
+    results = [scenario.logs(), scenario.deploys()]  # orders-db only in log text, no trace
+    manual = {"kind": "manual", "target": {"service": "orders-db"}, "params": {"text": "t"}, "rationale": "r"}
+    ids = scenario.all_ids(results)
+    data = scenario.brief_data(evidence=[], actions=[manual], affected_services=["checkout", "orders-db"])
+    validate_draft(data, request=scenario.request(), results=results, evidence_ids=ids)
+
+    data = scenario.brief_data(evidence=[], actions=[{**manual, "target": {"service": "billing"}}],
+                               affected_services=["checkout", "billing"])
+    with pytest.raises(InvalidBriefError, match="billing"):
+        validate_draft(data, request=scenario.request(), results=results, evidence_ids=ids)
