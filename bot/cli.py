@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         print(f"sitrep: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    configure_logging(level=settings.log_level, fmt=settings.log_format,
-                      secrets=settings.secret_values())
+    level = settings.log_level
+    if args.command == "investigate" and "log_level" not in settings.model_fields_set:
+        level = "WARNING"  # a person at a terminal wants the brief, not the progress lines
+    configure_logging(level=level, fmt=settings.log_format, secrets=settings.secret_values())
     if args.command == "serve":
         return _serve(settings, host=args.host, port=args.port or settings.port)
     if args.command == "investigate":
@@ -90,7 +92,7 @@ def _serve(settings: Settings, *, host: str, port: int) -> int:
 
 async def _investigate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.analyst.factory import build_analyst
-    from bot.collectors.gather import build_collectors
+    from bot.collectors.factory import build_collectors
     from bot.markdown import render_brief_markdown
     from bot.models import InvestigationRequest, SourceStatus
     from bot.service.investigate import Investigator
@@ -98,14 +100,18 @@ async def _investigate(settings: Settings, args: argparse.Namespace) -> int:
     request = InvestigationRequest.for_last(
         args.service, since=args.since, message=args.message, namespace=args.namespace
     )
-    async with build_collectors(settings) as collectors:
-        investigator = Investigator(
-            collectors=collectors.collectors,
-            analyst=build_analyst(settings),
-            source_budget=settings.sitrep_source_timeout,
-            total_budget=settings.sitrep_collect_timeout,
-        )
-        brief = await investigator.investigate(request)
+    analyst = build_analyst(settings)
+    try:
+        async with build_collectors(settings) as collectors:
+            investigator = Investigator(
+                collectors=collectors.collectors,
+                analyst=analyst,
+                source_budget=settings.sitrep_source_timeout,
+                total_budget=settings.sitrep_collect_timeout,
+            )
+            brief = await investigator.investigate(request)
+    finally:
+        await analyst.aclose()
     if args.json:
         print(brief.model_dump_json(indent=2))
     else:

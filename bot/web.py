@@ -19,8 +19,9 @@ from fastapi.responses import JSONResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot.analyst.chain import Analyst
 from bot.analyst.factory import build_analyst
-from bot.collectors.gather import build_collectors
+from bot.collectors.factory import CollectorSet, build_collectors
 from bot.service.container import Services
 from bot.service.investigate import Investigator
 from bot.service.tasks import BackgroundTasks
@@ -47,10 +48,12 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def build_services(settings: Settings, *, store: IncidentStore, collectors: Any) -> Services:
+def build_services(
+    settings: Settings, *, store: IncidentStore, collectors: CollectorSet, analyst: Analyst
+) -> Services:
     investigator = Investigator(
         collectors=collectors.collectors,
-        analyst=build_analyst(settings),
+        analyst=analyst,
         source_budget=settings.sitrep_source_timeout,
         total_budget=settings.sitrep_collect_timeout,
         store=store,
@@ -70,7 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
         await asyncio.to_thread(create_schema, engine)
         store = IncidentStore(engine)
         collectors = build_collectors(settings)
-        services = build_services(settings, store=store, collectors=collectors)
+        analyst = build_analyst(settings)
+        services = build_services(settings, store=store, collectors=collectors, analyst=analyst)
         runtime = Runtime(store=store, services=services)
         socket_handler = None
         try:
@@ -97,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
             if socket_handler is not None:
                 await socket_handler.close_async()
             await collectors.aclose()
+            await analyst.aclose()
             engine.dispose()
             log.info("sitrep_stopped")
 

@@ -1,0 +1,66 @@
+"""`sitrep` as a user runs it: a real subprocess, a clean environment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import parse_duration
+from bot.models import AnalysisStatus, Brief
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=clean,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = run_cli("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "serve" in result.stdout and "investigate" in result.stdout
+
+
+def test_investigate_on_a_fresh_machine_says_what_is_not_configured(tmp_path: Path) -> None:
+    result = run_cli("investigate", "checkout", "--since", "30m", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "AI analysis unavailable — rule-based brief" in result.stdout
+    for source in ("Loki", "Prometheus", "ArgoCD", "Jaeger"):
+        assert f"{source}: not configured" in result.stdout
+    # how to fix it goes to stderr, not into the result
+    assert "LOKI_URL=" in result.stderr and "ANTHROPIC_API_KEY" in result.stderr
+    assert "LOKI_URL=" not in result.stdout.split("Manual step")[0]
+
+
+def test_investigate_json_prints_only_the_brief(tmp_path: Path) -> None:
+    result = run_cli("investigate", "checkout", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    brief = Brief.model_validate_json(result.stdout)
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert set(brief.analysis.sources) == {"loki", "prometheus", "argocd", "jaeger"}
+    assert json.loads(result.stdout)["root_cause"]["service"] == "checkout"
+
+
+def test_a_bad_duration_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("investigate", "checkout", "--since", "soon", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not a duration" in result.stderr
+
+
+@pytest.mark.parametrize(("text", "expected"), [("90s", timedelta(seconds=90)), ("30m", timedelta(minutes=30)),
+                                                ("2h", timedelta(hours=2)), ("1d", timedelta(days=1))])
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0m", "30", "m30", "-5m", "1w"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_duration(text)
