@@ -1,0 +1,626 @@
+"""Fake Loki, Prometheus, ArgoCD and Jaeger: real HTTP, the upstreams' own paths, parameters, body
+shapes and error shapes (``../shared/fixtures/upstream/``), serving a ``Scenario``.
+
+Each is a ``FakeUpstream``: ``FakeLoki(feed).asgi()`` is a Starlette app with the upstream's routes plus
+``/_control/faults`` and ``/_calls``. In ``server.py`` they share one ``FaultBoard`` and are mounted
+under ``/loki``, ``/prometheus``, ``/argocd``, ``/jaeger``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.sandbox.faults import Fault, FaultBoard, FakeUpstream
+from bot.sandbox.query import (
+    NON_SERVICE_LABELS,
+    LogQuery,
+    MetricQuery,
+    QueryError,
+    check_promql,
+    extracted_labels,
+    go_duration,
+    loki_time_ns,
+    parse_logql,
+    prom_duration,
+    promql_matchers,
+    promql_series,
+    unix_seconds,
+)
+from bot.sandbox.scenario import LogEntry, Scenario, ScenarioFeed
+
+HOUR_NS = 3600 * 1_000_000_000
+
+
+async def request_params(request: Request) -> dict[str, str]:
+    """Query string merged with a form-encoded body (Prometheus and Slack accept both)."""
+    params = dict(request.query_params)
+    content_type = request.headers.get("content-type", "")
+    if request.method == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
+        body = (await request.body()).decode("utf-8", errors="replace")
+        params.update(parse_qsl(body, keep_blank_values=True))
+    return params
+
+
+def _text(body: str) -> Callable[[Request], Awaitable[Response]]:
+    """An async endpoint answering ``body`` (async: no threadpool in the fake's loop)."""
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse(body)
+
+    return endpoint
+
+
+def _num(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 3)
+
+
+# =========================================================================== Loki
+
+
+class FakeLoki(FakeUpstream):
+    """``GET /loki/api/v1/query_range`` (streams or matrix), ``/loki/api/v1/labels``,
+    ``/loki/api/v1/label/{name}/values``. ``tenant``: when set, ``X-Scope-OrgID`` must equal it."""
+
+    name = "loki"
+    max_entries = 5000
+
+    def __init__(self, feed: ScenarioFeed, *, tenant: str | None = None,
+                 board: FaultBoard | None = None) -> None:
+        super().__init__(board=board)
+        self.feed = feed
+        self.tenant = tenant
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/loki/api/v1/query_range", self.query_range, methods=["GET", "POST"]),
+            Route("/loki/api/v1/labels", self.labels, methods=["GET", "POST"]),
+            Route("/loki/api/v1/label/{name}/values", self.label_values, methods=["GET", "POST"]),
+            Route("/ready", _text("ready\n")),
+        ]
+
+    def error_response(self, fault: Fault) -> Response:
+        status = fault.status or 500
+        return PlainTextResponse(fault.message or f"rpc error: code = Internal desc = injected fault "
+                                 f"(HTTP {status})\n", status_code=status)
+
+    def _tenant_error(self, request: Request) -> Response | None:
+        if self.tenant is not None and request.headers.get("x-scope-orgid") != self.tenant:
+            return PlainTextResponse("no org id\n", status_code=401)
+        return None
+
+    def _window(self, params: Mapping[str, str], scenario: Scenario, *, since_ns: int = HOUR_NS
+                ) -> tuple[int, int]:
+        end = loki_time_ns(params["end"]) if params.get("end") else int(scenario.now_s * 1e9)
+        start = loki_time_ns(params["start"]) if params.get("start") else end - since_ns
+        if end < start:
+            raise QueryError("end timestamp must not be before or equal to start time")
+        return start, end
+
+    async def query_range(self, request: Request) -> Response:
+        params = await request_params(request)
+        self.record(request, query=params, tenant=request.headers.get("x-scope-orgid"))
+        if denied := self._tenant_error(request):
+            return denied
+        scenario = self.feed.current()
+        try:
+            parsed = parse_logql(params.get("query", ""))
+            start, end = self._window(params, scenario)
+            limit = int(params.get("limit", "100"))
+            if limit <= 0:
+                raise QueryError("limit must be a positive value")
+            if limit > self.max_entries:
+                raise QueryError(f"max entries limit per query exceeded, limit > "
+                                 f"max_entries_limit_per_query ({limit} > {self.max_entries})")
+            direction = params.get("direction", "backward").lower()
+            if direction not in ("forward", "backward"):
+                raise QueryError(f"invalid direction '{params['direction']}'")
+            if isinstance(parsed, MetricQuery):
+                step = prom_duration(params["step"]) if params.get("step") else \
+                    max(1.0, math.ceil((end - start) / 1e9 / 250))
+                if step <= 0:
+                    raise QueryError("zero or negative query resolution step widths are not accepted. "
+                                     "Try a positive integer")
+                return JSONResponse(self._matrix(parsed, scenario, start=start, end=end, step=step))
+        except (QueryError, ValueError) as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=400)
+        return JSONResponse(self._streams(parsed, scenario, start=start, end=end, limit=limit,
+                                          backward=direction == "backward"))
+
+    def _select(self, query: LogQuery, scenario: Scenario, *, start: int, end: int) -> list[LogEntry]:
+        return [
+            entry for entry in scenario.log_entries
+            if start <= entry.ts_ns < end and query.selects(entry.label_dict)
+            and query.keeps(entry.label_dict, entry.line)
+        ]
+
+    def _streams(self, query: LogQuery, scenario: Scenario, *, start: int, end: int, limit: int,
+                 backward: bool) -> dict[str, Any]:
+        began = time.perf_counter()
+        entries = self._select(query, scenario, start=start, end=end)
+        entries.sort(key=lambda e: e.ts_ns, reverse=backward)
+        entries = entries[:limit]
+        streams: dict[tuple[tuple[str, str], ...], list[list[str]]] = {}
+        for entry in entries:
+            labels = entry.labels
+            if query.parser:
+                extra = extracted_labels(entry.line, query.parser)
+                labels = tuple(sorted({**entry.label_dict, **extra}.items()))
+            streams.setdefault(labels, []).append([str(entry.ts_ns), entry.line])
+        scanned = [e for e in scenario.log_entries if start <= e.ts_ns < end]
+        return {
+            "status": "success",
+            "data": {
+                "resultType": "streams",
+                "result": [{"stream": dict(labels), "values": values} for labels, values in streams.items()],
+                "stats": _loki_stats(scanned, time.perf_counter() - began),
+            },
+        }
+
+    def _matrix(self, query: MetricQuery, scenario: Scenario, *, start: int, end: int, step: float
+                ) -> dict[str, Any]:
+        began = time.perf_counter()
+        range_ns = int(query.range_s * 1e9)
+        entries = self._select(query.log, scenario, start=start - range_ns, end=end + 1)
+        series: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
+        steps = int((end - start) / 1e9 // step) + 1
+        for k in range(steps):
+            at = start + int(k * step * 1e9)
+            groups: dict[tuple[tuple[str, str], ...], float] = {}
+            for entry in entries:
+                if not at - range_ns < entry.ts_ns <= at:
+                    continue
+                labels = {**entry.label_dict, **extracted_labels(entry.line, query.log.parser)}
+                if query.aggregation is not None:
+                    labels = {k: v for k, v in labels.items() if k in (query.by or ())}
+                key = tuple(sorted(labels.items()))
+                amount = len(entry.line) if query.function.startswith("bytes") else 1
+                groups[key] = groups.get(key, 0.0) + amount
+            for key, total in groups.items():
+                value = total / query.range_s if query.function in ("rate", "bytes_rate") else total
+                series.setdefault(key, []).append([_num(at / 1e9), _num_str(value)])
+        return {
+            "status": "success",
+            "data": {
+                "resultType": "matrix",
+                "result": [{"metric": dict(key), "values": values} for key, values in series.items()],
+                "stats": _loki_stats(entries, time.perf_counter() - began),
+            },
+        }
+
+    async def labels(self, request: Request) -> Response:
+        self.record(request)
+        if denied := self._tenant_error(request):
+            return denied
+        scenario = self.feed.current()
+        try:
+            start, end = self._window(dict(request.query_params), scenario, since_ns=6 * HOUR_NS)
+        except QueryError as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=400)
+        names = {k for e in scenario.log_entries if start <= e.ts_ns < end for k, _ in e.labels}
+        return JSONResponse({"status": "success", "data": sorted(names)})
+
+    async def label_values(self, request: Request) -> Response:
+        self.record(request)
+        if denied := self._tenant_error(request):
+            return denied
+        scenario = self.feed.current()
+        name = request.path_params["name"]
+        try:
+            start, end = self._window(dict(request.query_params), scenario, since_ns=6 * HOUR_NS)
+        except QueryError as exc:
+            return PlainTextResponse(f"{exc}\n", status_code=400)
+        values = {e.label_dict[name] for e in scenario.log_entries
+                  if start <= e.ts_ns < end and name in e.label_dict}
+        return JSONResponse({"status": "success", "data": sorted(values)})
+
+
+def _loki_stats(entries: list[LogEntry], elapsed: float) -> dict[str, Any]:
+    total_bytes = sum(len(e.line) for e in entries)
+    elapsed = max(elapsed, 1e-6)
+    return {"summary": {
+        "bytesProcessedPerSecond": int(total_bytes / elapsed),
+        "linesProcessedPerSecond": int(len(entries) / elapsed),
+        "totalBytesProcessed": total_bytes,
+        "totalLinesProcessed": len(entries),
+        "execTime": round(elapsed, 6),
+    }}
+
+
+def _num_str(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(round(value, 6))
+
+
+# =========================================================================== Prometheus
+
+
+class FakePrometheus(FakeUpstream):
+    """``GET|POST /api/v1/query_range`` and ``/api/v1/query``: the scenario series a query names
+    (by metric name, see ``query.promql_series``) for the service its label matchers select."""
+
+    name = "prometheus"
+    max_points = 11_000
+
+    def __init__(self, feed: ScenarioFeed, *, board: FaultBoard | None = None) -> None:
+        super().__init__(board=board)
+        self.feed = feed
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/api/v1/query_range", self.query_range, methods=["GET", "POST"]),
+            Route("/api/v1/query", self.query, methods=["GET", "POST"]),
+            Route("/api/v1/alerts", self.alerts),
+            Route("/api/v1/status/buildinfo", self.buildinfo),
+            Route("/-/ready", _text("Prometheus Server is Ready.\n")),
+            Route("/-/healthy", _text("Prometheus Server is Healthy.\n")),
+        ]
+
+    def error_response(self, fault: Fault) -> Response:
+        status = fault.status or 500
+        kind = {400: "bad_data", 422: "execution", 503: "unavailable"}.get(status, "internal")
+        return _prom_error(kind, fault.message or f"injected fault (HTTP {status})", status)
+
+    def series_for(self, query: str, scenario: Scenario) -> str | None:
+        """The scenario series ``query`` asks for, or None (unknown metric or another service)."""
+        series = promql_series(query)
+        if series is None:
+            return None
+        for matcher in promql_matchers(query):
+            if matcher.name == "namespace":
+                if not matcher.matches(scenario.namespace):
+                    return None
+            elif matcher.name not in NON_SERVICE_LABELS and not matcher.matches(scenario.service):
+                return None
+        return series
+
+    async def query_range(self, request: Request) -> Response:
+        params = await request_params(request)
+        self.record(request, query=params)
+        scenario = self.feed.current()
+        try:
+            query = params.get("query", "")
+            check_promql(query)
+            start = _prom_param(params, "start", unix_seconds)
+            end = _prom_param(params, "end", unix_seconds)
+            step = _prom_param(params, "step", prom_duration)
+            if end < start:
+                raise QueryError('invalid parameter "end": end timestamp must not be before start time')
+            if step <= 0:
+                raise QueryError('invalid parameter "step": zero or negative query resolution step '
+                                 "widths are not accepted. Try a positive integer")
+            if (end - start) / step > self.max_points:
+                raise QueryError("exceeded maximum resolution of 11,000 points per timeseries. "
+                                 "Try decreasing the query resolution (?step=XX)")
+        except QueryError as exc:
+            return _prom_error("bad_data", str(exc), 400)
+        result: list[dict[str, Any]] = []
+        if (series := self.series_for(query, scenario)) is not None:
+            points = scenario.metric_points(series, start=start, end=end, step=step)
+            if points:
+                result.append({"metric": scenario.metric_labels(), "values": points})
+        return JSONResponse({"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+    async def query(self, request: Request) -> Response:
+        params = await request_params(request)
+        self.record(request, query=params)
+        scenario = self.feed.current()
+        try:
+            query = params.get("query", "")
+            check_promql(query)
+            at = unix_seconds(params["time"]) if params.get("time") else time.time()
+        except QueryError as exc:
+            return _prom_error("bad_data", str(exc), 400)
+        result: list[dict[str, Any]] = []
+        if (series := self.series_for(query, scenario)) is not None:
+            points = scenario.metric_points(series, start=at, end=at, step=1)
+            if points:
+                result.append({"metric": scenario.metric_labels(), "value": points[0]})
+        return JSONResponse({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+    async def alerts(self, request: Request) -> Response:
+        self.record(request)
+        return JSONResponse({"status": "success",
+                             "data": {"alerts": self.feed.current().firing_alerts()}})
+
+    async def buildinfo(self, request: Request) -> Response:
+        return JSONResponse({"status": "success", "data": {
+            "version": "3.1.0", "revision": "sandbox", "branch": "HEAD", "buildUser": "sitrep@sandbox",
+            "buildDate": "20250101-00:00:00", "goVersion": "go1.23.4"}})
+
+
+def _prom_param(params: Mapping[str, str], name: str, parse: Any) -> float:
+    raw = params.get(name)
+    if not raw:
+        raise QueryError(f'invalid parameter "{name}": cannot parse "" to a valid '
+                         f'{"duration" if name == "step" else "timestamp"}')
+    try:
+        return float(parse(raw))
+    except QueryError as exc:
+        raise QueryError(f'invalid parameter "{name}": {exc}') from None
+
+
+def _prom_error(kind: str, message: str, status: int) -> Response:
+    return JSONResponse({"status": "error", "errorType": kind, "error": message}, status_code=status)
+
+
+# =========================================================================== ArgoCD
+
+#: HTTP status → the gRPC code grpc-gateway puts in ``runtimeError.code``
+GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 429: 8, 499: 1, 500: 13, 501: 12,
+              503: 14, 504: 4}
+
+
+def argocd_error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message, "code": GRPC_CODES.get(status, 2), "message": message},
+                        status_code=status)
+
+
+class FakeArgoCD(FakeUpstream):
+    """The applications API with bearer-token auth. ``rollback``/``sync``/resource actions are
+    recorded in ``operations`` and answered with the application (state unchanged).
+    ``enforce_auto_sync``: refuse a rollback while automated sync is on, as ArgoCD does."""
+
+    name = "argocd"
+
+    def __init__(self, feed: ScenarioFeed, *, token: str, enforce_auto_sync: bool = False,
+                 board: FaultBoard | None = None) -> None:
+        super().__init__(board=board)
+        self.feed = feed
+        self.token = token
+        self.enforce_auto_sync = enforce_auto_sync
+        self.operations: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.operations.clear()
+
+    def routes(self) -> list[BaseRoute]:
+        app = "/api/v1/applications/{name}"
+        return [
+            Route("/api/version", self.version),
+            Route("/api/v1/applications", self.list_applications),
+            Route(app, self.get_application),
+            Route(f"{app}/rollback", self.rollback, methods=["POST"]),
+            Route(f"{app}/sync", self.sync, methods=["POST"]),
+            Route(f"{app}/resource/actions", self.resource_actions, methods=["GET", "POST"]),
+            Route("/_operations", self.list_operations, methods=["GET", "DELETE"]),
+        ]
+
+    def error_response(self, fault: Fault) -> Response:
+        status = fault.status or 500
+        return argocd_error(status, fault.message or f"injected fault (HTTP {status})")
+
+    def _denied(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization", "")
+        cookie = request.cookies.get("argocd.token")
+        if not header and not cookie:
+            return argocd_error(401, "no session information")
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else cookie
+        if token != self.token:
+            return argocd_error(401, "invalid session: token signature is invalid")
+        return None
+
+    def applications(self) -> dict[str, dict[str, Any]]:
+        scenario = self.feed.current()
+        return {scenario.app: scenario.argocd_application()}
+
+    def _app(self, request: Request) -> tuple[dict[str, Any] | None, Response | None]:
+        if denied := self._denied(request):
+            return None, denied
+        name = request.path_params["name"]
+        app = self.applications().get(name)
+        if app is None:
+            return None, argocd_error(404, f"application '{name}' not found")
+        return app, None
+
+    async def version(self, request: Request) -> Response:
+        return JSONResponse({"Version": "v2.13.2+dc43124", "BuildDate": "2025-01-01T00:00:00Z",
+                             "GitCommit": "dc43124", "GoVersion": "go1.23.4", "Platform": "linux/amd64"})
+
+    async def list_applications(self, request: Request) -> Response:
+        self.record(request)
+        if denied := self._denied(request):
+            return denied
+        apps = list(self.applications().values())
+        if names := request.query_params.getlist("name"):
+            apps = [a for a in apps if a["metadata"]["name"] in names]
+        if selector := request.query_params.get("selector"):
+            wanted = dict(part.split("=", 1) for part in selector.split(",") if "=" in part)
+            apps = [a for a in apps if all(a["metadata"].get("labels", {}).get(k) == v
+                                           for k, v in wanted.items())]
+        return JSONResponse({"metadata": {"resourceVersion": "884300"}, "items": apps})
+
+    async def get_application(self, request: Request) -> Response:
+        self.record(request)
+        app, error = self._app(request)
+        return error or JSONResponse(app)
+
+    async def _operation(self, request: Request, op: str) -> tuple[dict[str, Any] | None,
+                                                                    dict[str, Any], Response | None]:
+        self.record(request)
+        app, error = self._app(request)
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError as exc:
+            return app, {}, argocd_error(400, f"invalid character in request body: {exc.msg}")
+        if not isinstance(body, dict):
+            return app, {}, argocd_error(400, "request body must be a JSON object")
+        if error is None:
+            self.operations.append({"op": op, "app": request.path_params["name"], "body": body,
+                                    "at": datetime.now(UTC).isoformat()})
+        return app, body, error
+
+    async def rollback(self, request: Request) -> Response:
+        app, body, error = await self._operation(request, "rollback")
+        if error is not None or app is None:
+            return error or argocd_error(500, "no application")
+        name = request.path_params["name"]
+        ids = {entry["id"] for entry in app["status"]["history"]}
+        if body.get("id") not in ids:
+            return argocd_error(400, f"application {name} does not have deployment with id "
+                                     f"{body.get('id')}")
+        if self.enforce_auto_sync and (app["spec"].get("syncPolicy") or {}).get("automated") \
+                and not body.get("dryRun"):
+            return argocd_error(400, "rollback cannot be initiated when auto-sync is enabled")
+        return JSONResponse(app)
+
+    async def sync(self, request: Request) -> Response:
+        app, _, error = await self._operation(request, "sync")
+        return error or JSONResponse(app)
+
+    async def resource_actions(self, request: Request) -> Response:
+        if request.method == "GET":
+            self.record(request)
+            _, error = self._app(request)
+            return error or JSONResponse({"actions": [
+                {"name": "restart", "disabled": False, "iconClass": "fa fa-fw fa-redo"},
+                {"name": "pause", "disabled": False},
+                {"name": "resume", "disabled": True},
+            ]})
+        _, body, error = await self._operation(request, "resource_action")
+        if error is not None:
+            return error
+        if self.operations:
+            self.operations[-1]["query"] = dict(request.query_params)
+        return JSONResponse({})
+
+    async def list_operations(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.operations.clear()
+        return JSONResponse(self.operations)
+
+
+# =========================================================================== Jaeger
+
+
+def jaeger_envelope(data: Any, *, total: int = 0, errors: list[dict[str, Any]] | None = None
+                    ) -> dict[str, Any]:
+    """Jaeger's ``structuredResponse``; ``total`` is only filled for lists of names (services)."""
+    return {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
+
+
+def jaeger_error(status: int, message: str) -> Response:
+    return JSONResponse(jaeger_envelope(None, errors=[{"code": status, "msg": message}]),
+                        status_code=status)
+
+
+class FakeJaeger(FakeUpstream):
+    """The query service's HTTP API: ``/api/services``, ``/api/services/{s}/operations``,
+    ``/api/traces`` (service, operation, start/end µs, tags, minDuration/maxDuration, limit) and
+    ``/api/traces/{id}``. A trace matches when one of its spans matches every condition."""
+
+    name = "jaeger"
+    default_limit = 100
+
+    def __init__(self, feed: ScenarioFeed, *, board: FaultBoard | None = None) -> None:
+        super().__init__(board=board)
+        self.feed = feed
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/api/services", self.services),
+            Route("/api/services/{service}/operations", self.operations),
+            Route("/api/traces", self.find_traces),
+            Route("/api/traces/{trace_id}", self.get_trace),
+        ]
+
+    def error_response(self, fault: Fault) -> Response:
+        status = fault.status or 500
+        return jaeger_error(status, fault.message or f"injected fault (HTTP {status})")
+
+    async def services(self, request: Request) -> Response:
+        self.record(request)
+        services = self.feed.current().jaeger_services
+        return JSONResponse(jaeger_envelope(services, total=len(services)))
+
+    async def operations(self, request: Request) -> Response:
+        self.record(request)
+        service = request.path_params["service"]
+        traces = self.feed.current().jaeger_traces
+        names = sorted({span["operationName"] for trace in traces for span in trace["spans"]
+                        if trace["processes"][span["processID"]]["serviceName"] == service})
+        return JSONResponse(jaeger_envelope(names, total=len(names)))
+
+    async def get_trace(self, request: Request) -> Response:
+        self.record(request)
+        trace_id = request.path_params["trace_id"].lower()
+        for trace in self.feed.current().jaeger_traces:
+            if trace["traceID"] == trace_id:
+                return JSONResponse(jaeger_envelope([trace]))
+        return jaeger_error(404, "trace not found")
+
+    async def find_traces(self, request: Request) -> Response:
+        self.record(request)
+        params = request.query_params
+        traces = self.feed.current().jaeger_traces
+        if ids := params.getlist("traceID"):
+            wanted = {i.lower() for i in ids}
+            return JSONResponse(jaeger_envelope([t for t in traces if t["traceID"] in wanted]))
+        service = params.get("service")
+        if not service:
+            return jaeger_error(400, "parameter 'service' is required")
+        try:
+            end = int(params["end"]) if params.get("end") else int(time.time() * 1e6)
+            start = int(params["start"]) if params.get("start") else end - 3600 * 1_000_000
+            limit = int(params.get("limit") or self.default_limit)
+            min_us = go_duration(params["minDuration"]) * 1e6 if params.get("minDuration") else None
+            max_us = go_duration(params["maxDuration"]) * 1e6 if params.get("maxDuration") else None
+            tags = _jaeger_tags(params.get("tags"), params.getlist("tag"))
+        except (ValueError, QueryError) as exc:
+            return jaeger_error(400, str(exc))
+        operation = params.get("operation") or None
+
+        def span_matches(trace: dict[str, Any], span: dict[str, Any]) -> bool:
+            process = trace["processes"][span["processID"]]
+            if process["serviceName"] != service:
+                return False
+            if operation is not None and span["operationName"] != operation:
+                return False
+            if not start <= span["startTime"] <= end:
+                return False
+            if min_us is not None and span["duration"] < min_us:
+                return False
+            if max_us is not None and span["duration"] > max_us:
+                return False
+            return all(_has_tag(span, process, key, value) for key, value in tags.items())
+
+        found = [t for t in traces if any(span_matches(t, s) for s in t["spans"])]
+        found.sort(key=lambda t: min(s["startTime"] for s in t["spans"]), reverse=True)
+        return JSONResponse(jaeger_envelope(found[: max(limit, 0)] if limit else found))
+
+
+def _jaeger_tags(raw: str | None, pairs: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    if raw:
+        try:
+            decoded = json.loads(raw)
+        except json.JSONDecodeError:
+            raise QueryError(f"malformed 'tags' parameter: {raw}") from None
+        if not isinstance(decoded, dict):
+            raise QueryError(f"malformed 'tags' parameter: {raw}")
+        tags.update({str(k): str(v) for k, v in decoded.items()})
+    for pair in pairs:
+        key, sep, value = pair.partition(":")
+        if not sep:
+            raise QueryError(f"malformed 'tag' parameter, expecting key:value, received: {pair}")
+        tags[key] = value
+    return tags
+
+
+def _tag_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _has_tag(span: dict[str, Any], process: dict[str, Any], key: str, value: str) -> bool:
+    fields = [*span["tags"], *process.get("tags", []),
+              *(f for log in span.get("logs", []) for f in log["fields"])]
+    return any(f["key"] == key and _tag_text(f["value"]) == value for f in fields)
