@@ -153,6 +153,43 @@ class SourceResult(BaseModel):
                 return f"{label}: error {self.error or 'unknown'}"
 
 
+# --------------------------------------------------------------------------- alerts
+
+
+class AlertSource(StrEnum):
+    ALERTMANAGER = "alertmanager"
+    GRAFANA = "grafana"
+    DATADOG = "datadog"
+    SENTRY = "sentry"
+    PAGERDUTY = "pagerduty"
+    OPSGENIE = "opsgenie"
+    SLASH_COMMAND = "slash_command"
+    TEXT = "text"  # a plain-text message we could still read
+
+
+class AlertState(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Alert(BaseModel):
+    """One alert, whatever it came from (a bot's Slack message, a webhook, a person)."""
+
+    source: AlertSource
+    name: str  # alertname / monitor title
+    service: str | None = None
+    namespace: str | None = None
+    severity: str | None = None  # critical | warning | info | ... as the product says it
+    state: AlertState = AlertState.FIRING
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    summary: str | None = None
+    fingerprint: str  # stable identity of this alert across re-sends and channels
+    links: dict[str, str] = Field(default_factory=dict)  # generatorURL, dashboardURL, silenceURL...
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
 # --------------------------------------------------------------------------- requests
 
 
