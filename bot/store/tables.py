@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.models import IncidentStatus, utcnow
@@ -47,3 +48,45 @@ class TimelineEventRow(SQLModel, table=True):
     type: str
     actor: str = "sitrep"
     data: str = "{}"  # JSON
+
+
+class ProposalRow(SQLModel, table=True):
+    """A typed action proposed on a brief, with the policy's decision and where it stands."""
+
+    __tablename__ = "proposals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    position: int = 0  # order on the brief, safest first
+    action: str  # Action JSON
+    decision: str  # Decision JSON at proposal time
+    state: str = Field(default="pending", index=True)
+    requester: str | None = None  # who opened the incident (two-person rule)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    decided_by: str | None = None  # who rejected, or "policy" for auto
+    reason: str | None = None  # rejection reason, or why execution was refused
+
+
+class ApprovalRow(SQLModel, table=True):
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("proposal_id", "user_id", name="uq_approval_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    user_id: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ExecutionRow(SQLModel, table=True):
+    """At most one per proposal (unique): the database makes execution exactly once."""
+
+    __tablename__ = "executions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    proposal_id: int = Field(foreign_key="proposals.id", unique=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    ok: bool | None = None
+    dry_run: bool = True
+    result: str = "{}"  # ExecutionResult JSON

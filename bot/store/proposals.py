@@ -1,0 +1,138 @@
+"""Proposals, approvals and executions. Every state change is a conditional UPDATE, so two clicks,
+two replicas or a Slack retry can never run one action twice.
+
+States::
+
+    pending ──(enough approvals)──▶ executing ──▶ executed | failed
+       │  └──(Reject)──▶ rejected        ▲
+       │  └──(expiry)──▶ expired         │
+    auto ────────────────────────────────┘
+    denied, manual: final from the start (never executed)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bot.models import utcnow
+from bot.store.tables import ApprovalRow, ExecutionRow, ProposalRow
+
+
+class ProposalNotFoundError(LookupError):
+    def __init__(self, proposal_id: int) -> None:
+        self.proposal_id = proposal_id
+        super().__init__(f"proposal {proposal_id} not found")
+
+
+@dataclass(frozen=True, slots=True)
+class NewProposal:
+    action: str  # Action JSON
+    decision: str  # Decision JSON
+    state: str
+    expires_at: datetime | None
+
+
+class ProposalStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, incident_id: int, proposals: Sequence[NewProposal], *, requester: str | None) -> list[int]:
+        with Session(self._engine) as session:
+            rows = [
+                ProposalRow(incident_id=incident_id, position=i, action=p.action, decision=p.decision,
+                            state=p.state, expires_at=p.expires_at, requester=requester)
+                for i, p in enumerate(proposals)
+            ]
+            session.add_all(rows)
+            session.commit()
+            return [row.id for row in rows if row.id is not None]
+
+    def get(self, proposal_id: int) -> ProposalRow:
+        with Session(self._engine) as session:
+            row = session.get(ProposalRow, proposal_id)
+            if row is None:
+                raise ProposalNotFoundError(proposal_id)
+            return row
+
+    def for_incident(self, incident_id: int) -> list[ProposalRow]:
+        with Session(self._engine) as session:
+            return list(session.exec(
+                select(ProposalRow).where(ProposalRow.incident_id == incident_id)
+                .order_by(ProposalRow.position)  # type: ignore[arg-type]
+            ))
+
+    def add_approval(self, proposal_id: int, user_id: str) -> bool:
+        """Record ``user_id``'s approval; False if they had already approved (a double click)."""
+        with Session(self._engine) as session:
+            session.add(ApprovalRow(proposal_id=proposal_id, user_id=user_id))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+            return True
+
+    def approvers(self, proposal_id: int) -> list[str]:
+        with Session(self._engine) as session:
+            return list(session.exec(
+                select(ApprovalRow.user_id).where(ApprovalRow.proposal_id == proposal_id)
+                .order_by(ApprovalRow.id)  # type: ignore[arg-type]
+            ))
+
+    def transition(
+        self, proposal_id: int, *, from_states: Sequence[str], to_state: str,
+        decided_by: str | None = None, reason: str | None = None,
+    ) -> bool:
+        """Move the proposal to ``to_state`` only if it is in one of ``from_states`` now.
+        True for exactly one caller, however many race."""
+        values: dict[str, object] = {"state": to_state}
+        if decided_by is not None:
+            values["decided_by"] = decided_by
+        if reason is not None:
+            values["reason"] = reason
+        with Session(self._engine) as session:
+            result = session.execute(
+                update(ProposalRow)
+                .where(ProposalRow.id == proposal_id)  # type: ignore[arg-type]
+                .where(ProposalRow.state.in_(list(from_states)))  # type: ignore[attr-defined]
+                .values(**values)
+            )
+            session.commit()
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def start_execution(self, proposal_id: int, *, dry_run: bool) -> bool:
+        """Insert the one execution row of this proposal; False if one exists (second guard)."""
+        with Session(self._engine) as session:
+            session.add(ExecutionRow(proposal_id=proposal_id, dry_run=dry_run))
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return False
+            return True
+
+    def finish_execution(self, proposal_id: int, *, ok: bool, result: str) -> None:
+        with Session(self._engine) as session:
+            row = session.exec(select(ExecutionRow).where(ExecutionRow.proposal_id == proposal_id)).one()
+            row.ok, row.result, row.finished_at = ok, result, utcnow()
+            session.add(row)
+            session.commit()
+
+    def execution(self, proposal_id: int) -> ExecutionRow | None:
+        with Session(self._engine) as session:
+            return session.exec(select(ExecutionRow).where(ExecutionRow.proposal_id == proposal_id)).first()
+
+    def due_for_expiry(self, now: datetime) -> list[ProposalRow]:
+        with Session(self._engine) as session:
+            return list(session.exec(
+                select(ProposalRow).where(ProposalRow.state == "pending")
+                .where(ProposalRow.expires_at != None)  # noqa: E711
+                .where(ProposalRow.expires_at <= now)  # type: ignore[operator]
+            ))
