@@ -1,0 +1,102 @@
+"""What the policy engine says about one proposed action, and the approver check.
+
+Outcomes:
+
+- ``auto``: may run without a human (never for a critical service),
+- ``approve``: may run once ``min_approvals`` distinct people among ``approvers`` approve before
+  ``expires_at``; ``two_person`` when ``min_approvals >= 2`` (approvers then also differ from the
+  requester),
+- ``deny``: must not run; ``reasons`` says why,
+- ``manual``: a ``manual`` action is a step for a person; Sitrep never executes it, so it gets neither
+  an Approve button nor a "denied" label.
+
+Only ``auto`` and ``approve`` are ever executable (``Decision.executable``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DecisionOutcome(StrEnum):
+    AUTO = "auto"
+    APPROVE = "approve"
+    DENY = "deny"
+    MANUAL = "manual"
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    outcome: DecisionOutcome
+    #: the rule that decided (its ``name``), ``freeze: <name>``, ``default deny`` or ``invariant: <what>``
+    rule: str
+    #: sentences for the on-call engineer, the deciding one first
+    reasons: list[str] = Field(default_factory=list)
+    #: user ids (U…/W…) and user-group handles (@…) allowed to approve; empty unless ``approve``
+    approvers: list[str] = Field(default_factory=list)
+    min_approvals: int = 0
+    expires_at: datetime | None = None
+    two_person: bool = False
+    #: for an allowed rollback: the ArgoCD history id of the target, what the executor sends
+    target_history_id: int | None = None
+
+    @property
+    def executable(self) -> bool:
+        return self.outcome in (DecisionOutcome.AUTO, DecisionOutcome.APPROVE)
+
+    def describe(self) -> str:
+        """One line: ``needs 2 approvals from @sre (two-person rule)``, ``denied: <reason>``."""
+        match self.outcome:
+            case DecisionOutcome.AUTO:
+                return "runs automatically"
+            case DecisionOutcome.APPROVE:
+                plural = "s" if self.min_approvals != 1 else ""
+                text = f"needs {self.min_approvals} approval{plural} from {', '.join(self.approvers)}"
+                return text + (" (two-person rule)" if self.two_person else "")
+            case DecisionOutcome.DENY:
+                return f"denied: {self.reasons[0]}" if self.reasons else "denied"
+            case DecisionOutcome.MANUAL:
+                return "manual step: nothing to execute"
+
+
+def _handle(value: str) -> str:
+    return value.removeprefix("@").lower()
+
+
+def check_approver(
+    decision: Decision,
+    approver: str,
+    *,
+    requester: str | None,
+    already_approved: Collection[str],
+    groups: Collection[str] = (),
+    now: datetime | None = None,
+) -> str | None:
+    """Why ``approver`` may not approve now, or ``None`` if the approval counts.
+
+    ``groups`` are the user-group handles ``approver`` belongs to (resolved by the caller with
+    ``usergroups.users.list``); without them only approvers listed by user id can approve.
+    ``now`` checks the expiry when given.
+    """
+    if decision.outcome is not DecisionOutcome.APPROVE:
+        return f"This action does not take approvals (its decision is {decision.outcome.value})."
+    if now is not None and decision.expires_at is not None and now >= decision.expires_at:
+        return "This approval request has expired; ask Sitrep to propose the action again."
+    if len(set(already_approved)) >= decision.min_approvals:
+        return "This action already has all the approvals it needs."
+    if approver in already_approved:
+        return "You have already approved this action; the next approval must come from someone else."
+    if decision.two_person and requester is not None and approver == requester:
+        return (
+            "You requested this action; under the two-person rule it must be approved by "
+            "other people."
+        )
+    wanted = {_handle(a) for a in decision.approvers if a.startswith("@")}
+    if approver in decision.approvers or wanted & {_handle(g) for g in groups}:
+        return None
+    return f"You are not allowed to approve this action; approvers: {', '.join(decision.approvers)}."

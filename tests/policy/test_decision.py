@@ -1,0 +1,52 @@
+"""``check_approver``: who may approve a decision, in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.policy.decision import Decision, DecisionOutcome, check_approver
+
+from .support import NOW
+
+TWO_PERSON = Decision(outcome=DecisionOutcome.APPROVE, rule="r", reasons=["x"], approvers=["@sre", "U0LEAD"],
+                      min_approvals=2, expires_at=NOW + timedelta(minutes=15), two_person=True)
+ONE = TWO_PERSON.model_copy(update={"min_approvals": 1, "two_person": False})
+DENIED = Decision(outcome=DecisionOutcome.DENY, rule="default deny", reasons=["no"])
+
+
+@pytest.mark.parametrize(
+    ("decision", "approver", "kw", "phrase"),
+    [
+        pytest.param(TWO_PERSON, "U0LEAD", {}, None, id="listed-user"),
+        pytest.param(TWO_PERSON, "U0SRE1", {"groups": ["sre"]}, None, id="member-of-group"),
+        pytest.param(TWO_PERSON, "U0SRE1", {"groups": ["@SRE"]}, None, id="group-handle-forms"),
+        pytest.param(TWO_PERSON, "U0SRE1", {}, "not allowed to approve", id="group-unresolved"),
+        pytest.param(TWO_PERSON, "U0DEV", {"groups": ["dev"]}, "not allowed to approve", id="not-an-approver"),
+        pytest.param(TWO_PERSON, "U0REQ", {"groups": ["sre"], "requester": "U0REQ"}, "You requested this action",
+                     id="two-person-not-the-requester"),
+        pytest.param(ONE, "U0REQ", {"groups": ["sre"], "requester": "U0REQ"}, None,
+                     id="one-approval-requester-may-approve"),
+        pytest.param(TWO_PERSON, "U0LEAD", {"already_approved": ["U0LEAD"]}, "already approved",
+                     id="same-person-twice"),
+        pytest.param(TWO_PERSON, "U0SRE1", {"groups": ["sre"], "already_approved": ["U0LEAD", "U0SRE2"]},
+                     "already has all the approvals", id="enough-approvals"),
+        pytest.param(TWO_PERSON, "U0LEAD", {"now": NOW + timedelta(minutes=15)}, "expired", id="expired"),
+        pytest.param(TWO_PERSON, "U0LEAD", {"now": NOW + timedelta(minutes=14)}, None, id="not-yet-expired"),
+        pytest.param(DENIED, "U0LEAD", {}, "does not take approvals", id="denied-decision"),
+    ],
+)
+def test_check_approver(decision: Decision, approver: str, kw: dict[str, object], phrase: str | None) -> None:
+    args: dict[str, object] = {"requester": None, "already_approved": ()} | kw
+    refusal = check_approver(decision, approver, **args)  # type: ignore[arg-type]
+    if phrase is None:
+        assert refusal is None
+    else:
+        assert refusal is not None and phrase in refusal
+
+
+def test_describe() -> None:
+    assert TWO_PERSON.describe() == "needs 2 approvals from @sre, U0LEAD (two-person rule)"
+    assert DENIED.describe() == "denied: no"
+    assert TWO_PERSON.executable and not DENIED.executable
