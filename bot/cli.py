@@ -2,6 +2,8 @@
 
     sitrep serve [--host H] [--port P]
     sitrep investigate SERVICE [--since 30m] [--message TEXT] [--namespace NS] [--json]
+    sitrep policy lint [DIR]
+    sitrep policy check ACTION_JSON
 
 Only results go to stdout; logs and hints go to stderr.
 """
@@ -59,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     investigate.add_argument("--message", default=None, help="what you see, e.g. 'p99 is 8s'")
     investigate.add_argument("--namespace", default=None, help="Kubernetes namespace of the service")
     investigate.add_argument("--json", action="store_true", help="print the Brief as JSON")
+
+    policy = commands.add_parser("policy", help="check policy files and what they decide")
+    policy_commands = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
+    lint = policy_commands.add_parser("lint", help="validate policy files (exit 1 with file:line messages)")
+    lint.add_argument("directory", nargs="?", default=None, help="policy folder (default $SITREP_POLICY_DIR)")
+    check = policy_commands.add_parser("check", help="print the decision for an action and the rule that made it")
+    check.add_argument("action_json", help='an Action as JSON (or a file), e.g. \'{"kind": "restart", ...}\'')
+    check.add_argument("--policy-dir", default=None, help="policy folder (default $SITREP_POLICY_DIR)")
+    check.add_argument("--json", action="store_true", help="print the Decision as JSON")
     return parser
 
 
@@ -77,7 +88,20 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, host=args.host, port=args.port or settings.port)
     if args.command == "investigate":
         return asyncio.run(_investigate(settings, args))
+    if args.command == "policy":
+        return _policy(settings, args)
     raise AssertionError(args.command)
+
+
+def _policy(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.policy.commands import check, lint
+
+    if args.policy_command == "lint":
+        return lint(Path(args.directory or settings.sitrep_policy_dir), out=sys.stdout)
+    return check(args.action_json, policy_dir=Path(args.policy_dir or settings.sitrep_policy_dir),
+                 out=sys.stdout, as_json=args.json)
 
 
 def _serve(settings: Settings, *, host: str, port: int) -> int:

@@ -16,6 +16,15 @@ from typing import Any
 import httpx
 
 
+#: the checkout under test; subprocesses import ``bot`` from here, whatever else is installed
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """A clean environment for a ``sitrep`` subprocess: no developer settings leak in."""
+    return {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), **extra}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -37,15 +46,14 @@ class SitrepProcess:
 @contextmanager
 def run_sitrep(env: dict[str, str], *, workdir: Path, startup_timeout: float = 30.0) -> Iterator[SitrepProcess]:
     port = free_port()
-    full_env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", str(workdir)),
-        "DATABASE_URL": f"sqlite:///{workdir / 'sitrep.db'}",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
+    full_env = subprocess_env(
+        HOME=str(workdir),
+        DATABASE_URL=f"sqlite:///{workdir / 'sitrep.db'}",
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
         **env,
-        "PORT": str(port),
-    }
+        PORT=str(port),
+    )
     log_path = workdir / "sitrep-serve.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,10 +13,11 @@ import pytest
 
 from bot.cli import parse_duration
 from bot.models import AnalysisStatus, Brief
+from tests.support import REPO_ROOT, subprocess_env
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), **(env or {})}
+    clean = subprocess_env(HOME=str(cwd), **(env or {}))
     return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=clean,
                           capture_output=True, text=True, timeout=60)
 
@@ -64,3 +64,27 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
         parse_duration(text)
+
+
+def test_policy_lint_accepts_the_shipped_policy_and_names_the_line_of_a_typo(tmp_path: Path) -> None:
+    shipped = REPO_ROOT / "policies"
+    ok = run_cli("policy", "lint", str(shipped), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    text = (shipped / "default.yml").read_text()
+    assert "min_approvals: 2" in text
+    (broken / "default.yml").write_text(text.replace("min_approvals: 2", "min_aprovals: 2", 1))
+    line = text.splitlines().index(next(l for l in text.splitlines() if "min_approvals: 2" in l)) + 1
+    bad = run_cli("policy", "lint", str(broken), cwd=tmp_path)
+    assert bad.returncode == 1
+    assert f"default.yml:{line}:" in bad.stdout + bad.stderr
+
+
+def test_policy_check_prints_the_decision_and_rule(tmp_path: Path) -> None:
+    action = json.dumps({"kind": "restart", "target": {"service": "checkout", "namespace": "shop"},
+                         "params": {}, "rationale": "stuck pods"})
+    result = run_cli("policy", "check", action, "--policy-dir", str(REPO_ROOT / "policies"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "deny" in result.stdout.lower()
+    assert "no restarts of critical services" in result.stdout
