@@ -16,7 +16,8 @@ import structlog
 from bot.analyst.chain import Analyst
 from bot.collectors.base import Collector
 from bot.collectors.gather import gather_sources
-from bot.models import Brief, InvestigationRequest, SourceName, SourceResult, TimelineEventType
+from bot.models import Brief, Deploy, InvestigationRequest, SourceName, SourceResult, TimelineEventType
+from bot.service.approve import ProposalView, RemediationService
 from bot.service.publisher import BriefPublisher
 from bot.store.incidents import IncidentStore
 
@@ -32,12 +33,14 @@ class Investigator:
         source_budget: float,
         total_budget: float,
         store: IncidentStore | None = None,
+        remediation: RemediationService | None = None,
     ) -> None:
         self._collectors = collectors
         self._analyst = analyst
         self._source_budget = source_budget
         self._total_budget = total_budget
         self._store = store
+        self._remediation = remediation
 
     async def open_incident(
         self,
@@ -75,6 +78,7 @@ class Investigator:
         *,
         incident_id: int | None = None,
         publisher: BriefPublisher | None = None,
+        requester: str | None = None,
     ) -> Brief:
         """Collect, analyse and (when given) record and publish. Never raises for a source
         or model failure: those become a partial or rule-based brief."""
@@ -111,11 +115,16 @@ class Investigator:
                           root_cause_service=brief.root_cause.service,
                           confidence=brief.root_cause.confidence.value,
                           fallback_reason=brief.analysis.fallback_reason)
+        proposals: list[ProposalView] = []
         if self._store is not None and incident_id is not None:
             await asyncio.to_thread(self._store.save_brief, incident_id, brief)
+            if self._remediation is not None and brief.actions:
+                proposals = await self._remediation.propose(
+                    incident_id, brief, requester=requester, history=deploy_history(results)
+                )
         if publisher and incident_id is not None:
             try:
-                ts = await publisher.brief_ready(incident_id=incident_id, brief=brief)
+                ts = await publisher.brief_ready(incident_id=incident_id, brief=brief, proposals=proposals)
             except Exception as exc:  # the brief exists; record that posting it failed
                 bound.error("brief_post_failed", error=repr(exc))
                 await self._event(incident_id, TimelineEventType.BRIEF_FAILED, error=repr(exc))
@@ -132,6 +141,12 @@ class Investigator:
         if self._store is None:
             raise RuntimeError("this Investigator has no store")
         return self._store
+
+
+def deploy_history(results: list[SourceResult]) -> list[Deploy]:
+    """The ArgoCD history entries collected, oldest first (what the policy checks rollbacks against)."""
+    deploys = [e.payload for r in results for e in r.evidence if isinstance(e.payload, Deploy)]
+    return sorted(deploys, key=lambda d: d.history_id)
 
 
 async def _quietly(coro: object, *, what: str) -> None:

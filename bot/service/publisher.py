@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from collections.abc import Sequence
+
 from bot.models import Brief, SourceResult
+from bot.service.approve import ProposalView
 
 
 class BriefPublisher(Protocol):
@@ -17,8 +20,10 @@ class BriefPublisher(Protocol):
     async def source_finished(self, *, incident_id: int, result: SourceResult) -> None:
         """One source answered, failed or timed out."""
 
-    async def brief_ready(self, *, incident_id: int, brief: Brief) -> str | None:
-        """Publish the brief; return the message id (Slack ``ts``) if there is one."""
+    async def brief_ready(
+        self, *, incident_id: int, brief: Brief, proposals: Sequence[ProposalView] = ()
+    ) -> str | None:
+        """Publish the brief with each proposal's decision; return the message id (Slack ``ts``)."""
 
     async def failed(self, *, incident_id: int, reason: str) -> None:
         """The investigation could not produce any brief (should not happen; say so)."""

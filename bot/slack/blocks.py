@@ -380,10 +380,15 @@ def _footer_blocks(brief: Brief, *, incident_id: str | int | None) -> list[Block
 
 
 def build_brief_blocks(
-    brief: Brief, *, incident_id: str | int | None = None, severity: str | None = None
+    brief: Brief,
+    *,
+    incident_id: str | int | None = None,
+    severity: str | None = None,
+    action_blocks: Sequence[Block] | None = None,
 ) -> list[dict[str, Any]]:
     """The brief message: header, rule-based banner, summary, root cause, evidence, actions
-    (safest first), unknowns, next checks, missing sources, footer."""
+    (safest first; ``action_blocks`` replaces the plain list once proposals carry decisions),
+    unknowns, next checks, missing sources, footer."""
     emoji = SEVERITY_EMOJI.get((severity or "").strip().lower(), DEFAULT_SEVERITY_EMOJI)
     blocks: list[Block] = [
         _header(f"{emoji} {MRKDWN.text(_title(brief))}"),
@@ -392,13 +397,13 @@ def build_brief_blocks(
         *_root_cause_blocks(brief),
         *_evidence_blocks(brief),
         DividerBlock(),
-        *_action_blocks(brief),
+        *(_action_blocks(brief) if action_blocks is None else action_blocks),
         *_list_blocks(brief.unknowns, heading="*What I could not check*", noun="unknowns"),
         *_list_blocks(brief.next_checks, heading="*Next checks*", noun="next checks"),
         *_source_blocks(brief),
         *_footer_blocks(brief, incident_id=incident_id),
     ]
-    return _to_dicts(blocks, limit=MAX_BLOCKS - ACTION_ROWS_RESERVED)
+    return _to_dicts(blocks, limit=MAX_BLOCKS if action_blocks is not None else MAX_BLOCKS - ACTION_ROWS_RESERVED)
 
 
 def brief_fallback_text(brief: Brief) -> str:

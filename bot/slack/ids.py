@@ -20,4 +20,7 @@ class ActionId(StrEnum):
 
 
 class CallbackId(StrEnum):
-    """``callback_id`` of modals and shortcuts. None yet: add members as views are built."""
+    """``callback_id`` of modals."""
+
+    APPROVE_CONFIRM = "sitrep_approve_confirm"  # critical actions: evidence + exact change first
+    REJECT_REASON = "sitrep_reject_reason"

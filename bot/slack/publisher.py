@@ -3,9 +3,12 @@ each source's progress, then replaced by the brief (with its metadata)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Brief, SourceResult, SourceStatus
+from bot.service.approve import ProposalView
 from bot.slack.blocks import (
     brief_fallback_text,
     brief_metadata,
@@ -13,6 +16,7 @@ from bot.slack.blocks import (
     build_error_blocks,
     build_progress_blocks,
 )
+from bot.slack.proposals import build_proposal_blocks
 
 _MARK = {SourceStatus.OK: "✓", SourceStatus.NO_DATA: "∅", SourceStatus.SKIPPED: "–"}
 
@@ -48,8 +52,13 @@ class SlackBriefPublisher:
             blocks=build_progress_blocks(service=self._service, statuses=self._statuses),
         )
 
-    async def brief_ready(self, *, incident_id: int, brief: Brief) -> str | None:
-        blocks = build_brief_blocks(brief, incident_id=incident_id)
+    async def brief_ready(
+        self, *, incident_id: int, brief: Brief, proposals: Sequence[ProposalView] = ()
+    ) -> str | None:
+        blocks = build_brief_blocks(
+            brief, incident_id=incident_id,
+            action_blocks=build_proposal_blocks(proposals) if proposals else None,
+        )
         text = brief_fallback_text(brief)
         metadata = brief_metadata(brief, incident_id=incident_id)
         if self.brief_ts is not None:

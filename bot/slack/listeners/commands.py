@@ -106,7 +106,7 @@ async def _investigate_in_channel(
     await investigator.record_slack(incident_id, channel=channel, root_ts=root_ts)
     publisher = SlackBriefPublisher(client, channel=channel, thread_ts=root_ts, service=service)
     try:
-        await investigator.investigate(request, incident_id=incident_id, publisher=publisher)
+        await investigator.investigate(request, incident_id=incident_id, publisher=publisher, requester=user)
     except Exception as exc:
         bound.exception("investigation_failed")
         try:

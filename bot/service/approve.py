@@ -1,0 +1,314 @@
+"""Remediation under control: propose, approve, reject, execute, exactly once.
+
+    brief.actions ─▶ policy.evaluate ─▶ proposals (auto / pending / denied / manual)
+    Approve click ─▶ approver check ─▶ approval row ─▶ enough? ─▶ claim (conditional UPDATE)
+                  ─▶ policy evaluated again with fresh history ─▶ executor ─▶ execution row
+    Every decision, click and execution is a timeline event.
+
+The service knows nothing of Slack: callers pass user ids and the user's group handles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+import structlog
+
+from bot.models import Action, ActionKind, Brief, Deploy, TimelineEventType, utcnow
+from bot.policy.context import Execution, PolicyContext, as_utc
+from bot.policy.decision import Decision, DecisionOutcome, check_approver
+from bot.policy.engine import evaluate
+from bot.policy.loader import PolicyHolder
+from bot.store.incidents import IncidentStore
+from bot.store.proposals import NewProposal, ProposalStore
+from bot.store.tables import ProposalRow
+
+log = structlog.get_logger(__name__)
+
+
+class ProposalState(StrEnum):
+    PENDING = "pending"
+    AUTO = "auto"
+    EXECUTING = "executing"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DENIED = "denied"
+    MANUAL = "manual"
+
+
+class ExecutionOutcome(Protocol):
+    ok: bool
+    dry_run: bool
+    message: str
+
+    def model_dump_json(self) -> str: ...
+
+
+class ActionRunner(Protocol):
+    """Runs one typed action (bot.executor's registry implements it)."""
+
+    async def execute(self, action: Action, *, dry_run: bool, history_id: int | None = None) -> ExecutionOutcome: ...
+
+
+class TargetFacts(Protocol):
+    """What the policy needs to know about the target now (ArgoCD history, replicas)."""
+
+    async def history(self, action: Action) -> list[Deploy]: ...
+
+    async def replicas(self, action: Action) -> int | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalView:
+    """A proposal as entry points show it."""
+
+    id: int
+    incident_id: int
+    action: Action
+    decision: Decision
+    state: str
+    approvals: list[str] = field(default_factory=list)
+    expires_at: datetime | None = None
+    reason: str | None = None
+    execution: dict[str, Any] | None = None
+
+    @property
+    def needs_buttons(self) -> bool:
+        return self.state == ProposalState.PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class ClickResult:
+    """What happened when someone clicked: ``refusal`` is shown to them only (ephemeral)."""
+
+    proposal: ProposalView
+    refusal: str | None = None
+    executed: ExecutionOutcome | None = None
+    counted: bool = False
+
+
+class RemediationService:
+    def __init__(
+        self,
+        *,
+        proposals: ProposalStore,
+        incidents: IncidentStore,
+        policy: PolicyHolder,
+        runner: ActionRunner,
+        facts: TargetFacts,
+        dry_run: bool,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._proposals = proposals
+        self._incidents = incidents
+        self._policy = policy
+        self._runner = runner
+        self._facts = facts
+        self._dry_run = dry_run
+        self._clock = clock
+
+    # ------------------------------------------------------------------ propose
+
+    async def propose(
+        self, incident_id: int, brief: Brief, *, requester: str | None, history: Sequence[Deploy] = ()
+    ) -> list[ProposalView]:
+        """Evaluate each action of the brief and store it as a proposal; run the ``auto`` ones."""
+        now = self._clock()
+        executions = await self._recent_executions()
+        new: list[NewProposal] = []
+        decisions: list[Decision] = []
+        for action in brief.sorted_actions():
+            context = PolicyContext(now=now, requester=requester, history=list(history),
+                                    replicas=await self._replicas(action), executions=executions)
+            decision = evaluate(action, context=context, policy=self._policy.policy)
+            decisions.append(decision)
+            new.append(NewProposal(action=action.model_dump_json(), decision=decision.model_dump_json(),
+                                   state=_initial_state(decision), expires_at=decision.expires_at))
+        ids = await asyncio.to_thread(self._proposals.add, incident_id, new, requester=requester)
+        for pid, decision, item in zip(ids, decisions, new, strict=True):
+            await self._event(incident_id, TimelineEventType.ACTION_PROPOSED, proposal_id=pid,
+                              action=json.loads(item.action), outcome=decision.outcome.value,
+                              rule=decision.rule, reasons=decision.reasons)
+        for pid, decision in zip(ids, decisions, strict=True):
+            if decision.outcome is DecisionOutcome.AUTO:
+                await self._execute(pid, actor="policy", from_states=[ProposalState.AUTO])
+        return [await self.view(pid) for pid in ids]
+
+    # ------------------------------------------------------------------ clicks
+
+    async def approve(
+        self, proposal_id: int, *, user: str, groups: Callable[[], Awaitable[Sequence[str]]]
+    ) -> ClickResult:
+        """Count ``user``'s approval if the policy lets them give it; execute once enough."""
+        row = await asyncio.to_thread(self._proposals.get, proposal_id)
+        await self._event(row.incident_id, TimelineEventType.APPROVAL_CLICKED, actor=user,
+                          proposal_id=proposal_id)
+        refusal = await self._refuse_if_closed(row)
+        if refusal is None:
+            decision = Decision.model_validate_json(row.decision)
+            already = await asyncio.to_thread(self._proposals.approvers, proposal_id)
+            refusal = check_approver(decision, user, requester=row.requester, already_approved=already,
+                                     groups=await groups(), now=self._clock())
+        if refusal is not None:
+            await self._event(row.incident_id, TimelineEventType.APPROVAL_REFUSED, actor=user,
+                              proposal_id=proposal_id, reason=refusal)
+            return ClickResult(proposal=await self.view(proposal_id), refusal=refusal)
+        counted = await asyncio.to_thread(self._proposals.add_approval, proposal_id, user)
+        if not counted:
+            return ClickResult(proposal=await self.view(proposal_id),
+                               refusal="You have already approved this action.")
+        await self._event(row.incident_id, TimelineEventType.APPROVAL_GIVEN, actor=user,
+                          proposal_id=proposal_id)
+        decision = Decision.model_validate_json(row.decision)
+        approvals = await asyncio.to_thread(self._proposals.approvers, proposal_id)
+        executed = None
+        if len(approvals) >= max(decision.min_approvals, 1):
+            executed = await self._execute(proposal_id, actor=user, from_states=[ProposalState.PENDING])
+        return ClickResult(proposal=await self.view(proposal_id), executed=executed, counted=True)
+
+    async def reject(self, proposal_id: int, *, user: str, reason: str | None = None) -> ClickResult:
+        row = await asyncio.to_thread(self._proposals.get, proposal_id)
+        refusal = await self._refuse_if_closed(row)
+        if refusal is not None:
+            return ClickResult(proposal=await self.view(proposal_id), refusal=refusal)
+        moved = await asyncio.to_thread(
+            self._proposals.transition, proposal_id, from_states=[ProposalState.PENDING],
+            to_state=ProposalState.REJECTED, decided_by=user, reason=reason,
+        )
+        if not moved:
+            return ClickResult(proposal=await self.view(proposal_id),
+                               refusal="Someone acted on this proposal first.")
+        await self._event(row.incident_id, TimelineEventType.ACTION_REJECTED, actor=user,
+                          proposal_id=proposal_id, reason=reason)
+        return ClickResult(proposal=await self.view(proposal_id), counted=True)
+
+    async def expire_due(self) -> list[ProposalView]:
+        """Expire pending proposals past their expiry; returns those this call expired."""
+        expired = []
+        for row in await asyncio.to_thread(self._proposals.due_for_expiry, self._clock()):
+            assert row.id is not None
+            if await asyncio.to_thread(self._proposals.transition, row.id,
+                                       from_states=[ProposalState.PENDING], to_state=ProposalState.EXPIRED,
+                                       decided_by="sitrep", reason="expired before enough approvals"):
+                await self._event(row.incident_id, TimelineEventType.ACTION_EXPIRED, proposal_id=row.id)
+                expired.append(await self.view(row.id))
+        return expired
+
+    async def view(self, proposal_id: int) -> ProposalView:
+        row = await asyncio.to_thread(self._proposals.get, proposal_id)
+        approvals = await asyncio.to_thread(self._proposals.approvers, proposal_id)
+        execution = await asyncio.to_thread(self._proposals.execution, proposal_id)
+        return _view(row, approvals=approvals,
+                     execution=json.loads(execution.result) if execution and execution.finished_at else None)
+
+    async def for_incident(self, incident_id: int) -> list[ProposalView]:
+        rows = await asyncio.to_thread(self._proposals.for_incident, incident_id)
+        return [await self.view(row.id) for row in rows if row.id is not None]
+
+    # ------------------------------------------------------------------ execution
+
+    async def _execute(self, proposal_id: int, *, actor: str, from_states: list[str]) -> ExecutionOutcome | None:
+        """Claim the proposal (one caller wins), re-check the policy with fresh facts, run it."""
+        claimed = await asyncio.to_thread(self._proposals.transition, proposal_id,
+                                          from_states=from_states, to_state=ProposalState.EXECUTING)
+        if not claimed:
+            return None
+        row = await asyncio.to_thread(self._proposals.get, proposal_id)
+        action = Action.model_validate_json(row.action)
+        history = await self._facts.history(action) if action.kind is ActionKind.ROLLBACK else []
+        context = PolicyContext(now=self._clock(), requester=row.requester, history=history,
+                                replicas=await self._replicas(action),
+                                executions=await self._recent_executions())
+        decision = evaluate(action, context=context, policy=self._policy.policy)
+        if not decision.executable:
+            reason = decision.reasons[0] if decision.reasons else decision.describe()
+            await asyncio.to_thread(self._proposals.transition, proposal_id, from_states=[ProposalState.EXECUTING],
+                                    to_state=ProposalState.DENIED, reason=f"policy at execution time: {reason}")
+            await self._event(row.incident_id, TimelineEventType.ACTION_DENIED_AT_EXECUTION, actor=actor,
+                              proposal_id=proposal_id, rule=decision.rule, reasons=decision.reasons)
+            return None
+        if not await asyncio.to_thread(self._proposals.start_execution, proposal_id, dry_run=self._dry_run):
+            return None
+        await self._event(row.incident_id, TimelineEventType.EXECUTION_STARTED, actor=actor,
+                          proposal_id=proposal_id, action=json.loads(row.action), dry_run=self._dry_run)
+        try:
+            result = await self._runner.execute(action, dry_run=self._dry_run,
+                                                history_id=decision.target_history_id)
+        except Exception as exc:  # an executor bug: record it, never leave the proposal hanging
+            log.exception("executor_crashed", proposal_id=proposal_id)
+            await asyncio.to_thread(self._proposals.finish_execution, proposal_id, ok=False,
+                                    result=json.dumps({"ok": False, "message": f"executor error: {type(exc).__name__}"}))
+            await asyncio.to_thread(self._proposals.transition, proposal_id, from_states=[ProposalState.EXECUTING],
+                                    to_state=ProposalState.FAILED, reason=type(exc).__name__)
+            await self._event(row.incident_id, TimelineEventType.EXECUTION_FINISHED, proposal_id=proposal_id,
+                              ok=False, message=f"executor error: {type(exc).__name__}")
+            return None
+        await asyncio.to_thread(self._proposals.finish_execution, proposal_id, ok=result.ok,
+                                result=result.model_dump_json())
+        await asyncio.to_thread(self._proposals.transition, proposal_id, from_states=[ProposalState.EXECUTING],
+                                to_state=ProposalState.EXECUTED if result.ok else ProposalState.FAILED)
+        await self._event(row.incident_id, TimelineEventType.EXECUTION_FINISHED, proposal_id=proposal_id,
+                          ok=result.ok, dry_run=result.dry_run, message=result.message,
+                          result=json.loads(result.model_dump_json()))
+        return result
+
+    async def _refuse_if_closed(self, row: ProposalRow) -> str | None:
+        if row.state == ProposalState.PENDING:
+            if row.expires_at is not None and as_utc(row.expires_at) <= as_utc(self._clock()):
+                assert row.id is not None
+                await self.expire_due()
+                return "This approval request has expired; ask Sitrep to propose the action again."
+            return None
+        return {
+            ProposalState.EXECUTING: "This action is already running.",
+            ProposalState.EXECUTED: "This action has already run.",
+            ProposalState.FAILED: "This action already ran and failed; see the thread.",
+            ProposalState.REJECTED: f"This action was rejected by <@{row.decided_by}>." if row.decided_by else
+            "This action was rejected.",
+            ProposalState.EXPIRED: "This approval request has expired; ask Sitrep to propose the action again.",
+            ProposalState.DENIED: "The policy denies this action.",
+            ProposalState.MANUAL: "This is a manual step: Sitrep does not run it.",
+            ProposalState.AUTO: "The policy runs this action without approval.",
+        }.get(row.state, f"This action is {row.state}.")
+
+    async def _replicas(self, action: Action) -> int | None:
+        if action.kind is not ActionKind.SCALE:
+            return None
+        return await self._facts.replicas(action)
+
+    async def _recent_executions(self) -> list[Execution]:
+        window = self._policy.policy.longest_rate_window()
+        if window is None:
+            return []
+        since = self._clock() - window
+        rows = await asyncio.to_thread(self._proposals.executed_since, since)
+        return [Execution(kind=ActionKind(kind), service=service, at=as_utc(at)) for kind, service, at in rows]
+
+    async def _event(self, incident_id: int, type: TimelineEventType, *, actor: str = "sitrep", **data: Any) -> None:
+        await asyncio.to_thread(self._incidents.add_event, incident_id, type, actor=actor, data=data)
+
+
+def _initial_state(decision: Decision) -> str:
+    return {
+        DecisionOutcome.AUTO: ProposalState.AUTO,
+        DecisionOutcome.APPROVE: ProposalState.PENDING,
+        DecisionOutcome.DENY: ProposalState.DENIED,
+        DecisionOutcome.MANUAL: ProposalState.MANUAL,
+    }[decision.outcome]
+
+
+def _view(row: ProposalRow, *, approvals: list[str], execution: dict[str, Any] | None) -> ProposalView:
+    assert row.id is not None
+    return ProposalView(
+        id=row.id, incident_id=row.incident_id, action=Action.model_validate_json(row.action),
+        decision=Decision.model_validate_json(row.decision), state=row.state, approvals=approvals,
+        expires_at=as_utc(row.expires_at) if row.expires_at else None, reason=row.reason, execution=execution,
+    )
