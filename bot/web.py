@@ -23,6 +23,7 @@ from bot.analyst.chain import Analyst
 from bot.analyst.factory import build_analyst
 from bot.collectors.factory import CollectorSet, build_collectors
 from bot.service.container import Services
+from bot.service.incidents import IncidentQueries
 from bot.service.investigate import Investigator
 from bot.service.tasks import BackgroundTasks
 from bot.settings import Settings
@@ -61,6 +62,7 @@ def build_services(
     return Services(
         investigator=investigator,
         tasks=BackgroundTasks(),
+        queries=IncidentQueries(store),
         default_window=timedelta(minutes=30),
         default_namespace=None,
     )

@@ -5,14 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.service.approve import RemediationService
+from bot.service.incidents import IncidentQueries
 from bot.service.investigate import Investigator
 from bot.service.tasks import BackgroundTasks
+
+
+class RemediationNotConfiguredError(RuntimeError):
+    """There is no policy in force, so nothing can be approved or run."""
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     investigator: Investigator
     tasks: BackgroundTasks
+    queries: IncidentQueries
+    remediation: RemediationService | None = None
     #: how far back an investigation looks when nobody says otherwise
     default_window: timedelta = timedelta(minutes=30)
     default_namespace: str | None = None
+
+    def require_remediation(self) -> RemediationService:
+        if self.remediation is None:
+            raise RemediationNotConfiguredError("no policy is loaded: remediation is off")
+        return self.remediation

@@ -7,7 +7,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
 from bot.settings import Settings
-from bot.slack.listeners import commands, events
+from bot.slack.listeners import actions, commands, events, views
+from bot.slack.usergroups import UserGroupResolver
 
 
 class SlackNotConfiguredError(RuntimeError):
@@ -29,6 +30,9 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         # the listener acks first and hands the work to a background task
         process_before_response=False,
     )
+    groups = UserGroupResolver(client)
     commands.register(app, services)
     events.register(app, services)
+    actions.register(app, services, groups=groups)
+    views.register(app, services, groups=groups)
     return app

@@ -12,6 +12,7 @@ States::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -128,6 +129,20 @@ class ProposalStore:
     def execution(self, proposal_id: int) -> ExecutionRow | None:
         with Session(self._engine) as session:
             return session.exec(select(ExecutionRow).where(ExecutionRow.proposal_id == proposal_id)).first()
+
+    def executed_since(self, since: datetime) -> list[tuple[str, str, datetime]]:
+        """(kind, service, started_at) of every execution since ``since``, for rate limits."""
+        with Session(self._engine) as session:
+            rows = session.exec(
+                select(ProposalRow.action, ExecutionRow.started_at)
+                .join(ExecutionRow, ExecutionRow.proposal_id == ProposalRow.id)  # type: ignore[arg-type]
+                .where(ExecutionRow.started_at >= since)  # type: ignore[arg-type]
+            ).all()
+        out = []
+        for action_json, started_at in rows:
+            action = json.loads(action_json)
+            out.append((action["kind"], action["target"]["service"], started_at))
+        return out
 
     def due_for_expiry(self, now: datetime) -> list[ProposalRow]:
         with Session(self._engine) as session:

@@ -1,0 +1,55 @@
+"""Approve / Reject buttons. Thin: ack, read the proposal id, call the service, re-render.
+
+Critical (two-person) approvals open a modal with the evidence and the exact change first; the
+approval counts when that modal is submitted (``views.py``). Refusals are ephemeral."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.service.container import Services
+from bot.slack.usergroups import UserGroupResolver
+from bot.slack.ids import ActionId
+from bot.slack.proposals import ProposalRef, build_approval_modal, build_reject_modal
+from bot.slack.refresh import apply_click, refuse
+
+
+def register(app: AsyncApp, services: Services, *, groups: UserGroupResolver) -> None:
+    async def handle_approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        ref = _ref(body)
+        user = body["user"]["id"]
+        if ref is None:
+            await refuse(client, body, "This button is not one Sitrep can read.")
+            return
+        remediation = services.require_remediation()
+        view = await remediation.view(ref.proposal_id)
+        if view.decision.two_person and view.needs_buttons:
+            brief = (await services.queries.brief_message(view.incident_id)).brief
+            await client.views_open(trigger_id=body["trigger_id"], view=build_approval_modal(view, brief))
+            return
+        result = await remediation.approve(ref.proposal_id, user=user,
+                                           groups=lambda: groups.groups_of(user))
+        await apply_click(services, client, body, result)
+
+    async def handle_reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        ref = _ref(body)
+        if ref is None:
+            await refuse(client, body, "This button is not one Sitrep can read.")
+            return
+        view = await services.require_remediation().view(ref.proposal_id)
+        await client.views_open(trigger_id=body["trigger_id"], view=build_reject_modal(view))
+
+    app.action(ActionId.APPROVE.value)(handle_approve)
+    app.action(ActionId.REJECT.value)(handle_reject)
+
+
+def _ref(body: dict[str, Any]) -> ProposalRef | None:
+    try:
+        return ProposalRef.model_validate_json(body["actions"][0]["value"])
+    except (KeyError, IndexError, ValueError):
+        return None
