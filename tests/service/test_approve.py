@@ -4,6 +4,7 @@ and that an approved action runs exactly once, after the policy is checked again
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,11 +126,26 @@ async def test_critical_rollback_needs_two_distinct_sres_then_runs_once(rig: Rig
     assert [(a.kind.value, h) for a, h in rig.runner.calls] == [("rollback", 12)]
 
 
+class RacingProposalStore(ProposalStore):
+    """Holds concurrent approvals at a barrier so that both clicks pass every check before either
+    is recorded: the worst interleaving, every time."""
+
+    def __init__(self, engine: object, *, parties: int) -> None:
+        super().__init__(engine)  # type: ignore[arg-type]
+        self.barrier = threading.Barrier(parties, timeout=5)
+
+    def add_approval(self, proposal_id: int, user_id: str) -> bool:
+        self.barrier.wait()
+        return super().add_approval(proposal_id, user_id)
+
+
 async def test_concurrent_final_approvals_execute_exactly_once(rig: Rig) -> None:
     [pid] = await rig.propose(ROLLBACK)
     await rig.service.approve(pid, user="U0SRE1", groups=groups_for("U0SRE1"))
+    rig.service._proposals = RacingProposalStore(rig.engine, parties=2)  # second replica-like race
     results = await asyncio.gather(*(rig.service.approve(pid, user=u, groups=groups_for(u))
                                      for u in ("U0SRE2", "U0SRE3")))
+    assert all(r.refusal is None for r in results), "both clicks passed the checks"
     assert len(rig.runner.calls) == 1
     assert sum(1 for r in results if r.executed is not None) == 1
 
