@@ -184,6 +184,25 @@ class TextStyle:
         raise NotImplementedError
 
 
+class PlainStyle(TextStyle):
+    """Plain text (Slack confirm dialogs, timeline notes): no markup, nothing to escape."""
+
+    def text(self, raw: str) -> str:
+        return raw
+
+    def bold(self, raw: str) -> str:
+        return raw
+
+    def code(self, raw: str) -> str:
+        return raw
+
+    def link(self, url: str, label: str) -> str:
+        return label
+
+
+PLAIN = PlainStyle()
+
+
 class MarkdownStyle(TextStyle):
     """CommonMark: backslashes, ``<``/``>`` and brackets are backslash-escaped so model text cannot
     form HTML, autolinks or links (emphasis is left alone: harmless, and escaping it makes

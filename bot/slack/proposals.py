@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.markdown import describe_action, one_line
+from bot.markdown import PLAIN, describe_action, one_line
 from bot.models import Brief
 from bot.service.approve import ProposalState, ProposalView
 from bot.slack.blocks import MRKDWN, _mrkdwn, _section, clip_mrkdwn
@@ -71,7 +71,7 @@ def decision_line(view: ProposalView) -> str:
 
 def _buttons(view: ProposalView) -> ActionsBlock:
     value = ProposalRef(proposal_id=view.id).model_dump_json()
-    what = one_line(describe_action(view.action, style=_PLAIN), limit=200)
+    what = one_line(describe_action(view.action, style=PLAIN), limit=200)
     return ActionsBlock(
         block_id=f"proposal-{view.id}",
         elements=[
@@ -87,25 +87,6 @@ def _buttons(view: ProposalView) -> ActionsBlock:
             ),
         ],
     )
-
-
-class _PlainStyle:
-    """describe_action in plain text (confirm dialogs are plain text)."""
-
-    def text(self, raw: str) -> str:
-        return raw
-
-    def bold(self, raw: str) -> str:
-        return raw
-
-    def code(self, raw: str) -> str:
-        return raw
-
-    def link(self, url: str, label: str) -> str:
-        return label
-
-
-_PLAIN = _PlainStyle()
 
 
 def build_proposal_blocks(proposals: Sequence[ProposalView]) -> list[Block]:
