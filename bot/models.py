@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 
 def utcnow() -> datetime:
@@ -323,6 +324,16 @@ class Action(BaseModel):
         return self
 
 
+class RefusedAction(BaseModel):
+    """An action a model proposed that Sitrep cannot even consider (an unknown kind): shown on the
+    brief as denied, never executable, never a button."""
+
+    kind: str
+    target: dict[str, Any] = Field(default_factory=dict)
+    reason: str
+    rule: str = "invariant: unknown kind"
+
+
 class AnalysisStatus(StrEnum):
     COMPLETED = "COMPLETED"
     ESCALATED = "ESCALATED"
@@ -357,6 +368,8 @@ class BriefDraft(BaseModel):
     affected_services: list[str] = Field(default_factory=list)
     unknowns: list[str] = Field(default_factory=list)
     next_checks: list[str] = Field(default_factory=list)
+    #: set by Sitrep, not the model (kept out of the model's schema)
+    refused_actions: SkipJsonSchema[list[RefusedAction]] = Field(default_factory=list)
 
     def cited_ids(self) -> set[str]:
         return {item.id for item in self.evidence}

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
 
     # --- remediation and access ---
     sitrep_dry_run: bool = True
+    #: seconds after an execution at which the symptom is checked again
+    sitrep_verify_delays: Annotated[list[float], NoDecode] = Field(default_factory=lambda: [60.0, 180.0, 300.0])
+    #: how often expired approval requests lose their buttons
+    sitrep_expiry_sweep_seconds: float = 30.0
     sitrep_webhook_token: SecretStr | None = None
     sitrep_api_token: SecretStr | None = None
 
@@ -102,6 +106,13 @@ class Settings(BaseSettings):
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sitrep_verify_delays", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("sitrep_promql", mode="after")

@@ -21,6 +21,7 @@ from bot.models import (
     ActionKind,
     BriefDraft,
     Deploy,
+    RefusedAction,
     InvestigationRequest,
     LogLine,
     MetricSeries,
@@ -63,6 +64,28 @@ def _mentioned(name: str, results: Sequence[SourceResult]) -> bool:
     return False
 
 
+def split_refused_actions(data: dict[str, Any]) -> tuple[dict[str, Any], list[RefusedAction]]:
+    """Take actions whose ``kind`` is not one of design.md's out of ``data``, as refused actions."""
+    data = {k: v for k, v in data.items() if k != "refused_actions"}  # only Sitrep sets it
+    actions = data.get("actions")
+    if not isinstance(actions, list):
+        return data, []
+    known = {kind.value for kind in ActionKind}
+    kept, refused = [], []
+    for item in actions:
+        kind = item.get("kind") if isinstance(item, dict) else None
+        if isinstance(kind, str) and kind not in known:
+            target = item.get("target") if isinstance(item.get("target"), dict) else {}
+            refused.append(RefusedAction(
+                kind=truncate(kind, 60), target={k: str(v)[:100] for k, v in target.items()},
+                reason=f"{truncate(kind, 60)!r} is not an action Sitrep can take "
+                       f"(it knows {', '.join(sorted(known))}).",
+            ))
+        else:
+            kept.append(item)
+    return {**data, "actions": kept}, refused
+
+
 def validate_draft(
     data: dict[str, Any],
     *,
@@ -70,7 +93,9 @@ def validate_draft(
     results: Sequence[SourceResult],
     evidence_ids: set[str],
 ) -> BriefDraft:
-    """Raise ``InvalidBriefError`` or ``UngroundedBriefError`` (both ``ValueError``)."""
+    """Raise ``InvalidBriefError`` or ``UngroundedBriefError`` (both ``ValueError``). Actions of a
+    kind Sitrep does not know do not sink the brief: they are kept as ``refused_actions``."""
+    data, refused = split_refused_actions(data)
     try:
         draft = BriefDraft.model_validate(data)
     except ValidationError as exc:
@@ -79,6 +104,7 @@ def validate_draft(
     _check_actions(draft, request=request, results=results)
     _normalise_refs(draft, results)
     draft.actions = draft.sorted_actions()
+    draft.refused_actions = refused
     return draft
 
 

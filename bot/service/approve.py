@@ -106,6 +106,7 @@ class RemediationService:
         facts: TargetFacts,
         dry_run: bool,
         clock: Callable[[], datetime] = utcnow,
+        on_executed: Callable[[ProposalView, ExecutionOutcome], Awaitable[None]] | None = None,
     ) -> None:
         self._proposals = proposals
         self._incidents = incidents
@@ -114,6 +115,7 @@ class RemediationService:
         self._facts = facts
         self._dry_run = dry_run
         self._clock = clock
+        self.on_executed = on_executed
 
     # ------------------------------------------------------------------ propose
 
@@ -258,6 +260,11 @@ class RemediationService:
         await self._event(row.incident_id, TimelineEventType.EXECUTION_FINISHED, proposal_id=proposal_id,
                           ok=result.ok, dry_run=result.dry_run, message=result.message,
                           result=json.loads(result.model_dump_json()))
+        if self.on_executed is not None:
+            try:
+                await self.on_executed(await self.view(proposal_id), result)
+            except Exception:
+                log.exception("on_executed_failed", proposal_id=proposal_id)
         return result
 
     async def _refuse_if_closed(self, row: ProposalRow) -> str | None:

@@ -115,6 +115,9 @@ class Investigator:
                           root_cause_service=brief.root_cause.service,
                           confidence=brief.root_cause.confidence.value,
                           fallback_reason=brief.analysis.fallback_reason)
+        for refused in brief.refused_actions:
+            await self._event(incident_id, TimelineEventType.ACTION_PROPOSED, action=refused.model_dump(),
+                              outcome="deny", rule=refused.rule, reasons=[refused.reason])
         proposals: list[ProposalView] = []
         if self._store is not None and incident_id is not None:
             await asyncio.to_thread(self._store.save_brief, incident_id, brief)

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.markdown import PLAIN, describe_action, one_line
-from bot.models import Brief
+from bot.models import Brief, RefusedAction
 from bot.service.approve import ProposalState, ProposalView
 from bot.slack.blocks import MRKDWN, _mrkdwn, _section, clip_mrkdwn
 from bot.slack.ids import ActionId, CallbackId
@@ -89,8 +89,10 @@ def _buttons(view: ProposalView) -> ActionsBlock:
     )
 
 
-def build_proposal_blocks(proposals: Sequence[ProposalView]) -> list[Block]:
-    """One section per proposal (safest first), its decision, and buttons only when pending."""
+def build_proposal_blocks(proposals: Sequence[ProposalView],
+                          refused: Sequence[RefusedAction] = ()) -> list[Block]:
+    """One section per proposal (safest first), its decision, and buttons only when pending;
+    then what the model proposed that Sitrep cannot do, as denied."""
     blocks: list[Block] = [_section("*Recommended actions* (safest first)")]
     for i, view in enumerate(proposals, start=1):
         rationale = MRKDWN.text(one_line(view.action.rationale, limit=300))
@@ -98,7 +100,18 @@ def build_proposal_blocks(proposals: Sequence[ProposalView]) -> list[Block]:
                                f"{decision_line(view)}"))
         if view.needs_buttons:
             blocks.append(_buttons(view))
+    for item in refused[:3]:
+        blocks.append(_section(f"• `{MRKDWN.text(item.kind)}` proposed by the model\n"
+                               f"⛔ denied — {MRKDWN.text(item.reason)} _(rule: {MRKDWN.text(item.rule)})_"))
     return blocks
+
+
+def build_action_blocks(brief: Brief, proposals: Sequence[ProposalView]) -> list[Block] | None:
+    """The actions part of a brief message: None keeps the plain list (no policy loaded and
+    nothing refused)."""
+    if not proposals and not brief.refused_actions:
+        return None
+    return build_proposal_blocks(proposals, brief.refused_actions)
 
 
 def build_approval_modal(view: ProposalView, brief: Brief | None) -> dict[str, Any]:

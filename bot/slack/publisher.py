@@ -16,7 +16,7 @@ from bot.slack.blocks import (
     build_error_blocks,
     build_progress_blocks,
 )
-from bot.slack.proposals import build_proposal_blocks
+from bot.slack.proposals import build_action_blocks
 
 _MARK = {SourceStatus.OK: "✓", SourceStatus.NO_DATA: "∅", SourceStatus.SKIPPED: "–"}
 
@@ -57,7 +57,7 @@ class SlackBriefPublisher:
     ) -> str | None:
         blocks = build_brief_blocks(
             brief, incident_id=incident_id,
-            action_blocks=build_proposal_blocks(proposals) if proposals else None,
+            action_blocks=build_action_blocks(brief, proposals),
         )
         text = brief_fallback_text(brief)
         metadata = brief_metadata(brief, incident_id=incident_id)

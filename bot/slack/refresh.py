@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.service.approve import ClickResult, ProposalState
 from bot.service.container import Services
 from bot.slack.blocks import brief_fallback_text, brief_metadata, build_brief_blocks
-from bot.slack.proposals import build_proposal_blocks, decision_line
+from bot.slack.proposals import build_action_blocks, decision_line
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ async def refresh_brief(services: Services, client: AsyncWebClient, incident_id:
     await client.chat_update(
         channel=message.channel, ts=message.ts, text=brief_fallback_text(message.brief),
         blocks=build_brief_blocks(message.brief, incident_id=incident_id, severity=message.severity,
-                                  action_blocks=build_proposal_blocks(proposals) if proposals else None),
+                                  action_blocks=build_action_blocks(message.brief, proposals)),
         metadata=brief_metadata(message.brief, incident_id=incident_id),
     )
 

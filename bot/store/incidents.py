@@ -26,6 +26,10 @@ class IncidentStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
         with Session(self._engine) as session:

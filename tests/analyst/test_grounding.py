@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from bot.analyst.grounding import InvalidBriefError, known_services, validate_draft
-from bot.models import ActionKind, EvidenceSource, UngroundedBriefError
+from bot.models import ActionKind, BriefDraft, EvidenceSource, UngroundedBriefError
 from tests.analyst import scenario
 
 
@@ -46,15 +46,13 @@ def test_known_services_come_from_request_and_evidence() -> None:
         ({"evidence": [{"id": "logs-99", "source": "logs", "detail": "x"}]}, UngroundedBriefError, "logs-99"),
         ({"actions": [{**rollback(to_revision="v2.14.2"), "params": {"to_revision": "v2.14.2", "cmd": "rm"}}]},
          InvalidBriefError, "cmd"),
-        ({"actions": [{"kind": "shell", "target": {"service": "checkout"}, "rationale": "r"}]},
-         InvalidBriefError, "kind"),
         ({"actions": [{"kind": "restart", "target": {"service": "payments-api"}, "rationale": "r"}]},
          InvalidBriefError, "payments-api"),
         ({"actions": [rollback(to_revision="v9.9.9")]}, InvalidBriefError, "history_id 12 = v2.14.2"),
         ({"actions": [rollback(to_revision="v2.14.3")]}, InvalidBriefError, "what runs now"),
         ({"actions": [rollback(to_revision="v2.14.2", history_id=11)]}, InvalidBriefError, "history_id 11"),
     ],
-    ids=["summary", "category", "ungrounded", "extra-param", "kind", "service", "revision", "current",
+    ids=["summary", "category", "ungrounded", "extra-param", "service", "revision", "current",
          "history-mismatch"],
 )
 def test_invalid_drafts_say_exactly_why(change: dict[str, Any], error: type[Exception], message: str) -> None:
@@ -91,3 +89,15 @@ def test_an_affected_service_named_in_the_evidence_text_is_known() -> None:
                                affected_services=["checkout", "billing"])
     with pytest.raises(InvalidBriefError, match="billing"):
         validate_draft(data, request=scenario.request(), results=results, evidence_ids=ids)
+
+
+def test_an_unknown_action_kind_is_refused_not_fatal_and_the_model_cannot_refuse_for_us() -> None:
+    data = scenario.brief_data()
+    data["actions"] = [{"kind": "shell", "target": {"service": "checkout"}, "params": {"cmd": "rm -rf /"},
+                        "rationale": "r"}, rollback(to_revision="v2.14.2")]
+    data["refused_actions"] = [{"kind": "rollback", "reason": "model says no"}]
+    draft = validate(data)
+    assert [a.kind for a in draft.actions] == [ActionKind.ROLLBACK]
+    assert [(r.kind, r.rule) for r in draft.refused_actions] == [("shell", "invariant: unknown kind")]
+    assert "not an action Sitrep can take" in draft.refused_actions[0].reason
+    assert "refused_actions" not in str(BriefDraft.model_json_schema())
