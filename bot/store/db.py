@@ -11,9 +11,10 @@ from sqlmodel import SQLModel, create_engine
 from bot.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, search_path: str | None = None) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout and cross-thread use, because
-    the store is called from worker threads (``asyncio.to_thread``)."""
+    the store is called from worker threads (``asyncio.to_thread``). ``search_path`` puts
+    PostgreSQL tables in a schema of their own (tests)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
@@ -26,7 +27,8 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {"options": f"-csearch_path={search_path}"} if search_path else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def create_schema(engine: Engine) -> None:

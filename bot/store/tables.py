@@ -90,3 +90,23 @@ class ExecutionRow(SQLModel, table=True):
     ok: bool | None = None
     dry_run: bool = True
     result: str = "{}"  # ExecutionResult JSON
+
+
+class JobRow(SQLModel, table=True):
+    """A unit of work in the durable queue (an investigation, a verification...)."""
+
+    __tablename__ = "jobs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)
+    payload: str = "{}"  # JSON
+    dedup_key: str | None = Field(default=None, unique=True)  # the same work is enqueued once
+    state: str = Field(default="queued", index=True)  # queued | running | done | failed
+    attempts: int = 0
+    max_attempts: int = 3
+    run_after: datetime = Field(default_factory=utcnow, index=True)
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None

@@ -1,18 +1,14 @@
-from pathlib import Path
-
 import pytest
 
 from bot.models import TimelineEventType
-from bot.store.db import create_schema, make_engine
+from sqlalchemy.engine import Engine
+
 from bot.store.incidents import IncidentNotFoundError, IncidentStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> IncidentStore:
-    engine = make_engine(f"sqlite:///{tmp_path / 'sitrep.db'}")
-    create_schema(engine)
-    yield IncidentStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> IncidentStore:
+    return IncidentStore(engine)
 
 
 def test_incident_keeps_its_slack_thread_and_timeline_in_order(store: IncidentStore) -> None:

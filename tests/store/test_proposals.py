@@ -1,19 +1,16 @@
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from bot.store.db import create_schema, make_engine
+from sqlalchemy.engine import Engine
+
 from bot.store.incidents import IncidentStore
 from bot.store.proposals import NewProposal, ProposalNotFoundError, ProposalStore
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> tuple[IncidentStore, ProposalStore]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'sitrep.db'}")
-    create_schema(engine)
-    yield IncidentStore(engine), ProposalStore(engine)
-    engine.dispose()
+def stores(engine: Engine) -> tuple[IncidentStore, ProposalStore]:
+    return IncidentStore(engine), ProposalStore(engine)
 
 
 def new(state: str = "pending") -> NewProposal:

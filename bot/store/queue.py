@@ -1,0 +1,145 @@
+"""The durable job queue: jobs live in the database, so nothing accepted is lost when a process dies.
+
+    enqueue ─▶ queued ─claim (lease)─▶ running ─complete─▶ done
+                  ▲                      │ fail (attempts left: backoff) / lease expired
+                  └──────────────────────┘ fail (no attempts left) ─▶ failed
+
+A worker claims one job at a time with a lease and renews it while it works (``heartbeat``). A
+worker that dies stops renewing; once the lease expires another worker claims the job again.
+Claiming is one conditional UPDATE (SQLite serialises writers); on PostgreSQL the candidate row is
+picked ``FOR UPDATE SKIP LOCKED`` so replicas never wait on each other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from bot.models import utcnow
+from bot.store.tables import JobRow
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+
+class JobQueue:
+    def __init__(self, engine: Engine, *, lease: timedelta = timedelta(seconds=30),
+                 backoff: timedelta = timedelta(seconds=2)) -> None:
+        self._engine = engine
+        self._lease = lease
+        self._backoff = backoff
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def enqueue(self, kind: str, payload: dict[str, Any], *, dedup_key: str | None = None,
+                max_attempts: int = 3, session: Session | None = None) -> int | None:
+        """Add a job; None if one with ``dedup_key`` exists. With ``session`` the caller commits
+        (store the alert and its job in one transaction)."""
+        row = JobRow(kind=kind, payload=json.dumps(payload, default=str), dedup_key=dedup_key,
+                     max_attempts=max_attempts, run_after=utcnow())
+        if session is not None:
+            session.add(row)
+            session.flush()
+            return row.id
+        with Session(self._engine) as own:
+            own.add(row)
+            try:
+                own.commit()
+            except IntegrityError:
+                own.rollback()
+                return None
+            return row.id
+
+    def claim(self, worker: str, *, kinds: list[str] | None = None) -> Job | None:
+        """Take the oldest runnable job (queued and due, or running with an expired lease)."""
+        now = utcnow()
+        runnable = or_(
+            and_(JobRow.state == "queued", JobRow.run_after <= now),  # type: ignore[arg-type]
+            and_(JobRow.state == "running", JobRow.lease_expires_at < now),  # type: ignore[arg-type,operator]
+        )
+        candidate = select(JobRow.id).where(runnable)
+        if kinds:
+            candidate = candidate.where(JobRow.kind.in_(kinds))  # type: ignore[attr-defined]
+        candidate = candidate.order_by(JobRow.id).limit(1)  # type: ignore[arg-type]
+        with Session(self._engine) as session:
+            if self._postgres:
+                candidate = candidate.with_for_update(skip_locked=True)
+                job_id = session.execute(candidate).scalar_one_or_none()
+                if job_id is None:
+                    return None
+                target = JobRow.id == job_id  # type: ignore[arg-type]
+            else:
+                target = JobRow.id == candidate.scalar_subquery()  # type: ignore[arg-type]
+            result = session.execute(
+                update(JobRow).where(target).where(runnable)
+                .values(state="running", lease_owner=worker, lease_expires_at=now + self._lease,
+                        attempts=JobRow.attempts + 1)
+                .returning(JobRow.id, JobRow.kind, JobRow.payload, JobRow.attempts, JobRow.max_attempts)
+            ).first()
+            session.commit()
+        if result is None:
+            return None
+        return Job(id=result[0], kind=result[1], payload=json.loads(result[2]), attempts=result[3],
+                   max_attempts=result[4])
+
+    def heartbeat(self, job_id: int, *, worker: str) -> bool:
+        """Renew the lease; False if this worker lost it (another took the job over)."""
+        return self._update(job_id, worker=worker,
+                            values={"lease_expires_at": utcnow() + self._lease})
+
+    def complete(self, job_id: int, *, worker: str) -> bool:
+        return self._update(job_id, worker=worker, values={"state": "done", "lease_owner": None,
+                                                           "finished_at": utcnow()})
+
+    def fail(self, job_id: int, *, worker: str, error: str) -> str:
+        """Record a failed attempt: back to ``queued`` with backoff, or ``failed`` for good.
+        Returns the new state (or ``lost`` if the lease had passed to another worker)."""
+        with Session(self._engine) as session:
+            row = session.get(JobRow, job_id)
+            if row is None or row.lease_owner != worker or row.state != "running":
+                return "lost"
+            if row.attempts >= row.max_attempts:
+                row.state, row.finished_at = "failed", utcnow()
+            else:
+                row.state = "queued"
+                row.run_after = utcnow() + self._backoff * (2 ** (row.attempts - 1))
+            row.last_error, row.lease_owner, row.lease_expires_at = error[:500], None, None
+            session.add(row)
+            session.commit()
+            return row.state
+
+    def get(self, job_id: int) -> JobRow | None:
+        with Session(self._engine) as session:
+            return session.get(JobRow, job_id)
+
+    def depth(self) -> int:
+        """Jobs waiting or running (for backpressure and /metrics)."""
+        with Session(self._engine) as session:
+            rows = session.execute(select(JobRow.id).where(JobRow.state.in_(["queued", "running"])))  # type: ignore[attr-defined]
+            return len(rows.all())
+
+    def _update(self, job_id: int, *, worker: str, values: dict[str, Any]) -> bool:
+        with Session(self._engine) as session:
+            result = session.execute(
+                update(JobRow).where(JobRow.id == job_id)  # type: ignore[arg-type]
+                .where(JobRow.lease_owner == worker).where(JobRow.state == "running")  # type: ignore[arg-type]
+                .values(**values)
+            )
+            session.commit()
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
