@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     sitrep_verify_delays: Annotated[list[float], NoDecode] = Field(default_factory=lambda: [60.0, 180.0, 300.0])
     #: how often expired approval requests lose their buttons
     sitrep_expiry_sweep_seconds: float = 30.0
+    #: one executor request's budget (seconds)
+    sitrep_execution_timeout: float = 10.0
+    #: let a rollback turn ArgoCD's automated sync off first (ArgoCD refuses rollbacks while it is on)
+    sitrep_argocd_suspend_auto_sync: bool = False
+    kubernetes_token: SecretStr | None = None
+    #: runbook name → webhook URL (JSON object); only these URLs are ever called
+    sitrep_runbooks: dict[str, str] = Field(default_factory=dict)
+    sitrep_runbook_secret: SecretStr | None = None
     sitrep_webhook_token: SecretStr | None = None
     sitrep_api_token: SecretStr | None = None
 

@@ -1,0 +1,209 @@
+"""Remediation end to end over real HTTP: a real `sitrep serve`, the fake Slack and ArgoCD, signed
+button clicks and modal submissions exactly as Slack sends them."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.sandbox.server import FakeCloud
+from bot.sandbox.signer import SlackSigner
+from bot.slack.ids import ActionId, CallbackId
+from tests.e2e.test_incident_command import CHANNEL, send_incident, wait_for_brief
+from tests.support import SitrepProcess, run_sitrep, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+ONE_SRE_POLICY = """
+services:
+  checkout: {tier: standard, namespace: shop, argocd_app: checkout, owners: ["@checkout-oncall"]}
+rules:
+  - name: rollbacks of checkout need one SRE
+    action: rollback
+    match: {service: checkout}
+    decision: approve
+    approvers: ["@sre"]
+    expires_after: 15m
+"""
+
+SHORT_EXPIRY_POLICY = ONE_SRE_POLICY.replace("expires_after: 15m", "expires_after: 2s")
+
+
+def policy_dir(tmp_path: Path, text: str) -> str:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "policy.yml").write_text(text)
+    return str(folder)
+
+
+def rollback_button(brief_call: dict[str, Any]) -> dict[str, Any]:
+    for block in brief_call["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("action_id") == ActionId.APPROVE:
+                return {"value": element["value"], "block_id": block["block_id"]}
+    raise AssertionError("the brief has no Approve button")
+
+
+def click(sitrep: SitrepProcess, signer: SlackSigner, brief_call: dict[str, Any], *, user: str,
+          action_id: str = ActionId.APPROVE) -> httpx.Response:
+    button = rollback_button(brief_call)
+    payload = signer.block_actions_payload(action_id=action_id, value=button["value"], user_id=user,
+                                           channel_id=CHANNEL, message_ts=brief_call["ts"],
+                                           block_id=button["block_id"])
+    return signer.post(f"{sitrep.url}/slack/events", signer.interactivity_body(payload))
+
+
+def submit_view(sitrep: SitrepProcess, signer: SlackSigner, view: dict[str, Any], *, user: str,
+                values: dict[str, Any] | None = None) -> httpx.Response:
+    payload = {
+        "type": "view_submission", "team": {"id": signer.team_id}, "api_app_id": signer.api_app_id,
+        "user": {"id": user, "username": user, "team_id": signer.team_id},
+        "view": {**view, "state": {"values": values or {}}}, "token": "sandbox-verification-token",
+        "trigger_id": "1.2.3",
+    }
+    return signer.post(f"{sitrep.url}/slack/events", signer.interactivity_body(payload))
+
+
+def thread_texts(cloud: FakeCloud) -> str:
+    return json.dumps([c.get("text") for c in cloud.slack_calls("chat.postMessage")])
+
+
+def ephemerals(cloud: FakeCloud, user: str) -> list[str]:
+    return [c.get("text", "") for c in cloud.slack_calls("chat.postEphemeral") if c["params"].get("user") == user]
+
+
+def rollbacks(cloud: FakeCloud) -> list[dict[str, Any]]:
+    return [op for op in cloud.argocd_operations() if op["op"] == "rollback"]
+
+
+def start(fake_cloud: FakeCloud, sitrep_env: dict[str, str], workdir: Path, policy: str, **extra: str):  # noqa: ANN201
+    env = {**sitrep_env, "SITREP_POLICY_DIR": policy_dir(workdir, policy), "SITREP_EXPIRY_SWEEP_SECONDS": "1",
+           "SITREP_VERIFY_DELAYS": "0.5", **extra}
+    return run_sitrep(env, workdir=workdir)
+
+
+def test_two_simultaneous_approvals_roll_back_exactly_once(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+        assert "needs 1 approval from @sre" in json.dumps(brief_call["blocks"])
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            responses = list(pool.map(lambda u: click(sitrep, signer, brief_call, user=u), ["U0SRE1", "U0SRE2"]))
+        assert [r.status_code for r in responses] == [200, 200]
+        wait_for(lambda: rollbacks(fake_cloud), timeout=10, what="a rollback call")
+        time.sleep(1.5)
+        calls = rollbacks(fake_cloud)
+        assert len(calls) == 1
+        assert calls[0]["body"]["id"] == fake_cloud.scenario.previous_history_id
+        assert calls[0]["body"]["dryRun"] is True  # SITREP_DRY_RUN defaults to true: ArgoCD's dry run
+        wait_for(lambda: "executed (dry run)" in thread_texts(fake_cloud), timeout=10, what="the result")
+
+
+def test_someone_not_allowed_is_refused_privately_and_nothing_runs(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+        assert click(sitrep, signer, brief_call, user="U0DEV").status_code == 200
+        refusal = wait_for(lambda: ephemerals(fake_cloud, "U0DEV"), timeout=10, what="a refusal")
+        assert "not allowed" in refusal[0]
+        assert rollbacks(fake_cloud) == []
+
+
+def test_after_expiry_the_buttons_go_and_a_late_click_is_refused(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    with start(fake_cloud, sitrep_env, workdir, SHORT_EXPIRY_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+
+        def expired_update() -> bool:
+            return any("expired" in json.dumps(c.get("blocks")) for c in fake_cloud.slack_calls("chat.update")
+                       if c.get("ts") == brief_call["ts"])
+
+        wait_for(expired_update, timeout=15, what="the brief to show the request expired")
+        click(sitrep, signer, brief_call, user="U0SRE1")
+        refusal = wait_for(lambda: ephemerals(fake_cloud, "U0SRE1"), timeout=10, what="a refusal")
+        assert "expired" in refusal[0]
+        assert rollbacks(fake_cloud) == []
+
+
+def test_critical_rollback_needs_two_different_approvers_who_saw_the_evidence(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    default_policy = (Path(__file__).resolve().parents[2] / "policies" / "default.yml").read_text()
+    with start(fake_cloud, sitrep_env, workdir, default_policy) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+        assert "two-person rule" in json.dumps(brief_call["blocks"])
+
+        def modal_for(user: str) -> dict[str, Any]:
+            before = len(fake_cloud.slack_calls("views.open"))
+            click(sitrep, signer, brief_call, user=user)
+            wait_for(lambda: len(fake_cloud.slack_calls("views.open")) > before, timeout=10, what="a modal")
+            view = fake_cloud.slack_calls("views.open")[-1]["params"]["view"]
+            view = json.loads(view) if isinstance(view, str) else view
+            assert view["callback_id"] == CallbackId.APPROVE_CONFIRM
+            shown = json.dumps(view["blocks"])
+            assert "Exact change" in shown and "v2.14.2" in shown and "Evidence" in shown
+            return view
+
+        submit_view(sitrep, signer, modal_for("U0SRE1"), user="U0SRE1")
+        wait_for(lambda: "1 of 2 so far" in thread_texts(fake_cloud), timeout=10, what="first approval")
+        # the same person again does not count
+        submit_view(sitrep, signer, modal_for("U0SRE1"), user="U0SRE1")
+        wait_for(lambda: ephemerals(fake_cloud, "U0SRE1"), timeout=10, what="a refusal")
+        assert rollbacks(fake_cloud) == []
+        submit_view(sitrep, signer, modal_for("U0SRE2"), user="U0SRE2")
+        wait_for(lambda: rollbacks(fake_cloud), timeout=10, what="the rollback")
+        assert len(rollbacks(fake_cloud)) == 1
+
+
+def test_reject_asks_for_a_reason_and_closes_the_proposal(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+        click(sitrep, signer, brief_call, user="U0SRE1", action_id=ActionId.REJECT)
+        wait_for(lambda: fake_cloud.slack_calls("views.open"), timeout=10, what="the reason modal")
+        view = fake_cloud.slack_calls("views.open")[-1]["params"]["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        assert view["callback_id"] == CallbackId.REJECT_REASON
+        submit_view(sitrep, signer, view, user="U0SRE1",
+                    values={"reason": {"reason": {"type": "plain_text_input", "value": "fixing forward"}}})
+        wait_for(lambda: "fixing forward" in thread_texts(fake_cloud), timeout=10, what="the rejection")
+        click(sitrep, signer, brief_call, user="U0SRE2")
+        refusal = wait_for(lambda: ephemerals(fake_cloud, "U0SRE2"), timeout=10, what="a refusal")
+        assert "rejected" in refusal[0]
+        assert rollbacks(fake_cloud) == []
+
+
+def test_an_action_kind_outside_the_allowlist_is_shown_denied_without_a_button(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    fake_cloud.anthropic_mode("reply", input={
+        "title": "checkout broken", "summary": ["p99 up"], "category": "deploy_regression",
+        "root_cause": {"statement": "v2.14.3 is bad", "service": "checkout", "confidence": "MEDIUM",
+                       "confidence_score": 60},
+        "evidence": [{"id": "deploys-1", "source": "deploys", "detail": "v2.14.3 deployed"}],
+        "actions": [{"kind": "delete_namespace", "target": {"service": "checkout", "namespace": "shop"},
+                     "params": {}, "rationale": "start over"}],
+    })
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+    shown = json.dumps(brief_call["blocks"])
+    assert brief_call["metadata"]["event_payload"]["status"] == "COMPLETED"
+    assert "delete_namespace" in shown and "denied" in shown and "not an action Sitrep can take" in shown
+    assert ActionId.APPROVE.value not in shown
+    assert rollbacks(fake_cloud) == []
