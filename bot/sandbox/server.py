@@ -141,6 +141,7 @@ class Sandbox:
             Route("/_control/release", release, methods=["POST"]),
             Route("/_control/reset", reset, methods=["POST"]),
             Route("/_control/anthropic", self.anthropic.control, methods=["GET", "POST", "DELETE"]),
+            Route("/_control/argocd/deploy", self.argocd.deploy, methods=["POST"]),
             Route("/_control/argocd/operations", self.argocd.list_operations,
                   methods=["GET", "DELETE"]),
             Route("/_control/{name}/calls", calls, methods=["GET", "DELETE"]),
@@ -355,6 +356,10 @@ class FakeCloud:
     def argocd_operations(self) -> list[dict[str, Any]]:
         """Rollbacks, syncs and resource actions posted to ArgoCD: ``{op, app, body, at}``."""
         return list(self._json("GET", "/_control/argocd/operations"))
+
+    def argocd_deploy(self, target_revision: str, *, by: str = "someone") -> None:
+        """A deploy lands in the fake ArgoCD after the scenario's history (it becomes current)."""
+        self._json("POST", "/_control/argocd/deploy", json={"target_revision": target_revision, "by": by})
 
     def set_faults(self, faults: Mapping[str, Mapping[str, Any] | None] | None = None,
                    **by_name: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ under ``/loki``, ``/prometheus``, ``/argocd``, ``/jaeger``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -378,10 +379,13 @@ class FakeArgoCD(FakeUpstream):
         self.token = token
         self.enforce_auto_sync = enforce_auto_sync
         self.operations: list[dict[str, Any]] = []
+        #: deploys made after the scenario's own history (``POST /_control/argocd/deploy``)
+        self.extra_deploys: list[dict[str, Any]] = []
 
     def reset(self) -> None:
         super().reset()
         self.operations.clear()
+        self.extra_deploys.clear()
 
     def routes(self) -> list[BaseRoute]:
         app = "/api/v1/applications/{name}"
@@ -411,7 +415,28 @@ class FakeArgoCD(FakeUpstream):
 
     def applications(self) -> dict[str, dict[str, Any]]:
         scenario = self.feed.current()
-        return {scenario.app: scenario.argocd_application()}
+        app = scenario.argocd_application()
+        history = app["status"]["history"]
+        for extra in self.extra_deploys:
+            entry = {**history[-1], "id": history[-1]["id"] + 1, "revision": extra["revision"],
+                     "deployedAt": extra["at"], "deployStartedAt": extra["at"],
+                     "source": {**history[-1]["source"], "targetRevision": extra["target_revision"]},
+                     "initiatedBy": {"username": extra.get("by", "someone")}}
+            history.append(entry)
+            app["spec"]["source"] = dict(entry["source"])
+            app["status"]["sync"]["revision"] = extra["revision"]
+        return {scenario.app: app}
+
+    async def deploy(self, request: Request) -> Response:
+        """Control: a deploy lands after the scenario's (someone else rolled out or back)."""
+        body = json.loads(await request.body() or b"{}")
+        target = str(body.get("target_revision") or "v9.9.9")
+        self.extra_deploys.append({
+            "target_revision": target, "by": str(body.get("by") or "someone"),
+            "revision": str(body.get("revision") or hashlib.sha1(target.encode()).hexdigest()),
+            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        })
+        return JSONResponse({"deploys": self.extra_deploys})
 
     def _app(self, request: Request) -> tuple[dict[str, Any] | None, Response | None]:
         if denied := self._denied(request):

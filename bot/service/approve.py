@@ -133,7 +133,8 @@ class RemediationService:
             decision = evaluate(action, context=context, policy=self._policy.policy)
             decisions.append(decision)
             new.append(NewProposal(action=action.model_dump_json(), decision=decision.model_dump_json(),
-                                   state=_initial_state(decision), expires_at=decision.expires_at))
+                                   state=_initial_state(decision), expires_at=decision.expires_at,
+                                   basis_deploy=_current_deploy(history)))
         ids = await asyncio.to_thread(self._proposals.add, incident_id, new, requester=requester)
         for pid, decision, item in zip(ids, decisions, new, strict=True):
             await self._event(incident_id, TimelineEventType.ACTION_PROPOSED, proposal_id=pid,
@@ -230,6 +231,10 @@ class RemediationService:
                                 replicas=await self._replicas(action),
                                 executions=await self._recent_executions())
         decision = evaluate(action, context=context, policy=self._policy.policy)
+        stale = _stale_reason(row.basis_deploy, history) if action.kind is ActionKind.ROLLBACK else None
+        if stale is not None:
+            decision = decision.model_copy(update={"outcome": DecisionOutcome.DENY, "rule": "stale brief",
+                                                   "reasons": [stale, *decision.reasons]})
         if not decision.executable:
             reason = decision.reasons[0] if decision.reasons else decision.describe()
             await asyncio.to_thread(self._proposals.transition, proposal_id, from_states=[ProposalState.EXECUTING],
@@ -301,6 +306,24 @@ class RemediationService:
 
     async def _event(self, incident_id: int, type: TimelineEventType, *, actor: str = "sitrep", **data: Any) -> None:
         await asyncio.to_thread(self._incidents.add_event, incident_id, type, actor=actor, data=data)
+
+
+def _current_deploy(history: Sequence[Deploy]) -> int | None:
+    if not history:
+        return None
+    flagged = [d.history_id for d in history if d.current]
+    return flagged[-1] if flagged else max(d.history_id for d in history)
+
+
+def _stale_reason(basis: int | None, fresh: Sequence[Deploy]) -> str | None:
+    """A deploy that landed after the brief makes its rollback advice stale."""
+    now = _current_deploy(fresh)
+    if basis is None or now is None or now == basis:
+        return None
+    newest = next(d for d in fresh if d.history_id == now)
+    label = newest.target_revision or newest.revision[:7]
+    return (f"A newer deploy landed after this was proposed ({label}, history {now}): "
+            "investigate again before rolling back.")
 
 
 def _initial_state(decision: Decision) -> str:

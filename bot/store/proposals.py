@@ -38,6 +38,7 @@ class NewProposal:
     decision: str  # Decision JSON
     state: str
     expires_at: datetime | None
+    basis_deploy: int | None = None
 
 
 class ProposalStore:
@@ -48,7 +49,8 @@ class ProposalStore:
         with Session(self._engine) as session:
             rows = [
                 ProposalRow(incident_id=incident_id, position=i, action=p.action, decision=p.decision,
-                            state=p.state, expires_at=p.expires_at, requester=requester)
+                            state=p.state, expires_at=p.expires_at, requester=requester,
+                            basis_deploy=p.basis_deploy)
                 for i, p in enumerate(proposals)
             ]
             session.add_all(rows)

@@ -66,6 +66,8 @@ class ProposalRow(SQLModel, table=True):
     expires_at: datetime | None = None
     decided_by: str | None = None  # who rejected, or "policy" for auto
     reason: str | None = None  # rejection reason, or why execution was refused
+    #: the ArgoCD history id that was current when the action was proposed (stale-brief guard)
+    basis_deploy: int | None = None
 
 
 class ApprovalRow(SQLModel, table=True):

@@ -207,3 +207,20 @@ def test_an_action_kind_outside_the_allowlist_is_shown_denied_without_a_button(
     assert "delete_namespace" in shown and "denied" in shown and "not an action Sitrep can take" in shown
     assert ActionId.APPROVE.value not in shown
     assert rollbacks(fake_cloud) == []
+
+
+def test_a_deploy_that_lands_after_the_brief_stops_the_rollback(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+        fake_cloud.argocd_deploy("v2.14.4", by="dev-alice")
+        click(sitrep, signer, brief_call, user="U0SRE1")
+
+        def denied_update() -> bool:
+            return any("newer deploy" in json.dumps(c.get("blocks")) for c in fake_cloud.slack_calls("chat.update")
+                       if c.get("ts") == brief_call["ts"])
+
+        wait_for(denied_update, timeout=10, what="the brief to show the rollback denied")
+        assert rollbacks(fake_cloud) == []

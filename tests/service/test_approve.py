@@ -217,3 +217,14 @@ async def test_every_step_is_on_the_timeline(rig: Rig) -> None:
         assert expected in types
     actors = {e.actor for e in rig.incidents.timeline(incident)}
     assert {"U0DEV", "U0SRE1", "U0SRE2"} <= actors
+
+
+async def test_a_deploy_after_the_brief_makes_the_rollback_stale(rig: Rig) -> None:
+    [pid] = await rig.propose(ROLLBACK)
+    rig.facts.deploys = history(newer=True)  # v2.14.4 landed after the brief
+    await rig.service.approve(pid, user="U0SRE1", groups=groups_for("U0SRE1"))
+    await rig.service.approve(pid, user="U0SRE2", groups=groups_for("U0SRE2"))
+    view = await rig.service.view(pid)
+    assert view.state == ProposalState.DENIED
+    assert view.reason and "newer deploy" in view.reason and "v2.14.4" in view.reason
+    assert rig.runner.calls == []
