@@ -1,4 +1,9 @@
-"""structlog set-up: JSON or console lines on stderr, with every configured secret masked."""
+"""structlog set-up: JSON or console lines on stderr, with secrets and personal data redacted.
+
+Every event, ours (structlog) and the libraries' (Bolt, uvicorn, httpx through the standard library), goes
+through ``SecretMasker`` after its exception has been formatted, so a token in an exception message, a
+URL with a password or a customer's email never reaches the log stream.
+"""
 
 from __future__ import annotations
 
@@ -9,31 +14,43 @@ from typing import Any
 
 import structlog
 
-MASK = "<redacted>"
+from bot.digest.redact import Redactor, placeholder
+
+#: What a configured secret value (``Settings.secret_values()``) becomes in a log line.
+MASK = placeholder("configured")
+
+# Fields the processors before us fill with known-safe values; not worth scanning.
+_SAFE_FIELDS = frozenset({"timestamp", "level", "logger", "_from_structlog", "_record"})
 
 
 class SecretMasker:
-    """A structlog processor that replaces every known secret value in every string field."""
+    """A structlog processor that redacts every string in an event.
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    Strings go through the ``Redactor`` (provider tokens, credentials in URLs and key=value pairs, JWTs,
+    private keys, emails, phone numbers, cards, IBANs, public IPs) with the configured secret values as
+    exact matches; a field whose *name* says secret (``password=...``, ``api_key=...``) is replaced whole.
+    Only strings are scanned, recursively inside dicts, lists and tuples; other values pass untouched.
+    """
 
-    def _mask(self, value: Any) -> Any:
+    def __init__(self, secrets: Iterable[str] = (), *, redactor: Redactor | None = None) -> None:
+        self._redactor = redactor if redactor is not None else Redactor(extra_secrets=secrets)
+
+    def _mask(self, value: Any, key: str | None = None) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, MASK)
-            return value
+            if key is not None:
+                return self._redactor.redact_field(key, value)
+            return self._redactor.redact_text(value)
         if isinstance(value, dict):
-            return {k: self._mask(v) for k, v in value.items()}
+            return {k: self._mask(v, k if isinstance(k, str) else None) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return type(value)(self._mask(v) for v in value)
         return value
 
     def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
-        if not self._secrets:
-            return event_dict
-        return {k: self._mask(v) for k, v in event_dict.items()}
+        return {
+            k: v if k in _SAFE_FIELDS else self._mask(v, None if k == "event" else k)
+            for k, v in event_dict.items()
+        }
 
 
 def configure_logging(*, level: str = "INFO", fmt: str = "console", secrets: Iterable[str] = ()) -> None:
@@ -41,12 +58,13 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console", secrets: Ite
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    masker = SecretMasker(secrets)
+    # the exception is rendered to text *before* the masker, so its message is redacted too
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        masker,
+        structlog.processors.format_exc_info,
+        SecretMasker(secrets),
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -54,7 +72,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console", secrets: Ite
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
