@@ -117,6 +117,7 @@ def _serve(settings: Settings, *, host: str, port: int) -> int:
 async def _investigate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.analyst.factory import build_analyst
     from bot.collectors.factory import build_collectors
+    from bot.digest.redact import Redactor
     from bot.markdown import render_brief_markdown
     from bot.models import InvestigationRequest, SourceStatus
     from bot.service.investigate import Investigator
@@ -132,6 +133,7 @@ async def _investigate(settings: Settings, args: argparse.Namespace) -> int:
                 analyst=analyst,
                 source_budget=settings.sitrep_source_timeout,
                 total_budget=settings.sitrep_collect_timeout,
+                redactor=Redactor(extra_secrets=settings.secret_values()),
             )
             brief = await investigator.investigate(request)
     finally:

@@ -26,6 +26,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.analyst.chain import Analyst
 from bot.analyst.factory import build_analyst
 from bot.collectors.factory import CollectorSet, build_collectors
+from bot.digest.redact import Redactor
 from bot.executor.dispatch import build_executors
 from bot.policy.loader import PolicyError, PolicyHolder
 from bot.service.approve import ActionRunner, ExecutionOutcome, ProposalView, RemediationService
@@ -143,6 +144,7 @@ def build_services(
         total_budget=settings.sitrep_collect_timeout,
         store=store,
         remediation=remediation,
+        redactor=Redactor(extra_secrets=settings.secret_values()),
     )
     services = Services(
         investigator=investigator,

@@ -16,6 +16,8 @@ import structlog
 from bot.analyst.chain import Analyst
 from bot.collectors.base import Collector
 from bot.collectors.gather import gather_sources
+from bot.digest.redact import Redactor
+from bot.digest.scrub import scrub_results
 from bot.models import Brief, Deploy, InvestigationRequest, SourceName, SourceResult, TimelineEventType
 from bot.service.approve import ProposalView, RemediationService
 from bot.service.publisher import BriefPublisher
@@ -34,6 +36,7 @@ class Investigator:
         total_budget: float,
         store: IncidentStore | None = None,
         remediation: RemediationService | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self._collectors = collectors
         self._analyst = analyst
@@ -41,6 +44,7 @@ class Investigator:
         self._total_budget = total_budget
         self._store = store
         self._remediation = remediation
+        self._redactor = redactor or Redactor()
 
     async def open_incident(
         self,
@@ -107,6 +111,12 @@ class Investigator:
             total_budget=self._total_budget,
             on_result=on_result,
         )
+        # nothing collected reaches the model, Slack or the store unredacted
+        results, removed = scrub_results(results, self._redactor)
+        if request.message:
+            request = request.model_copy(update={"message": self._redactor.redact_text(request.message)})
+        if removed:
+            bound.info("evidence_redacted", kinds=dict(removed))
         brief = await self._analyst.analyse(request, results)
         bound.info("analysis_completed", status=brief.analysis.status.value,
                    model=brief.analysis.model, latency_ms=brief.analysis.latency_ms)

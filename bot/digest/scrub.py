@@ -1,0 +1,41 @@
+"""One choke point: collected evidence is redacted before anything downstream (prompt, Slack,
+store, logs) sees it. What was removed is counted by kind, never kept by value."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from bot.digest.redact import Redactor
+from bot.models import LogLine, SourceResult, Trace
+
+
+def scrub_results(results: Sequence[SourceResult], redactor: Redactor) -> tuple[list[SourceResult], Counter[str]]:
+    """Copies of ``results`` with every evidence text redacted, and the kinds removed."""
+    removed: Counter[str] = Counter()
+
+    def clean(text: str) -> str:
+        redacted = redactor.redact(text)
+        removed.update(finding.kind for finding in redacted.findings)
+        return redacted.text
+
+    scrubbed = []
+    for result in results:
+        evidence = []
+        for item in result.evidence:
+            update: dict[str, object] = {"detail": clean(item.detail)}
+            payload = item.payload
+            if isinstance(payload, LogLine):
+                update["payload"] = payload.model_copy(update={
+                    "line": clean(payload.line),
+                    "labels": {k: clean(v) for k, v in payload.labels.items()},
+                })
+            elif isinstance(payload, Trace):
+                update["payload"] = payload.model_copy(update={
+                    "root_operation": clean(payload.root_operation),
+                    "spans": [s.model_copy(update={"operation": clean(s.operation)}) for s in payload.spans],
+                })
+            evidence.append(item.model_copy(update=update))
+        error = clean(result.error) if result.error else None
+        scrubbed.append(result.model_copy(update={"evidence": evidence, "error": error}))
+    return scrubbed, removed
