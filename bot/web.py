@@ -116,6 +116,7 @@ def build_services(
     policy: PolicyHolder | None = None,
     runner: ActionRunner | None = None,
     replicas: ReplicaLookup | None = None,
+    scheduler: AsyncIOScheduler | None = None,
 ) -> tuple[Services, Verifier]:
     tasks = BackgroundTasks()
     verifier = Verifier(collectors=collectors.collectors, incidents=store,
@@ -132,9 +133,13 @@ def build_services(
             if result.ok and not result.dry_run:
                 later = [p.action for p in await remediation.for_incident(view.incident_id)
                          if p.id != view.id and p.decision.executable]
-                tasks.spawn(verifier.run(incident_id=view.incident_id, proposal_id=view.id,
-                                         action=view.action, next_options=later),
-                            name=f"verify:{view.id}")
+                kwargs = {"incident_id": view.incident_id, "proposal_id": view.id, "action": view.action,
+                          "next_options": later}
+                if scheduler is not None:  # an APScheduler job: re-checks at SITREP_VERIFY_DELAYS
+                    scheduler.add_job(verifier.run, "date", kwargs=kwargs, id=f"verify-{view.id}",
+                                      replace_existing=True)
+                else:
+                    tasks.spawn(verifier.run(**kwargs), name=f"verify:{view.id}")
 
         remediation.on_executed = verify_after
     investigator = Investigator(
@@ -169,13 +174,13 @@ def create_app(settings: Settings) -> FastAPI:
         collectors = build_collectors(settings)
         executors = build_executors(settings)
         analyst = build_analyst(settings)
+        scheduler = AsyncIOScheduler(timezone="UTC")
         services, verifier = build_services(
             settings, store=store, collectors=collectors, analyst=analyst, policy=policy,
-            runner=executors, replicas=executors.current_replicas,
+            runner=executors, replicas=executors.current_replicas, scheduler=scheduler,
         )
         runtime = Runtime(store=store, services=services, policy=policy, policy_problem=policy_problem)
         socket_handler = None
-        scheduler = AsyncIOScheduler(timezone="UTC")
         try:
             runtime.bolt = create_bolt_app(settings, services)
             runtime.slack_handler = AsyncSlackRequestHandler(runtime.bolt)

@@ -381,18 +381,21 @@ class FakeArgoCD(FakeUpstream):
         self.operations: list[dict[str, Any]] = []
         #: deploys made after the scenario's own history (``POST /_control/argocd/deploy``)
         self.extra_deploys: list[dict[str, Any]] = []
+        self.auto_sync_disabled = False
 
     def reset(self) -> None:
         super().reset()
         self.operations.clear()
         self.extra_deploys.clear()
+        self.auto_sync_disabled = False
 
     def routes(self) -> list[BaseRoute]:
         app = "/api/v1/applications/{name}"
         return [
             Route("/api/version", self.version),
             Route("/api/v1/applications", self.list_applications),
-            Route(app, self.get_application),
+            Route(app, self.get_application, methods=["GET"]),
+            Route(app, self.patch_application, methods=["PATCH"]),
             Route(f"{app}/rollback", self.rollback, methods=["POST"]),
             Route(f"{app}/sync", self.sync, methods=["POST"]),
             Route(f"{app}/resource/actions", self.resource_actions, methods=["GET", "POST"]),
@@ -425,7 +428,23 @@ class FakeArgoCD(FakeUpstream):
             history.append(entry)
             app["spec"]["source"] = dict(entry["source"])
             app["status"]["sync"]["revision"] = extra["revision"]
+        if self.auto_sync_disabled:
+            app["spec"].get("syncPolicy", {}).pop("automated", None)
         return {scenario.app: app}
+
+    async def patch_application(self, request: Request) -> Response:
+        """``PATCH /api/v1/applications/{name}`` (ApplicationPatchRequest); only the one patch
+        Sitrep sends is understood: ``{"spec": {"syncPolicy": {"automated": null}}}``."""
+        app, body, error = await self._operation(request, "patch")
+        if error is not None or app is None:
+            return error or argocd_error(500, "no application")
+        try:
+            patch = json.loads(body.get("patch") or "{}")
+        except json.JSONDecodeError:
+            return argocd_error(400, "patch is not JSON")
+        if (patch.get("spec") or {}).get("syncPolicy", {}).get("automated", "unset") is None:
+            self.auto_sync_disabled = True
+        return JSONResponse(self.applications()[request.path_params["name"]])
 
     async def deploy(self, request: Request) -> Response:
         """Control: a deploy lands after the scenario's (someone else rolled out or back)."""

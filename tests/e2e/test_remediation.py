@@ -224,3 +224,21 @@ def test_a_deploy_that_lands_after_the_brief_stops_the_rollback(
 
         wait_for(denied_update, timeout=10, what="the brief to show the rollback denied")
         assert rollbacks(fake_cloud) == []
+
+
+def test_a_real_rollback_is_verified_and_the_thread_hears_the_verdict(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY, SITREP_DRY_RUN="false",
+               SITREP_ARGOCD_SUSPEND_AUTO_SYNC="true") as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+        click(sitrep, signer, brief_call, user="U0SRE1")
+        wait_for(lambda: rollbacks(fake_cloud), timeout=10, what="the rollback")
+        ops = [op["op"] for op in fake_cloud.argocd_operations()]
+        assert ops == ["patch", "rollback"]  # auto-sync off first, as ArgoCD requires
+        assert rollbacks(fake_cloud)[0]["body"]["dryRun"] is False
+        verdict = wait_for(lambda: [t for t in json.loads(thread_texts(fake_cloud)) if t and "Verification" in t],
+                           timeout=15, what="the verification verdict")
+        # the sandbox's metrics do not recover by themselves: Sitrep must say so
+        assert "still failing" in verdict[0]
