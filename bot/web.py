@@ -24,6 +24,7 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.analyst.chain import Analyst
+from bot.api import build_api_router
 from bot.analyst.factory import build_analyst
 from bot.collectors.factory import CollectorSet, build_collectors
 from bot.digest.redact import Redactor
@@ -253,4 +254,5 @@ def create_app(settings: Settings) -> FastAPI:
                 f"last good policy kept: {policy.last_error}" if policy and policy.last_error else "ok"),
         })
 
+    app.include_router(build_api_router(settings))
     return app

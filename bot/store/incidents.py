@@ -68,6 +68,14 @@ class IncidentStore:
                 raise IncidentNotFoundError(incident_id)
             return row
 
+    def list_incidents(self, *, before_id: int | None = None, limit: int = 50) -> list[IncidentRow]:
+        """Newest first; ``before_id`` continues a listing (cursor)."""
+        with Session(self._engine) as session:
+            query = select(IncidentRow).order_by(IncidentRow.id.desc())  # type: ignore[union-attr]
+            if before_id is not None:
+                query = query.where(IncidentRow.id < before_id)  # type: ignore[operator]
+            return list(session.exec(query.limit(limit)))
+
     def update_slack(
         self, incident_id: int, *, channel: str | None = None, root_ts: str | None = None,
         brief_ts: str | None = None,
