@@ -35,6 +35,7 @@ from bot.service.container import Services
 from bot.service.facts import LiveTargetFacts, ReplicaLookup
 from bot.service.verify import Verifier
 from bot.service.incidents import IncidentQueries
+from bot.service.postmortem import PostmortemService
 from bot.service.investigate import Investigator
 from bot.service.tasks import BackgroundTasks
 from bot.settings import Settings
@@ -156,6 +157,7 @@ def build_services(
         investigator=investigator,
         tasks=tasks,
         queries=IncidentQueries(store),
+        postmortems=PostmortemService(store),
         remediation=remediation,
         default_window=timedelta(minutes=30),
         default_namespace=None,

@@ -6,6 +6,7 @@
     /jaeger/...      FakeJaeger      JAEGER_URL=…/jaeger
     /slack/api/...   FakeSlack       SLACK_API_URL=…/slack/api/ (SLACK_BOT_TOKEN)
     /anthropic/...   FakeAnthropic   ANTHROPIC_BASE_URL=…/anthropic (ANTHROPIC_API_KEY)
+    /kubernetes/...  FakeKubernetes  KUBERNETES_API_URL=…/kubernetes (KUBERNETES_TOKEN); /kubernetes/_operations
     /_response_url/{token}           Slack response_url sink
     /_control/faults                 POST {"loki": {"status": 500}, ...} | DELETE | GET
     /_control/anthropic              POST {"mode": "invalid"} | DELETE | GET
@@ -27,7 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -40,6 +41,7 @@ from starlette.routing import Mount, Route
 
 from bot.sandbox.anthropic_api import AnthropicMode, FakeAnthropic
 from bot.sandbox.faults import FakeUpstream, FaultBoard, fault_routes
+from bot.sandbox.kubernetes_api import FakeKubernetes
 from bot.sandbox.scenario import Scenario, ScenarioFeed
 from bot.sandbox.signer import SlackSigner
 from bot.sandbox.slack_api import FakeSlack, SlackWorkspace, response_url_for
@@ -54,6 +56,7 @@ class Credentials:
     slack_signing_secret: str
     argocd_token: str
     anthropic_api_key: str
+    kubernetes_token: str = field(default_factory=lambda: f"k8s-sandbox-token-{secrets.token_hex(10)}")
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -90,6 +93,7 @@ class Sandbox:
         self.jaeger = FakeJaeger(self.feed, board=self.board)
         self.slack = FakeSlack(token=creds.slack_bot_token, workspace=workspace, board=self.board)
         self.anthropic = FakeAnthropic(self.feed, api_key=creds.anthropic_api_key, board=self.board)
+        self.kubernetes = FakeKubernetes(self.feed, token=creds.kubernetes_token, board=self.board)
 
     @property
     def fakes(self) -> dict[str, FakeUpstream]:
@@ -100,6 +104,7 @@ class Sandbox:
         self.board.clear()
         for fake in self.fakes.values():
             fake.reset()
+        self.kubernetes.reset()
 
     def asgi(self) -> Starlette:
         fakes = self.fakes
@@ -152,6 +157,7 @@ class Sandbox:
             Mount("/jaeger", self.jaeger.asgi()),
             Mount("/slack/api", self.slack.asgi()),
             Mount("/anthropic", self.anthropic.asgi()),
+            Mount("/kubernetes", self.kubernetes.asgi()),
         ])
 
 
@@ -169,6 +175,8 @@ def sandbox_env(url: str, sandbox: Sandbox) -> dict[str, str]:
         "SLACK_SIGNING_SECRET": creds.slack_signing_secret,
         "ANTHROPIC_BASE_URL": f"{url}/anthropic",
         "ANTHROPIC_API_KEY": creds.anthropic_api_key,
+        "KUBERNETES_API_URL": f"{url}/kubernetes",
+        "KUBERNETES_TOKEN": creds.kubernetes_token,
     }
     if sandbox.loki.tenant is not None:
         env["LOKI_TENANT"] = sandbox.loki.tenant
@@ -356,6 +364,10 @@ class FakeCloud:
     def argocd_operations(self) -> list[dict[str, Any]]:
         """Rollbacks, syncs and resource actions posted to ArgoCD: ``{op, app, body, at}``."""
         return list(self._json("GET", "/_control/argocd/operations"))
+
+    def slack_files(self) -> list[dict[str, Any]]:
+        """Files uploaded to the fake Slack (name, content, channel_id, thread_ts)."""
+        return list(self._json("GET", "/slack/api/_files"))
 
     def argocd_deploy(self, target_revision: str, *, by: str = "someone") -> None:
         """A deploy lands in the fake ArgoCD after the scenario's history (it becomes current)."""

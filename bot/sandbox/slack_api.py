@@ -127,6 +127,7 @@ class FakeSlack(FakeUpstream):
         return [
             Route("/_response_url/{token}", self.response_url, methods=["POST"]),
             Route("/_upload/{file_id}", self.upload, methods=["POST"]),
+            Route("/_files", self.list_files, methods=["GET"]),
             Route("/{method}", self.dispatch, methods=["GET", "POST"]),
         ]
 
@@ -205,6 +206,10 @@ class FakeSlack(FakeUpstream):
         })
         return PlainTextResponse("ok")
 
+    async def list_files(self, request: Request) -> Response:
+        """Control: every file shared, with its content, channel and thread."""
+        return JSONResponse(list(self.files.values()))
+
     async def upload(self, request: Request) -> Response:
         file_id = request.path_params["file_id"]
         data = await request.body()
@@ -212,6 +217,7 @@ class FakeSlack(FakeUpstream):
             return PlainTextResponse("file not found", status_code=404)
         self.files[file_id]["size"] = len(data)
         self.files[file_id]["uploaded"] = True
+        self.files[file_id]["content"] = data.decode("utf-8", errors="replace")
         return PlainTextResponse(f"OK - {len(data)}")
 
     # ------------------------------------------------------------------ objects
@@ -437,6 +443,8 @@ class FakeSlack(FakeUpstream):
             if stored is None:
                 raise SlackError("file_not_found")
             stored["title"] = item.get("title") or stored["name"]
+            stored["channel_id"] = params.get("channel_id")
+            stored["thread_ts"] = params.get("thread_ts")
             done.append({"id": stored["id"], "name": stored["name"], "title": stored["title"],
                          "size": stored.get("size", stored["length"])})
         return {"files": done}

@@ -207,14 +207,10 @@ class RemediationService:
 
     async def view(self, proposal_id: int) -> ProposalView:
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
-        approvals = await asyncio.to_thread(self._proposals.approvers, proposal_id)
-        execution = await asyncio.to_thread(self._proposals.execution, proposal_id)
-        return _view(row, approvals=approvals,
-                     execution=json.loads(execution.result) if execution and execution.finished_at else None)
+        return await asyncio.to_thread(load_view, self._proposals, row)
 
     async def for_incident(self, incident_id: int) -> list[ProposalView]:
-        rows = await asyncio.to_thread(self._proposals.for_incident, incident_id)
-        return [await self.view(row.id) for row in rows if row.id is not None]
+        return await asyncio.to_thread(load_views, self._proposals, incident_id)
 
     # ------------------------------------------------------------------ execution
 
@@ -333,6 +329,18 @@ def _initial_state(decision: Decision) -> str:
         DecisionOutcome.DENY: ProposalState.DENIED,
         DecisionOutcome.MANUAL: ProposalState.MANUAL,
     }[decision.outcome]
+
+
+def load_views(proposals: ProposalStore, incident_id: int) -> list[ProposalView]:
+    """Every proposal of an incident as entry points show it, in brief order."""
+    return [load_view(proposals, row) for row in proposals.for_incident(incident_id)]
+
+
+def load_view(proposals: ProposalStore, row: ProposalRow) -> ProposalView:
+    assert row.id is not None
+    execution = proposals.execution(row.id)
+    return _view(row, approvals=proposals.approvers(row.id),
+                 execution=json.loads(execution.result) if execution and execution.finished_at else None)
 
 
 def _view(row: ProposalRow, *, approvals: list[str], execution: dict[str, Any] | None) -> ProposalView:

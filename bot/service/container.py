@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.service.approve import RemediationService
 from bot.service.incidents import IncidentQueries
 from bot.service.investigate import Investigator
+from bot.service.postmortem import PostmortemService
 from bot.service.tasks import BackgroundTasks
 
 
@@ -20,6 +21,7 @@ class Services:
     investigator: Investigator
     tasks: BackgroundTasks
     queries: IncidentQueries
+    postmortems: PostmortemService
     remediation: RemediationService | None = None
     #: how far back an investigation looks when nobody says otherwise
     default_window: timedelta = timedelta(minutes=30)

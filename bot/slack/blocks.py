@@ -237,6 +237,7 @@ def build_progress_blocks(
 _USAGE_LINES = (
     "/incident <service> [what you see] — investigate a service now, e.g. /incident checkout p99 is 8s."
     " I post a message here and the brief in its thread.",
+    "/incident postmortem <id> — a postmortem draft (Markdown) of incident <id> in its thread.",
     "/incident help — this help.",
 )
 

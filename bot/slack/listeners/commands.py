@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import InvestigationRequest
 from bot.service.container import Services
+from bot.store.incidents import IncidentNotFoundError
 from bot.slack.blocks import build_root_blocks, build_usage_blocks, usage_text
 from bot.slack.publisher import SlackBriefPublisher
 
@@ -44,6 +45,11 @@ def register(app: AsyncApp, services: Services) -> None:
     async def handle_incident_command(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
+        words = (command.get("text") or "").split()
+        if words and words[0].lower() == "postmortem":
+            await _postmortem(ack, services, client=client, respond=respond, args=words[1:],
+                              channel=command["channel_id"])
+            return
         try:
             parsed = parse_incident_text(command.get("text") or "")
         except CommandTextError as exc:
@@ -68,6 +74,32 @@ def register(app: AsyncApp, services: Services) -> None:
         )
 
     app.command("/incident")(handle_incident_command)
+
+
+async def _postmortem(ack: AsyncAck, services: Services, *, client: AsyncWebClient, respond: AsyncRespond,
+                      args: list[str], channel: str) -> None:
+    """``/incident postmortem <id>``: the Markdown draft as a file in the incident's thread."""
+    if len(args) != 1 or not args[0].lstrip("#").isdigit():
+        await ack(response_type="ephemeral", text="Which incident? Type `/incident postmortem 12`.")
+        return
+    incident_id = int(args[0].lstrip("#"))
+    try:
+        filename, text = await services.postmortems.build(incident_id)
+    except IncidentNotFoundError:
+        await ack(response_type="ephemeral",
+                  text=f"There is no incident {incident_id}. The number is in the footer of each brief.")
+        return
+    await ack(response_type="ephemeral", text=f"Writing the postmortem draft of incident {incident_id}…")
+    message = await services.queries.brief_message(incident_id)
+    try:
+        await client.files_upload_v2(
+            channel=message.channel or channel, thread_ts=message.thread_ts if message.channel else None,
+            filename=filename, title=f"Postmortem draft — incident {incident_id}", content=text,
+        )
+    except SlackApiError as exc:
+        error = exc.response.get("error", "unknown_error")
+        log.warning("postmortem_upload_failed", incident_id=incident_id, error=error)
+        await respond(response_type="ephemeral", text=f"I could not upload the postmortem ({error}).")
 
 
 async def _investigate_in_channel(
