@@ -71,16 +71,20 @@ class ProposalStore:
                 .order_by(ProposalRow.position)  # type: ignore[arg-type]
             ))
 
-    def add_approval(self, proposal_id: int, user_id: str) -> bool:
-        """Record ``user_id``'s approval; False if they had already approved (a double click)."""
+    def _insert_once(self, row: ApprovalRow | ExecutionRow) -> bool:
+        """Insert ``row``; False when a unique constraint says it exists already."""
         with Session(self._engine) as session:
-            session.add(ApprovalRow(proposal_id=proposal_id, user_id=user_id))
+            session.add(row)
             try:
                 session.commit()
             except IntegrityError:
                 session.rollback()
                 return False
             return True
+
+    def add_approval(self, proposal_id: int, user_id: str) -> bool:
+        """Record ``user_id``'s approval; False if they had already approved (a double click)."""
+        return self._insert_once(ApprovalRow(proposal_id=proposal_id, user_id=user_id))
 
     def approvers(self, proposal_id: int) -> list[str]:
         with Session(self._engine) as session:
@@ -112,14 +116,7 @@ class ProposalStore:
 
     def start_execution(self, proposal_id: int, *, dry_run: bool) -> bool:
         """Insert the one execution row of this proposal; False if one exists (second guard)."""
-        with Session(self._engine) as session:
-            session.add(ExecutionRow(proposal_id=proposal_id, dry_run=dry_run))
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                return False
-            return True
+        return self._insert_once(ExecutionRow(proposal_id=proposal_id, dry_run=dry_run))
 
     def finish_execution(self, proposal_id: int, *, ok: bool, result: str) -> None:
         with Session(self._engine) as session:
