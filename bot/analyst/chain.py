@@ -222,7 +222,8 @@ class Analyst:
             else:
                 try:
                     draft = validate_draft(
-                        reply.data, request=request, results=results, evidence_ids=prompt.evidence_ids
+                        reply.data, request=request, results=results, evidence_ids=prompt.evidence_ids,
+                        check_rollback_targets=attempt == "first",
                     )
                 except ValueError as exc:
                     error, previous = str(exc), _dump(reply.data)

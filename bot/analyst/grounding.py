@@ -92,16 +92,20 @@ def validate_draft(
     request: InvestigationRequest,
     results: Sequence[SourceResult],
     evidence_ids: set[str],
+    check_rollback_targets: bool = True,
 ) -> BriefDraft:
     """Raise ``InvalidBriefError`` or ``UngroundedBriefError`` (both ``ValueError``). Actions of a
-    kind Sitrep does not know do not sink the brief: they are kept as ``refused_actions``."""
+    kind Sitrep does not know do not sink the brief: they are kept as ``refused_actions``.
+
+    ``check_rollback_targets=False`` (the repair attempt) lets a rollback to a revision outside the
+    deploy history through: the policy engine denies it on the brief, visibly, with its reason."""
     data, refused = split_refused_actions(data)
     try:
         draft = BriefDraft.model_validate(data)
     except ValidationError as exc:
         raise InvalidBriefError(_pydantic_message(exc)) from exc
     draft.check_grounded(evidence_ids)
-    _check_actions(draft, request=request, results=results)
+    _check_actions(draft, request=request, results=results, rollback_targets=check_rollback_targets)
     _normalise_refs(draft, results)
     draft.actions = draft.sorted_actions()
     draft.refused_actions = refused
@@ -119,7 +123,8 @@ def _pydantic_message(exc: ValidationError) -> str:
 
 
 def _check_actions(
-    draft: BriefDraft, *, request: InvestigationRequest, results: Sequence[SourceResult]
+    draft: BriefDraft, *, request: InvestigationRequest, results: Sequence[SourceResult],
+    rollback_targets: bool = True,
 ) -> None:
     known = known_services(request, results)
     known |= {name for name in draft.affected_services if name not in known and _mentioned(name, results)}
@@ -133,7 +138,7 @@ def _check_actions(
                 f"{where}: target service {truncate(service, 60)!r} is not in the request or the "
                 f"evidence; known services: {', '.join(sorted(known))}"
             )
-        if action.kind is not ActionKind.ROLLBACK:
+        if action.kind is not ActionKind.ROLLBACK or not rollback_targets:
             continue
         if not deploys:
             raise InvalidBriefError(f"{where}: a rollback needs deploy evidence, and none was collected")

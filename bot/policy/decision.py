@@ -42,6 +42,8 @@ class Decision(BaseModel):
     min_approvals: int = 0
     expires_at: datetime | None = None
     two_person: bool = False
+    #: the target is a critical service: its approvers see the evidence and the exact change first
+    critical: bool = False
     #: for an allowed rollback: the ArgoCD history id of the target, what the executor sends
     target_history_id: int | None = None
 

@@ -145,6 +145,8 @@ def evaluate(action: Action, *, context: PolicyContext, policy: Policy) -> Decis
         decision = Decision(outcome=DecisionOutcome.AUTO, rule=allowing[0].name, reasons=reasons)
     if history_id is not None and decision.executable:
         decision = decision.model_copy(update={"target_history_id": history_id})
+    if service.tier is Tier.CRITICAL and decision.outcome is DecisionOutcome.APPROVE:
+        decision = decision.model_copy(update={"critical": True})
     return decision
 
 

@@ -233,3 +233,15 @@ async def test_dated_model_names_use_the_family_price() -> None:
     primary = FakeLLM("claude-haiku-4-5-20251001", [brief_data()], input_tokens=1_000_000, output_tokens=0)
     brief = await run(analyst(primary))
     assert brief.analysis.cost_usd == pytest.approx(1.0)
+
+
+async def test_a_rollback_outside_the_history_survives_repair_only_to_be_denied_by_policy() -> None:
+    bad = brief_data(actions=[{"kind": "rollback", "target": {"service": "checkout", "app": "checkout"},
+                               "params": {"to_revision": "v2.14.9"}, "rationale": "r"}])
+    primary = FakeLLM(HAIKU, [bad, bad])
+    brief = await run(analyst(primary))
+    assert len(primary.calls) == 2
+    assert "v2.14.9" in primary.calls[1]["user"] or "history" in primary.calls[1]["user"]
+    # the second answer is kept: the policy engine, not the analyst, refuses that target on the brief
+    assert brief.analysis.status is AnalysisStatus.COMPLETED
+    assert [a.params["to_revision"] for a in brief.actions] == ["v2.14.9"]

@@ -242,3 +242,25 @@ def test_a_real_rollback_is_verified_and_the_thread_hears_the_verdict(
                            timeout=15, what="the verification verdict")
         # the sandbox's metrics do not recover by themselves: Sitrep must say so
         assert "still failing" in verdict[0]
+
+
+@pytest.mark.parametrize(("revision", "why"), [("v2.14.9", "not in"), ("v2.14.3", "current")])
+def test_a_rollback_to_a_revision_outside_the_history_or_the_current_one_is_denied(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path, revision: str,
+    why: str,
+) -> None:
+    fake_cloud.anthropic_mode("reply", input={
+        "title": "checkout broken", "summary": ["p99 up"], "category": "deploy_regression",
+        "root_cause": {"statement": "v2.14.3 is bad", "service": "checkout", "confidence": "MEDIUM",
+                       "confidence_score": 60},
+        "evidence": [{"id": "deploys-1", "source": "deploys", "detail": "v2.14.3 deployed"}],
+        "actions": [{"kind": "rollback", "target": {"service": "checkout", "namespace": "shop", "app": "checkout"},
+                     "params": {"to_revision": revision}, "rationale": "go back"}],
+    })
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+    shown = json.dumps(brief_call["blocks"])
+    assert revision in shown and "denied" in shown and "invariant: rollback target" in shown
+    assert ActionId.APPROVE.value not in shown
+    assert rollbacks(fake_cloud) == []

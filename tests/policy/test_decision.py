@@ -50,3 +50,22 @@ def test_describe() -> None:
     assert TWO_PERSON.describe() == "needs 2 approvals from @sre, U0LEAD (two-person rule)"
     assert DENIED.describe() == "denied: no"
     assert TWO_PERSON.executable and not DENIED.executable
+
+
+def test_approvals_on_critical_services_are_marked_critical() -> None:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from bot.models import Action, ActionTarget
+    from bot.policy.context import PolicyContext
+    from bot.policy.engine import evaluate
+    from bot.policy.loader import load_policy
+
+    policy = load_policy(Path(__file__).resolve().parents[2] / "policies")
+    context = PolicyContext(now=datetime(2026, 1, 5, tzinfo=UTC), replicas=4)
+    critical = Action(kind="scale", target=ActionTarget(service="checkout", namespace="shop"),
+                      params={"replicas": 6}, rationale="load")
+    standard = Action(kind="scale", target=ActionTarget(service="cart", namespace="shop"),
+                      params={"replicas": 6}, rationale="load")
+    assert evaluate(critical, context=context, policy=policy).critical is True
+    assert evaluate(standard, context=context, policy=policy).critical is False

@@ -27,7 +27,7 @@ def register(app: AsyncApp, services: Services, *, groups: UserGroupResolver) ->
             return
         remediation = services.require_remediation()
         view = await remediation.view(ref.proposal_id)
-        if view.decision.two_person and view.needs_buttons:
+        if (view.decision.critical or view.decision.two_person) and view.needs_buttons:
             brief = (await services.queries.brief_message(view.incident_id)).brief
             await client.views_open(trigger_id=body["trigger_id"], view=build_approval_modal(view, brief))
             return
