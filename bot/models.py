@@ -354,6 +354,8 @@ class Analysis(BaseModel):
     fallback_reason: str | None = None
     #: ``Loki: timeout``-style lines for every source that did not answer with data
     source_notes: list[str] = Field(default_factory=list)
+    #: the same digest was analysed minutes ago: this is that analysis, at no new cost
+    reused: bool = False
 
 
 class BriefDraft(BaseModel):

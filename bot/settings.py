@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     sitrep_collect_timeout: float = 5.0
     sitrep_llm_timeout: float = 10.0
     sitrep_llm_chain_timeout: float = 20.0
+    #: model spend per hour beyond which briefs are rule-based ("budget cap"); None: no cap
+    sitrep_llm_hourly_budget_usd: float | None = 5.0
 
     # --- remediation and access ---
     sitrep_dry_run: bool = True

@@ -16,9 +16,11 @@ prompt, the model's text or a key.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -92,9 +94,19 @@ class Analyst:
         attempt_timeout: float = 10.0,
         chain_timeout: float = 20.0,
         prices: PriceTable | Mapping[str, ModelPrice] | None = None,
+        escalation: LLMClient | None = None,
+        hourly_budget_usd: float | None = None,
+        reuse_seconds: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.primary = primary
         self.fallback = fallback
+        self.escalation = escalation
+        self._hourly_budget = hourly_budget_usd
+        self._reuse_seconds = reuse_seconds
+        self._clock = clock
+        self._spend: deque[tuple[float, float]] = deque()  # (when, usd)
+        self._recent: dict[str, tuple[float, Brief]] = {}  # prompt digest → (when, brief)
         self._deterministic = deterministic or DeterministicAnalyzer()
         self.attempt_timeout = attempt_timeout
         self.chain_timeout = chain_timeout
@@ -114,13 +126,24 @@ class Analyst:
         usage = _Usage()
         model_brief: _ModelBrief | None = None
         reasons: list[str] = []  # one per model that failed, in order
+        escalated = False
         if self.primary is None and self.fallback is None:
             reasons.append(NO_MODEL_REASON)
+        elif (over := self._over_budget()) is not None:
+            reasons.append(over)
         else:
             prompt = build_prompt(request, results)
+            key = hashlib.sha256((prompt.system + "\0" + prompt.user).encode()).hexdigest()
+            if (reused := self._reusable(key)) is not None:
+                log.info("analysis_reused", status=reused.analysis.status.value)
+                return reused
             try:
                 async with asyncio.timeout(self.chain_timeout):
                     model_brief = await self._run_chain(prompt, request, results, usage, started, reasons)
+                    if model_brief is not None and self.escalation is not None and _needs_escalation(model_brief.draft):
+                        better = await self._escalate(prompt, request, results, usage, started)
+                        if better is not None:
+                            model_brief, escalated = better, True
             except TimeoutError:
                 if reasons and self.fallback is not None:  # the primary failed, the fallback ran out
                     reasons.append(f"fallback {self.fallback.model}: {TIMEOUT_REASON}")
@@ -132,7 +155,9 @@ class Analyst:
             draft = model_brief.draft
             _add_source_notes(draft, results)
             status = (
-                AnalysisStatus.RECOVERED_FALLBACK
+                AnalysisStatus.ESCALATED
+                if escalated
+                else AnalysisStatus.RECOVERED_FALLBACK
                 if model_brief.fallback
                 else AnalysisStatus.PARTIAL
                 if _any_failed(results)
@@ -167,10 +192,51 @@ class Analyst:
         )
         payload = draft.model_dump()
         payload["actions"] = [a.model_dump() for a in draft.sorted_actions()]
-        return Brief.model_validate({**payload, "analysis": analysis})
+        brief = Brief.model_validate({**payload, "analysis": analysis})
+        if usage.cost_usd:
+            self._spend.append((self._clock(), usage.cost_usd))
+        if model_brief is not None and self.primary is not None:
+            self._recent[key] = (self._clock(), brief)
+        return brief
+
+    def _over_budget(self) -> str | None:
+        """The reason to skip models when this hour's spend reached ``hourly_budget_usd``."""
+        if self._hourly_budget is None:
+            return None
+        now = self._clock()
+        while self._spend and self._spend[0][0] < now - 3600:
+            self._spend.popleft()
+        spent = sum(cost for _, cost in self._spend)
+        if spent < self._hourly_budget:
+            return None
+        return f"budget cap: ${spent:.2f} spent on models in the last hour (limit ${self._hourly_budget:.2f})"
+
+    def _reusable(self, key: str) -> Brief | None:
+        """The brief of an identical digest analysed a few minutes ago (an alert that re-fires)."""
+        now = self._clock()
+        for old in [k for k, (when, _) in self._recent.items() if when < now - self._reuse_seconds]:
+            del self._recent[old]
+        hit = self._recent.get(key)
+        if hit is None:
+            return None
+        brief = hit[1]
+        return brief.model_copy(update={"analysis": brief.analysis.model_copy(
+            update={"reused": True, "latency_ms": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0})})
+
+    async def _escalate(self, prompt: Prompt, request: InvestigationRequest, results: list[SourceResult],
+                        usage: _Usage, started: float) -> _ModelBrief | None:
+        """Ask the larger model when the first answer is unsure or spans several services."""
+        assert self.escalation is not None
+        try:
+            draft, model = await self._run_model(self.escalation, prompt, request, results, usage, started,
+                                                 role="escalation")
+        except _ModelFailedError as exc:
+            log.info("escalation_failed", model=self.escalation.model, reason=exc.reason)
+            return None
+        return _ModelBrief(draft=draft, model=model, fallback=False)
 
     async def aclose(self) -> None:
-        for client in (self.primary, self.fallback):
+        for client in (self.primary, self.fallback, self.escalation):
             if isinstance(client, SupportsAclose):
                 await client.aclose()
 
@@ -336,6 +402,11 @@ class Analyst:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _needs_escalation(draft: BriefDraft) -> bool:
+    """LOW confidence, or a root cause that spans several services."""
+    return draft.root_cause.confidence is Confidence.LOW or len(set(draft.affected_services)) > 2
 
 
 def _any_failed(results: Sequence[SourceResult]) -> bool:

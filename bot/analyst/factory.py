@@ -52,9 +52,14 @@ def build_analyst(settings: Settings, *, http_client: httpx2.AsyncClient | None 
     fallback = None
     if settings.sitrep_fallback_model and primary is not None:
         fallback = build_client(settings, model=settings.sitrep_fallback_model, http_client=http_client)
+    escalation = None
+    if settings.sitrep_escalation_model and primary is not None:
+        escalation = build_client(settings, model=settings.sitrep_escalation_model, http_client=http_client)
     return Analyst(
         primary=primary,
         fallback=fallback,
+        escalation=escalation,
+        hourly_budget_usd=settings.sitrep_llm_hourly_budget_usd,
         deterministic=DeterministicAnalyzer(),
         attempt_timeout=settings.sitrep_llm_timeout,
         chain_timeout=settings.sitrep_llm_chain_timeout,

@@ -19,6 +19,7 @@ from bot.models import (
     ActionKind,
     AnalysisStatus,
     Brief,
+    Confidence,
     SourceName,
     SourceStatus,
 )
@@ -245,3 +246,47 @@ async def test_a_rollback_outside_the_history_survives_repair_only_to_be_denied_
     # the second answer is kept: the policy engine, not the analyst, refuses that target on the brief
     assert brief.analysis.status is AnalysisStatus.COMPLETED
     assert [a.params["to_revision"] for a in brief.actions] == ["v2.14.9"]
+
+
+async def test_an_unsure_answer_is_escalated_to_the_larger_model() -> None:
+    unsure = brief_data(root_cause={"statement": "maybe the deploy", "service": "checkout", "confidence": "LOW",
+                                    "confidence_score": 30})
+    primary = FakeLLM(HAIKU, [unsure])
+    bigger = FakeLLM("claude-sonnet-4-5", [brief_data()])
+    a = Analyst(primary=primary, escalation=bigger, deterministic=DeterministicAnalyzer())
+    brief = await run(a)
+    assert brief.analysis.status is AnalysisStatus.ESCALATED
+    assert brief.analysis.model == "claude-sonnet-4-5" and brief.root_cause.confidence is not Confidence.LOW
+    assert len(bigger.calls) == 1
+    sure = await run(Analyst(primary=FakeLLM(HAIKU, [brief_data()]), escalation=bigger))
+    assert sure.analysis.status is AnalysisStatus.COMPLETED and len(bigger.calls) == 1  # no need
+
+
+async def test_over_the_hourly_budget_briefs_are_rule_based_and_say_why() -> None:
+    now = [1000.0]
+    primary = FakeLLM(HAIKU, [brief_data()], input_tokens=1_000_000, output_tokens=0)  # $1 a call
+    a = Analyst(primary=primary, hourly_budget_usd=1.5, reuse_seconds=0, clock=lambda: now[0])
+    assert (await run(a)).analysis.status is AnalysisStatus.COMPLETED
+    now[0] += 1
+    assert (await run(a, message="again")).analysis.status is AnalysisStatus.COMPLETED
+    now[0] += 1
+    capped = await run(a, message="third")
+    assert capped.analysis.status is AnalysisStatus.DETERMINISTIC
+    assert capped.analysis.fallback_reason and "budget cap" in capped.analysis.fallback_reason
+    assert len(primary.calls) == 2
+    now[0] += 3600  # an hour later the budget is free again
+    assert (await run(a, message="fourth")).analysis.status is AnalysisStatus.COMPLETED
+
+
+async def test_an_identical_digest_within_minutes_reuses_the_analysis() -> None:
+    now = [0.0]
+    primary = FakeLLM(HAIKU, [brief_data()])
+    a = Analyst(primary=primary, reuse_seconds=300, clock=lambda: now[0])
+    first = await run(a)
+    now[0] = 120
+    again = await run(a)
+    assert len(primary.calls) == 1 and again.analysis.reused and again.analysis.cost_usd == 0
+    assert again.root_cause == first.root_cause
+    now[0] = 1000
+    await run(a)
+    assert len(primary.calls) == 2
