@@ -1,109 +1,177 @@
-"""ArgoCD: rollback to a history id, sync to a revision, restart through the Deployment resource
-action. ArgoCD refuses a rollback while automated sync is on: the executor says so, or (when
-allowed) turns auto-sync off first and records that it did."""
+"""ArgoCD: rollback to a history id, sync to a revision, restart through the Deployment resource action.
+
+    rollback  GET  /api/v1/applications/{app}                  resolve to_revision → history id, auto-sync?
+             [PATCH /api/v1/applications/{app}                  merge patch: spec.syncPolicy.automated = null]
+              POST /api/v1/applications/{app}/rollback         {name, id, dryRun, prune: false}
+    sync      POST /api/v1/applications/{app}/sync             {name, revision, dryRun, prune: false}
+    restart   POST /api/v1/applications/{app}/resource/actions?namespace=…&resourceName=…&group=apps
+                   &kind=Deployment&version=v1                 "restart"
+
+ArgoCD refuses a rollback while automated sync is on. By default the executor says so and sends nothing;
+built with ``suspend_auto_sync=True`` it turns automated sync off first and records that (and what the
+policy was) in the result. Rollback and sync use ArgoCD's own dry run; a resource action has none, so a
+dry-run restart sends nothing and describes the request instead.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
 
-from bot.executor.base import ExecutionResult, Recorder, describe_failure
-from bot.models import Action, ActionKind
+from bot.executor.base import ExecutionResult, ExecutorError, RefusedError, Run, UpstreamError, check_name
+from bot.models import Action, ActionKind, RollbackParams, SyncParams
 
 UPSTREAM = "ArgoCD"
+APPS = "/api/v1/applications"
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}$")
+_HEX = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 class ArgoCDExecutor:
+    """Runs rollback, sync and restart through ArgoCD's API (``client`` has the base URL and token)."""
+
     def __init__(self, client: httpx.AsyncClient, *, suspend_auto_sync: bool = False) -> None:
         self._client = client
         self._suspend_auto_sync = suspend_auto_sync
 
-    async def execute(self, action: Action, *, dry_run: bool, history_id: int | None = None) -> ExecutionResult:
-        record = Recorder(action, dry_run=dry_run)
+    async def execute(self, action: Action, *, dry_run: bool) -> ExecutionResult:
+        run = Run(action, dry_run=dry_run, upstream=UPSTREAM, client=self._client)
         app = action.target.app or action.target.service
         try:
+            app = check_name(app, what="ArgoCD application")
             match action.kind:
                 case ActionKind.ROLLBACK:
-                    return await self._rollback(action, app=app, record=record, history_id=history_id)
+                    return await self._rollback(run, app=app, params=RollbackParams.model_validate(action.params))
                 case ActionKind.SYNC:
-                    return await self._sync(action, app=app, record=record)
+                    return await self._sync(run, app=app, params=SyncParams.model_validate(action.params))
                 case ActionKind.RESTART:
-                    return await self._restart(action, app=app, record=record)
-        except (httpx.HTTPError, ValueError) as exc:
-            status, reason = describe_failure(UPSTREAM, exc)
-            return record.result(ok=False, status=status, error=reason, message=f"{action.kind.value} failed: {reason}")
-        return record.result(ok=False, error="unsupported", message=f"ArgoCD cannot {action.kind.value}")
+                    return await self._restart(run, app=app)
+                case _:
+                    raise RefusedError(f"ArgoCD does not run {action.kind.value} actions")
+        except ExecutorError as exc:
+            return run.failed(exc, what=f"{action.kind.value} of {app}")
 
-    async def _rollback(self, action: Action, *, app: str, record: Recorder, history_id: int | None) -> ExecutionResult:
-        application = await self._get(f"/api/v1/applications/{app}")
-        wanted = str(action.params["to_revision"])
-        entry = _history_entry(application, wanted=wanted, history_id=history_id or action.params.get("history_id"))
+    # ------------------------------------------------------------------ rollback
+
+    async def _rollback(self, run: Run, *, app: str, params: RollbackParams) -> ExecutionResult:
+        application = await run.get_json(f"{APPS}/{app}")
+        entry = resolve_history(application, app=app, to_revision=params.to_revision,
+                                history_id=params.history_id)
+        what = f"{app} to {_label(entry)} (history {entry['id']})"
+        automated = auto_sync_policy(application)
+        if automated is not None:
+            if run.dry_run:
+                run.notes.append("auto-sync is on: the real rollback will turn it off first" if self._suspend_auto_sync
+                                 else "auto-sync is on: the real rollback will be refused until it is disabled")
+            elif not self._suspend_auto_sync:
+                raise RefusedError(f"ArgoCD refuses to roll back {app} while auto-sync is on: disable it first "
+                                   "(nothing sent)")
+            else:
+                await self._suspend(run, app=app, was=automated)
+        body = {"name": app, "id": entry["id"], "dryRun": run.dry_run, "prune": False}
+        await run.call("POST", f"{APPS}/{app}/rollback", body=body, main=True)
+        message = (f"dry run: ArgoCD accepted rolling back {what}; nothing changed" if run.dry_run
+                   else f"ArgoCD is rolling back {what}")
+        return run.result(ok=True, message="; ".join([message, *run.notes]))
+
+    async def _suspend(self, run: Run, *, app: str, was: dict[str, Any]) -> None:
+        """Turn automated sync off (ArgoCD's ``ApplicationPatchRequest``, a JSON merge patch)."""
+        patch = {"spec": {"syncPolicy": {"automated": None}}}
+        body = {"name": app, "patchType": "merge", "patch": json.dumps(patch)}
+        try:
+            await run.call("PATCH", f"{APPS}/{app}", body=body)
+        except UpstreamError as exc:
+            raise UpstreamError(f"could not turn auto-sync off: {exc.reason}", status=exc.status) from exc
+        run.auto_sync_suspended = True
+        settings = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(was.items())) or "defaults"
+        run.notes.append(f"auto-sync turned off first (it was {settings}): turn it back on once git has the fix")
+
+    # ------------------------------------------------------------------ sync
+
+    async def _sync(self, run: Run, *, app: str, params: SyncParams) -> ExecutionResult:
+        revision = params.revision
+        if not _REVISION.match(revision):
+            raise RefusedError(f"{revision[:60]!r} is not a git revision: nothing sent")
+        body = {"name": app, "revision": revision, "dryRun": run.dry_run, "prune": False}
+        await run.call("POST", f"{APPS}/{app}/sync", body=body, main=True)
+        return run.result(ok=True, message=(
+            f"dry run: ArgoCD accepted syncing {app} to {revision}; nothing changed" if run.dry_run
+            else f"ArgoCD is syncing {app} to {revision}"))
+
+    # ------------------------------------------------------------------ restart
+
+    async def _restart(self, run: Run, *, app: str) -> ExecutionResult:
+        target = run.action.target
+        namespace = check_name(target.namespace, what="namespace")
+        name = check_name(target.service, what="Deployment")
+        params = {"namespace": namespace, "resourceName": name, "group": "apps", "kind": "Deployment",
+                  "version": "v1"}
+        path = f"{APPS}/{app}/resource/actions"
+        if run.dry_run:  # ArgoCD has no dry run for resource actions: describe, send nothing
+            run.describe("POST", path, params=params, body="restart")
+            return run.result(ok=True, message=(
+                f"dry run: would restart Deployment {namespace}/{name} through ArgoCD app {app} "
+                "(resource actions have no dry run: nothing sent)"))
+        await run.call("POST", path, params=params, body="restart", main=True)
+        return run.result(ok=True, message=f"ArgoCD restarted Deployment {namespace}/{name} (app {app})")
+
+
+# ---------------------------------------------------------------------- history
+
+
+def auto_sync_policy(application: dict[str, Any]) -> dict[str, Any] | None:
+    """``spec.syncPolicy.automated`` when automated sync is on (``enabled: false`` means off)."""
+    automated = ((application.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+    if not isinstance(automated, dict) or automated.get("enabled") is False:
+        return None
+    return automated
+
+
+def _targets(entry: dict[str, Any]) -> list[str]:
+    sources = entry.get("sources") or [entry.get("source") or {}]
+    return [str(s["targetRevision"]) for s in sources if isinstance(s, dict) and s.get("targetRevision")]
+
+
+def _shas(entry: dict[str, Any]) -> list[str]:
+    return [str(r) for r in [entry.get("revision"), *(entry.get("revisions") or [])] if r]
+
+
+def _matches(entry: dict[str, Any], wanted: str) -> bool:
+    if wanted in _targets(entry) or wanted in _shas(entry):
+        return True
+    return bool(_HEX.match(wanted)) and any(sha.startswith(wanted) for sha in _shas(entry))
+
+
+def _label(entry: dict[str, Any]) -> str:
+    targets = _targets(entry)
+    return targets[0] if targets else (_shas(entry) or ["?"])[0][:7]
+
+
+def resolve_history(application: dict[str, Any], *, app: str, to_revision: str,
+                    history_id: int | None) -> dict[str, Any]:
+    """The history entry to roll back to: the one ``to_revision`` (a targetRevision tag or git sha)
+    names, ``history_id`` if given. Refuses an unknown revision, a mismatching id and the current deploy."""
+    history = [e for e in (application.get("status") or {}).get("history") or []
+               if isinstance(e, dict) and isinstance(e.get("id"), int)]
+    if not history:
+        raise RefusedError(f"{app} has no ArgoCD history: nothing to roll back to (nothing sent)")
+    current = max(history, key=lambda e: e["id"])
+    if history_id is not None:
+        entry = next((e for e in history if e["id"] == history_id), None)
         if entry is None:
-            return record.result(ok=False, error="not in history",
-                                 message=f"{wanted} is not in the ArgoCD history of {app}: nothing sent")
-        label = (entry.get("source") or {}).get("targetRevision") or entry["revision"][:7]
-        notes = []
-        automated = ((application.get("spec") or {}).get("syncPolicy") or {}).get("automated")
-        if automated and not record.dry_run:
-            if not self._suspend_auto_sync:
-                return record.result(ok=False, error="auto-sync on", message=(
-                    f"ArgoCD refuses to roll back {app} while auto-sync is on: disable it "
-                    "(or revert the change in git), then approve again"))
-            patch = {"name": app, "patchType": "merge",
-                     "patch": json.dumps({"spec": {"syncPolicy": {"automated": None}}})}
-            await self._send("PATCH", f"/api/v1/applications/{app}", patch, record)
-            notes.append("auto-sync turned off first")
-        body = {"name": app, "id": entry["id"], "dryRun": record.dry_run, "prune": False}
-        response = await self._send("POST", f"/api/v1/applications/{app}/rollback", body, record)
-        what = f"roll back {app} to {label} (history {entry['id']})"
-        prefix = "dry run: ArgoCD accepted" if record.dry_run else "ArgoCD started"
-        suffix = f"; {', '.join(notes)}" if notes else ""
-        return record.result(ok=True, status=response.status_code, message=f"{prefix} {what}{suffix}")
-
-    async def _sync(self, action: Action, *, app: str, record: Recorder) -> ExecutionResult:
-        revision = str(action.params["revision"])
-        body = {"name": app, "revision": revision, "dryRun": record.dry_run, "prune": False}
-        response = await self._send("POST", f"/api/v1/applications/{app}/sync", body, record)
-        prefix = "dry run: ArgoCD accepted" if record.dry_run else "ArgoCD started"
-        return record.result(ok=True, status=response.status_code, message=f"{prefix} sync of {app} to {revision}")
-
-    async def _restart(self, action: Action, *, app: str, record: Recorder) -> ExecutionResult:
-        namespace = action.target.namespace or ""
-        query = {"namespace": namespace, "resourceName": action.target.service, "group": "apps",
-                 "kind": "Deployment", "version": "v1"}
-        path = f"/api/v1/applications/{app}/resource/actions"
-        if record.dry_run:  # ArgoCD has no dry run for resource actions: send nothing
-            record.sent("POST", f"{path}?{httpx.QueryParams(query)}", {"action": "restart"})
-            return record.result(ok=True, message=f"dry run: would restart Deployment {namespace}/{action.target.service} via ArgoCD")
-        response = await self._client.post(path, params=query, json={"action": "restart"})
-        record.sent("POST", f"{path}?{httpx.QueryParams(query)}", {"action": "restart"})
-        response.raise_for_status()
-        return record.result(ok=True, status=response.status_code,
-                             message=f"ArgoCD restarted Deployment {namespace}/{action.target.service}")
-
-    async def _get(self, path: str) -> dict[str, Any]:
-        response = await self._client.get(path)
-        response.raise_for_status()
-        body = response.json()
-        if not isinstance(body, dict):
-            raise ValueError("malformed body")
-        return body
-
-    async def _send(self, method: str, path: str, body: dict[str, Any], record: Recorder) -> httpx.Response:
-        record.sent(method, path, body)
-        response = await self._client.request(method, path, json=body)
-        response.raise_for_status()
-        return response
-
-
-def _history_entry(application: dict[str, Any], *, wanted: str, history_id: Any) -> dict[str, Any] | None:
-    """The history entry whose target revision or sha is ``wanted`` (and id ``history_id`` if given)."""
-    for entry in (application.get("status") or {}).get("history") or []:
-        target = (entry.get("source") or {}).get("targetRevision")
-        sha = str(entry.get("revision", ""))
-        matches = wanted == target or wanted == sha or (len(wanted) >= 7 and sha.startswith(wanted))
-        if matches and (history_id is None or entry.get("id") == history_id):
-            return entry
-    return None
+            raise RefusedError(f"history {history_id} is not in the ArgoCD history of {app}: nothing sent")
+        if not _matches(entry, to_revision):
+            raise RefusedError(f"history {history_id} of {app} is {_label(entry)}, not {to_revision}: nothing sent")
+    else:
+        candidates = [e for e in history if _matches(e, to_revision)]
+        if not candidates:
+            raise RefusedError(f"{to_revision} is not in the ArgoCD history of {app} "
+                               f"(latest: {_label(current)}): nothing sent")
+        entry = max(candidates, key=lambda e: e["id"])
+    if entry is current or set(_shas(entry)) & set(_shas(current)):
+        raise RefusedError(f"{to_revision} is what {app} runs now (history {current['id']}): "
+                           "nothing to roll back to (nothing sent)")
+    return entry

@@ -496,6 +496,8 @@ class FakeArgoCD(FakeUpstream):
             body = json.loads(await request.body() or b"{}")
         except json.JSONDecodeError as exc:
             return app, {}, argocd_error(400, f"invalid character in request body: {exc.msg}")
+        if op == "resource_action" and isinstance(body, str):
+            body = {"action": body}  # /resource/actions (v1) takes the action name as a JSON string
         if not isinstance(body, dict):
             return app, {}, argocd_error(400, "request body must be a JSON object")
         if error is None:

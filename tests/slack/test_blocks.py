@@ -395,7 +395,8 @@ def test_usage_lists_only_what_works_today() -> None:
     text = shown(blocks) + usage_text()
     assert "/incident <service> [what you see]" in text
     assert "/incident help" in text
-    for later in ("list", "status", "resolve", "postmortem", "stats"):
+    assert "/incident postmortem <id>" in text
+    for later in ("list", "status", "resolve", "stats"):
         assert f"/incident {later}" not in text
 
 
