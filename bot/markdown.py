@@ -160,6 +160,15 @@ def analysis_facts(analysis: Analysis) -> list[str]:
     return facts
 
 
+def second_opinion_words(analysis: Analysis) -> str | None:
+    """``Second opinion (model): disagrees — reason`` for a checked rollback, else None."""
+    opinion = analysis.second_opinion
+    if opinion is None:
+        return None
+    verdict = "agrees" if opinion.agree else "disagrees"
+    return f"Second opinion ({opinion.model}): {verdict} — {one_line(opinion.reason, limit=400)}"
+
+
 def category_words(category: Category) -> str:
     return category.value.replace("_", " ")
 
@@ -299,6 +308,8 @@ def render_brief_markdown(brief: Brief) -> str:
     if brief.affected_services:
         affected = ", ".join(md.code(one_line(s, limit=PARAM_MAX)) for s in brief.affected_services)
         lines.append(f"- Affected: {affected}")
+    if (opinion := second_opinion_words(brief.analysis)) is not None:
+        lines.append(f"- {md.text(opinion)}")
     lines.append("")
 
     if brief.evidence:

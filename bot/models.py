@@ -342,6 +342,14 @@ class AnalysisStatus(StrEnum):
     PARTIAL = "PARTIAL"
 
 
+class SecondOpinion(BaseModel):
+    """An independent model's check of a HIGH-confidence rollback against the evidence."""
+
+    model: str
+    agree: bool
+    reason: str
+
+
 class Analysis(BaseModel):
     status: AnalysisStatus
     model: str | None = None
@@ -356,6 +364,7 @@ class Analysis(BaseModel):
     source_notes: list[str] = Field(default_factory=list)
     #: the same digest was analysed minutes ago: this is that analysis, at no new cost
     reused: bool = False
+    second_opinion: SecondOpinion | None = None
 
 
 class BriefDraft(BaseModel):

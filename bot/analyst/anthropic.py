@@ -56,7 +56,8 @@ class AnthropicClient:
         return f"AnthropicClient(model={self.model!r})"
 
     async def complete_brief(
-        self, *, system: str, user: str, schema: dict[str, Any], timeout: float
+        self, *, system: str, user: str, schema: dict[str, Any], timeout: float,
+        tool: str = BRIEF_TOOL_NAME,
     ) -> LLMReply:
         started = time.monotonic()
 
@@ -76,12 +77,12 @@ class AnthropicClient:
                     messages=[{"role": "user", "content": user}],
                     tools=[
                         {
-                            "name": BRIEF_TOOL_NAME,
+                            "name": tool,
                             "description": BRIEF_TOOL_DESCRIPTION,
                             "input_schema": schema,
                         }
                     ],
-                    tool_choice={"type": "tool", "name": BRIEF_TOOL_NAME},
+                    tool_choice={"type": "tool", "name": tool},
                     timeout=timeout,
                 )
         except TimeoutError as exc:
@@ -106,7 +107,7 @@ class AnthropicClient:
         input_tokens = usage.input_tokens or 0
         output_tokens = usage.output_tokens or 0
         for block in message.content:
-            if isinstance(block, ToolUseBlock) and block.name == BRIEF_TOOL_NAME:
+            if isinstance(block, ToolUseBlock) and block.name == tool:
                 if not isinstance(block.input, dict):
                     break
                 return LLMReply(
@@ -118,7 +119,7 @@ class AnthropicClient:
         reason = (
             "output cut off at max_tokens"
             if message.stop_reason == "max_tokens"
-            else f"no {BRIEF_TOOL_NAME} tool call (stop_reason={message.stop_reason})"
+            else f"no {tool} tool call (stop_reason={message.stop_reason})"
         )
         raise LLMInvalidOutputError(
             reason, input_tokens=input_tokens, output_tokens=output_tokens, **context()

@@ -39,6 +39,7 @@ from bot.analyst.deterministic import DeterministicAnalyzer
 from bot.analyst.grounding import validate_draft
 from bot.analyst.prompt import Prompt, build_prompt, repair_message
 from bot.analyst.schema import brief_schema
+from bot.analyst.second_opinion import second_opinion, wants_second_opinion
 from bot.analyst.signals import truncate
 from bot.models import (
     Action,
@@ -52,6 +53,7 @@ from bot.models import (
     Confidence,
     InvestigationRequest,
     RootCause,
+    SecondOpinion,
     SourceResult,
     SourceStatus,
 )
@@ -127,6 +129,7 @@ class Analyst:
         model_brief: _ModelBrief | None = None
         reasons: list[str] = []  # one per model that failed, in order
         escalated = False
+        opinion: SecondOpinion | None = None
         if self.primary is None and self.fallback is None:
             reasons.append(NO_MODEL_REASON)
         elif (over := self._over_budget()) is not None:
@@ -144,6 +147,17 @@ class Analyst:
                         better = await self._escalate(prompt, request, results, usage, started)
                         if better is not None:
                             model_brief, escalated = better, True
+                    if model_brief is not None and wants_second_opinion(model_brief.draft):
+                        # the escalation model when there is one, else the model that wrote it
+                        checker = self.escalation or (self.fallback if model_brief.fallback else self.primary)
+                        assert checker is not None
+                        left = self.chain_timeout - (time.monotonic() - started)
+                        opinion, tokens_in, tokens_out = await second_opinion(
+                            checker, prompt, model_brief.draft, timeout=max(min(self.attempt_timeout, left), 0.05))
+                        usage.input_tokens += tokens_in
+                        usage.output_tokens += tokens_out
+                        usage.cost_usd += self._prices.cost(checker.model, input_tokens=tokens_in,
+                                                            output_tokens=tokens_out)
             except TimeoutError:
                 if reasons and self.fallback is not None:  # the primary failed, the fallback ran out
                     reasons.append(f"fallback {self.fallback.model}: {TIMEOUT_REASON}")
@@ -178,6 +192,7 @@ class Analyst:
             cost_usd=round(usage.cost_usd, 6),
             sources={result.source.value: result.status for result in results},
             fallback_reason=_safe(reason) if reason else None,
+            second_opinion=opinion,
             source_notes=[r.describe() for r in results if r.status is not SourceStatus.OK],
         )
         log.info(

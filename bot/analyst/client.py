@@ -84,9 +84,10 @@ class LLMClient(Protocol):
     model: str
 
     async def complete_brief(
-        self, *, system: str, user: str, schema: dict[str, Any], timeout: float
+        self, *, system: str, user: str, schema: dict[str, Any], timeout: float, tool: str = ...,
     ) -> LLMReply:
-        """Ask for a brief; return the tool call's arguments. Raise an ``LLMError`` subclass."""
+        """Ask for a brief (or, with ``tool``, another structured answer); return the tool call's
+        arguments. Raise an ``LLMError`` subclass."""
         ...
 
 

@@ -57,7 +57,8 @@ class OpenAICompatClient:
         return f"OpenAICompatClient(model={self.model!r})"
 
     async def complete_brief(
-        self, *, system: str, user: str, schema: dict[str, Any], timeout: float
+        self, *, system: str, user: str, schema: dict[str, Any], timeout: float,
+        tool: str = BRIEF_TOOL_NAME,
     ) -> LLMReply:
         started = time.monotonic()
 
@@ -80,13 +81,13 @@ class OpenAICompatClient:
                         {
                             "type": "function",
                             "function": {
-                                "name": BRIEF_TOOL_NAME,
+                                "name": tool,
                                 "description": BRIEF_TOOL_DESCRIPTION,
                                 "parameters": schema,
                             },
                         }
                     ],
-                    tool_choice={"type": "function", "function": {"name": BRIEF_TOOL_NAME}},
+                    tool_choice={"type": "function", "function": {"name": tool}},
                     timeout=timeout,
                     **self._limit,  # type: ignore[arg-type]
                 )
@@ -125,13 +126,13 @@ class OpenAICompatClient:
         arguments: str | None = None
         for call in choice.message.tool_calls or []:
             function = getattr(call, "function", None)
-            if function is not None and function.name == BRIEF_TOOL_NAME:
+            if function is not None and function.name == tool:
                 arguments = function.arguments
                 break
         if arguments is None:
             arguments = choice.message.content  # servers that ignore tool_choice
         if not arguments:
-            raise invalid(f"no {BRIEF_TOOL_NAME} tool call (finish_reason={choice.finish_reason})")
+            raise invalid(f"no {tool} tool call (finish_reason={choice.finish_reason})")
         try:
             data = json.loads(arguments)
         except json.JSONDecodeError as exc:

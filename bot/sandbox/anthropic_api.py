@@ -141,7 +141,15 @@ class FakeAnthropic(FakeUpstream):
             content: list[dict[str, Any]] = [{"type": "text", "text": (
                 "The checkout service regressed after the v2.14.3 deploy; see the evidence.")}]
             return self._reply(body, content, stop_reason="end_turn")
-        if mode.mode == "reply":
+        if tool == "submit_check":  # a second opinion on a rollback: this model agrees when grounded
+            text = request_text(body)
+            scenario = self.feed.current()
+            agree = scenario.previous_revision in text and scenario.culprit_revision in text
+            tool_input = {"agree": agree, "reason": (
+                f"{scenario.culprit_revision} went out minutes before the onset and "
+                f"{scenario.previous_revision} was the last healthy revision" if agree else
+                "the proposed rollback does not match the deploy history in the evidence")}
+        elif mode.mode == "reply":
             tool_input = dict(mode.input or {})
         else:
             tool_input = scenario_brief(request_text(body), self.feed.current())

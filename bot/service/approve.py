@@ -221,7 +221,7 @@ class RemediationService:
         if not claimed:
             return None
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
-        action = Action.model_validate_json(row.action)
+        action = self._complete_target(Action.model_validate_json(row.action))
         history = await self._facts.history(action) if action.kind is ActionKind.ROLLBACK else []
         context = PolicyContext(now=self._clock(), requester=row.requester, history=history,
                                 replicas=await self._replicas(action),
@@ -267,6 +267,18 @@ class RemediationService:
             except Exception:
                 log.exception("on_executed_failed", proposal_id=proposal_id)
         return result
+
+    def _complete_target(self, action: Action) -> Action:
+        """Fill the ArgoCD app and namespace the policy declares for the service, when the
+        proposal left them out (the model often names only the service)."""
+        service = self._policy.policy.services.get(action.target.service)
+        if service is None:
+            return action
+        target = action.target.model_copy(update={
+            "app": action.target.app or service.app_for(action.target.service),
+            "namespace": action.target.namespace or service.namespace,
+        })
+        return action.model_copy(update={"target": target})
 
     async def _refuse_if_closed(self, row: ProposalRow) -> str | None:
         if row.state == ProposalState.PENDING:

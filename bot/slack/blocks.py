@@ -41,6 +41,7 @@ from bot.markdown import (
     TextStyle,
     analysis_facts,
     category_words,
+    second_opinion_words,
     confidence_words,
     describe_action,
     one_line,
@@ -311,7 +312,11 @@ def _root_cause_blocks(brief: Brief) -> list[Block]:
         )
         facts.append(f"Affected: {affected}")
     statement = MRKDWN.text(one_line(rc.statement, limit=STATEMENT_MAX))
-    return [_section(f"*Root cause* ({confidence_words(brief)}) — {statement}\n{'  ·  '.join(facts)}")]
+    blocks: list[Block] = [_section(f"*Root cause* ({confidence_words(brief)}) — {statement}\n{'  ·  '.join(facts)}")]
+    if (opinion := second_opinion_words(brief.analysis)) is not None:
+        mark = "✅" if brief.analysis.second_opinion and brief.analysis.second_opinion.agree else "⚠️"
+        blocks.append(_context([f"{mark} {MRKDWN.text(opinion)}"]))
+    return blocks
 
 
 def _evidence_line(brief: Brief, index: int) -> str:

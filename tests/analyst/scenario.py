@@ -242,10 +242,18 @@ class FakeLLM:
     input_tokens: int = 1000
     output_tokens: int = 200
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: what a second-opinion check (tool ``submit_check``) answers; not part of ``script``
+    check_answer: dict[str, Any] = field(default_factory=lambda: {"agree": True, "reason": "deploys-3 precedes the onset"})
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    check_tokens: tuple[int, int] = (0, 0)
 
     async def complete_brief(
-        self, *, system: str, user: str, schema: dict[str, Any], timeout: float
+        self, *, system: str, user: str, schema: dict[str, Any], timeout: float, tool: str = "submit_brief"
     ) -> LLMReply:
+        if tool != "submit_brief":
+            self.checks.append({"system": system, "user": user, "tool": tool})
+            return LLMReply(data=dict(self.check_answer), input_tokens=self.check_tokens[0],
+                            output_tokens=self.check_tokens[1], model=self.model)
         self.calls.append({"system": system, "user": user, "schema": schema, "timeout": timeout})
         step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(step, int | float):

@@ -192,15 +192,21 @@ async def test_through_the_chain(make_client: Callable[..., AnthropicClient]) ->
     prompts: list[dict[str, Any]] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
-        prompts.append(json.loads(request.content))
+        body = json.loads(request.content)
+        prompts.append(body)
+        if body["tool_choice"]["name"] == "submit_check":  # the second opinion on the HIGH rollback
+            check = {"type": "tool_use", "id": "toolu_02", "name": "submit_check",
+                     "input": {"agree": True, "reason": "deploys-3 precedes the p99 rise in metrics-1"}}
+            return httpx2.Response(200, json=message([check]))
         return httpx2.Response(200, json=message([tool_use(VALID_BRIEF)]))
 
     analyst = Analyst(primary=make_client(handler), attempt_timeout=2, chain_timeout=4)
     brief = await analyst.analyse(scenario.request(), scenario.checkout_results())
     assert brief.analysis.status is AnalysisStatus.COMPLETED
     assert brief.analysis.model == "claude-haiku-4-5-20251001"
-    assert brief.analysis.cost_usd == pytest.approx(2345 / 1e6 + 678 * 5 / 1e6)
+    assert brief.analysis.cost_usd == pytest.approx(2 * (2345 / 1e6 + 678 * 5 / 1e6))  # brief + check
     assert "[deploys-3]" in prompts[0]["messages"][0]["content"]
+    assert brief.analysis.second_opinion is not None and brief.analysis.second_opinion.agree
 
     failing = Analyst(primary=make_client(lambda r: api_error(500, "api_error", "boom")))
     brief = await failing.analyse(scenario.request(), scenario.checkout_results())

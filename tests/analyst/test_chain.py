@@ -290,3 +290,22 @@ async def test_an_identical_digest_within_minutes_reuses_the_analysis() -> None:
     now[0] = 1000
     await run(a)
     assert len(primary.calls) == 2
+
+
+async def test_a_high_confidence_rollback_gets_an_independent_check_shown_on_the_brief() -> None:
+    primary = FakeLLM(HAIKU, [brief_data()], check_tokens=(500, 40),
+                      check_answer={"agree": False, "reason": "traces-1 shows orders-db failing before deploys-3"})
+    brief = await run(analyst(primary))
+    opinion = brief.analysis.second_opinion
+    assert opinion is not None and opinion.agree is False and "orders-db" in opinion.reason
+    assert len(primary.checks) == 1 and "<proposal>" in primary.checks[0]["user"]
+    assert "rollback" in primary.checks[0]["user"] and primary.checks[0]["tool"] == "submit_check"
+    assert brief.analysis.input_tokens == 1500  # the check is paid for too
+
+
+async def test_no_check_without_a_rollback_or_without_high_confidence() -> None:
+    medium = brief_data(root_cause={"statement": "s", "service": "checkout", "confidence": "MEDIUM",
+                                    "confidence_score": 60})
+    primary = FakeLLM(HAIKU, [medium])
+    brief = await run(analyst(primary))
+    assert brief.analysis.second_opinion is None and primary.checks == []

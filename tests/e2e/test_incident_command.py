@@ -88,6 +88,7 @@ def test_incident_command_posts_a_grounded_model_brief_in_the_thread(
             assert source in shown, f"no {source} evidence cited"
         assert "Roll back" in shown or "rollback" in shown.lower()
         assert scenario.previous_revision in shown           # rollback to the previous revision
+        assert "Second opinion" in shown and "agrees" in shown  # the HIGH rollback was checked
 
         # the model saw the evidence, and no secret went into the prompt
         prompts = json.dumps(fake_cloud.anthropic_calls())
