@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    serve = commands.add_parser("serve", help="run the Slack app, webhooks and worker (HTTP on $PORT)")
+    serve = commands.add_parser("serve", help="run the Slack app (HTTP on $PORT, or Socket Mode), the REST API and the scheduler")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
 
