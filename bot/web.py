@@ -34,6 +34,7 @@ from bot.service.approve import ActionRunner, ExecutionOutcome, ProposalView, Re
 from bot.service.container import Services
 from bot.service.facts import LiveTargetFacts, ReplicaLookup
 from bot.service.verify import Verifier
+from bot.service.feedback import FeedbackService
 from bot.service.incidents import IncidentQueries
 from bot.service.postmortem import PostmortemService
 from bot.service.investigate import Investigator
@@ -158,6 +159,7 @@ def build_services(
         tasks=tasks,
         queries=IncidentQueries(store),
         postmortems=PostmortemService(store),
+        feedback=FeedbackService(store),
         remediation=remediation,
         default_window=timedelta(minutes=30),
         default_namespace=None,

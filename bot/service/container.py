@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.service.approve import RemediationService
+from bot.service.feedback import FeedbackService
 from bot.service.incidents import IncidentQueries
 from bot.service.investigate import Investigator
 from bot.service.postmortem import PostmortemService
@@ -22,6 +23,7 @@ class Services:
     tasks: BackgroundTasks
     queries: IncidentQueries
     postmortems: PostmortemService
+    feedback: FeedbackService
     remediation: RemediationService | None = None
     #: how far back an investigation looks when nobody says otherwise
     default_window: timedelta = timedelta(minutes=30)

@@ -14,19 +14,25 @@ the only mention is the requesting user's id, which came from Slack.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
 )
+from slack_sdk.models.views import View
 
 from bot.markdown import (
     DETAIL_MAX,
@@ -51,7 +57,7 @@ from bot.markdown import (
     source_states,
 )
 from bot.models import RULE_BASED_BANNER, Brief, SourceName, SourceStatus
-from bot.slack.ids import BRIEF_EVENT_TYPE
+from bot.slack.ids import BRIEF_EVENT_TYPE, ActionId, CallbackId
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks)
 MAX_BLOCKS = 50
@@ -239,6 +245,7 @@ _USAGE_LINES = (
     "/incident <service> [what you see] — investigate a service now, e.g. /incident checkout p99 is 8s."
     " I post a message here and the brief in its thread.",
     "/incident postmortem <id> — a postmortem draft (Markdown) of incident <id> in its thread.",
+    "/incident stats — briefs, root-cause accuracy from feedback, time to brief, model cost.",
     "/incident help — this help.",
 )
 
@@ -385,6 +392,29 @@ def _footer_blocks(brief: Brief, *, incident_id: str | int | None) -> list[Block
     return [_context(parts)]
 
 
+def _feedback_blocks(incident_id: str | int | None) -> list[Block]:
+    """"Was this right?" buttons; their value is the incident id only."""
+    if incident_id is None or not str(incident_id).isdigit():
+        return []
+    value = json.dumps({"incident_id": int(incident_id)})
+    return [ActionsBlock(block_id="sitrep_feedback", elements=[
+        ButtonElement(text="✓ Root cause correct", action_id=ActionId.FEEDBACK_CORRECT, value=value),
+        ButtonElement(text="✗ Wrong root cause", action_id=ActionId.FEEDBACK_WRONG, value=value),
+    ])]
+
+
+def build_feedback_modal(incident_id: int) -> dict[str, Any]:
+    """Asks for the actual cause when someone says the brief was wrong."""
+    return View(
+        type="modal", callback_id=CallbackId.FEEDBACK_WRONG_CAUSE, title=PlainTextObject(text="Wrong root cause"),
+        submit=PlainTextObject(text="Send"), close=PlainTextObject(text="Cancel"),
+        private_metadata=json.dumps({"incident_id": incident_id}),
+        blocks=[InputBlock(block_id="cause", label=PlainTextObject(text="What was the actual cause?"),
+                           optional=True, element=PlainTextInputElement(action_id="cause", multiline=True,
+                                                                         max_length=1000))],
+    ).to_dict()
+
+
 def build_brief_blocks(
     brief: Brief,
     *,
@@ -407,6 +437,7 @@ def build_brief_blocks(
         *_list_blocks(brief.unknowns, heading="*What I could not check*", noun="unknowns"),
         *_list_blocks(brief.next_checks, heading="*Next checks*", noun="next checks"),
         *_source_blocks(brief),
+        *_feedback_blocks(incident_id),
         *_footer_blocks(brief, incident_id=incident_id),
     ]
     return _to_dicts(blocks, limit=MAX_BLOCKS if action_blocks is not None else MAX_BLOCKS - ACTION_ROWS_RESERVED)

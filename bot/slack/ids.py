@@ -17,6 +17,8 @@ class ActionId(StrEnum):
 
     APPROVE = "sitrep_approve"
     REJECT = "sitrep_reject"
+    FEEDBACK_CORRECT = "sitrep_feedback_correct"
+    FEEDBACK_WRONG = "sitrep_feedback_wrong"
 
 
 class CallbackId(StrEnum):
@@ -24,3 +26,4 @@ class CallbackId(StrEnum):
 
     APPROVE_CONFIRM = "sitrep_approve_confirm"  # critical actions: evidence + exact change first
     REJECT_REASON = "sitrep_reject_reason"
+    FEEDBACK_WRONG_CAUSE = "sitrep_feedback_wrong_cause"  # "what was the actual cause?"

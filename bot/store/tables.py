@@ -112,3 +112,17 @@ class JobRow(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+
+
+class FeedbackRow(SQLModel, table=True):
+    """A person's verdict on a brief's root cause (the latest per person counts)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("incident_id", "user_id", name="uq_feedback_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    user_id: str
+    correct: bool
+    actual_cause: str | None = None
+    at: datetime = Field(default_factory=utcnow)

@@ -264,3 +264,30 @@ def test_a_rollback_to_a_revision_outside_the_history_or_the_current_one_is_deni
     assert revision in shown and "denied" in shown and "invariant: rollback target" in shown
     assert ActionId.APPROVE.value not in shown
     assert rollbacks(fake_cloud) == []
+
+
+def test_feedback_buttons_and_stats(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+        value = next(e["value"] for b in brief_call["blocks"] for e in b.get("elements", [])
+                     if e.get("action_id") == ActionId.FEEDBACK_WRONG)
+        payload = signer.block_actions_payload(action_id=ActionId.FEEDBACK_WRONG, value=value, user_id="U0SRE1",
+                                               channel_id=CHANNEL, message_ts=brief_call["ts"])
+        signer.post(f"{sitrep.url}/slack/events", signer.interactivity_body(payload))
+        view = wait_for(lambda: [c for c in fake_cloud.slack_calls("views.open")], timeout=10, what="the modal")
+        modal = view[-1]["params"]["view"]
+        modal = json.loads(modal) if isinstance(modal, str) else modal
+        assert modal["callback_id"] == CallbackId.FEEDBACK_WRONG_CAUSE
+        submit_view(sitrep, signer, modal, user="U0SRE1",
+                    values={"cause": {"cause": {"type": "plain_text_input", "value": "a bad feature flag"}}})
+
+        def stats() -> str:
+            response = signer.post(f"{sitrep.url}/slack/events", signer.slash_command_body(text="stats"))
+            return response.json()["text"]
+
+        text = wait_for(lambda: "(0/1)" in stats() and stats(), timeout=10, what="the feedback in /incident stats")
+        assert "Briefs: 1" in text and "Root cause correct: 0% (0/1)" in text
+        assert "HIGH confidence but wrong: 100% (1/1)" in text

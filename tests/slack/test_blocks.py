@@ -396,7 +396,8 @@ def test_usage_lists_only_what_works_today() -> None:
     assert "/incident <service> [what you see]" in text
     assert "/incident help" in text
     assert "/incident postmortem <id>" in text
-    for later in ("list", "status", "resolve", "stats"):
+    assert "/incident stats" in text
+    for later in ("list", "status", "resolve"):
         assert f"/incident {later}" not in text
 
 

@@ -46,6 +46,10 @@ def register(app: AsyncApp, services: Services) -> None:
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         words = (command.get("text") or "").split()
+        if words and words[0].lower() == "stats":
+            stats = await services.feedback.stats()
+            await ack(response_type="ephemeral", text="Sitrep so far:\n" + stats.describe())
+            return
         if words and words[0].lower() == "postmortem":
             await _postmortem(ack, services, client=client, respond=respond, args=words[1:],
                               channel=command["channel_id"])
