@@ -24,6 +24,7 @@ from bot.analyst.signals import (
     series_summary,
     truncate,
 )
+from bot.digest.logs import LogEntry, mine_templates, render_templates
 from bot.models import (
     EVIDENCE_SOURCE_OF,
     Deploy,
@@ -79,6 +80,8 @@ class PromptLimits:
     max_lines_per_source: int = 40
     max_detail_chars: int = 300
     max_message_chars: int = 500
+    #: log templates (drain3) share this many tokens; the least informative are dropped first
+    log_tokens: int = 2500
 
 
 def build_prompt(
@@ -90,8 +93,12 @@ def build_prompt(
     limits = limits or PromptLimits()
     shown: set[str] = set()
     blocks = [_request_block(request, limits)]
+    since = _current_deploy_time(results)
     for result in results:
-        block, ids = _evidence_block(result, request, limits)
+        if result.status is SourceStatus.OK and any(isinstance(e.payload, LogLine) for e in result.evidence):
+            block, ids = _log_template_block(result, request, limits, since=since)
+        else:
+            block, ids = _evidence_block(result, request, limits)
         blocks.append(block)
         shown |= ids
     blocks.append(
@@ -161,6 +168,39 @@ def _evidence_block(
         lines.append(f"… {hidden} more items not shown (not citable)")
     lines.append("</evidence>")
     return "\n".join(lines), {item.id for item in chosen}
+
+
+_MERGED = re.compile(r"\(×(\d+)\)")
+
+
+def _current_deploy_time(results: Sequence[SourceResult]) -> datetime | None:
+    """When what runs now was deployed: log templates first seen after it are marked NEW."""
+    deploys = [e.payload for r in results for e in r.evidence if isinstance(e.payload, Deploy)]
+    current = [d for d in deploys if d.current] or deploys
+    return max((d.deployed_at for d in current), default=None)
+
+
+def _log_template_block(result: SourceResult, request: InvestigationRequest, limits: PromptLimits, *,
+                        since: datetime | None) -> tuple[str, set[str]]:
+    """Log lines as drain3 templates: count, level, NEW since the deploy, first..last, an example."""
+    entries = []
+    for item in result.evidence:
+        if isinstance(item.payload, LogLine):
+            merged = _MERGED.search(item.detail)
+            entries.append(LogEntry(at=item.payload.at, line=log_message(item.payload.line),
+                                    level=log_level(item.payload), evidence_id=item.id,
+                                    count=int(merged.group(1)) if merged else 1))
+    digest = render_templates(mine_templates(entries, since=since), token_budget=limits.log_tokens,
+                              fmt=lambda at: fmt_time(at, ref=request.window_end))
+    source = EVIDENCE_SOURCE_OF[result.source].value
+    lines = [f'<evidence source="{source}" status="{result.status.value}" upstream="{result.source.label}" '
+             f'items="{len(result.evidence)}" templates="{len(digest.kept)}">',
+             "# [ids of example lines] ×count level [NEW since the current deploy] first..last template | e.g. line"]
+    lines += [_clean(line, limits.max_detail_chars * 2) for line in digest.lines]
+    if digest.note():
+        lines.append(f"… {digest.note()} (not citable)")
+    lines.append("</evidence>")
+    return "\n".join(lines), {i for t in digest.kept for i in t.evidence_ids}
 
 
 def _choose(evidence: list[Evidence], limit: int) -> list[Evidence]:

@@ -1,0 +1,168 @@
+"""Log lines → templates (drain3), so thousands of lines become a few dozen lines a model can read.
+
+Each template carries its count, first/last seen, worst level, whether it is new (first seen after
+``since``: the last deploy or the onset), one example line and the evidence ids of its lines (what a
+brief may cite). Errors and new templates come first.
+
+Speed: variable parts (numbers, hex ids, UUIDs, IPs, durations) are masked with one regex pass and
+identical masked lines are counted before drain3 sees them, so drain3 mines only distinct shapes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from drain3 import TemplateMiner
+from drain3.masking import MaskingInstruction
+from drain3.template_miner_config import TemplateMinerConfig
+
+#: worst first
+LEVELS = ("fatal", "panic", "critical", "error", "warn", "warning", "info", "debug", "trace")
+_ERRORISH = {"fatal", "panic", "critical", "error"}
+
+_MASKS: tuple[tuple[str, str], ...] = (
+    (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<UUID>"),
+    (r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", "<IP>"),
+    (r"\b[0-9a-fA-F]{12,}\b", "<HEX>"),
+    (r"\b\d+(?:\.\d+)?(?:ms|s|m|h|us|µs|ns|%|[KMG]i?B)?\b", "<NUM>"),
+)
+_MASK = re.compile("|".join(f"(?P<m{i}>{pattern})" for i, (pattern, _) in enumerate(_MASKS)))
+_MASK_WITH = [name for _, name in _MASKS]
+
+
+def mask(line: str) -> str:
+    """The line's shape: variable parts replaced by ``<NUM>``, ``<HEX>``…"""
+    return _MASK.sub(lambda m: _MASK_WITH[int((m.lastgroup or "m0")[1:])], line)
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One log line as the digest needs it."""
+
+    at: datetime
+    line: str
+    level: str | None = None
+    evidence_id: str | None = None
+    count: int = 1  # the collector may already have merged identical lines
+
+
+@dataclass(slots=True)
+class LogTemplate:
+    template: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    level: str | None
+    example: str
+    evidence_ids: list[str] = field(default_factory=list)
+    new: bool = False
+
+    @property
+    def is_error(self) -> bool:
+        return (self.level or "") in _ERRORISH
+
+    def rank(self) -> tuple[int, int, int]:
+        return (0 if self.is_error else 1, 0 if self.new else 1, -self.count)
+
+
+def _worst(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return a or b
+    order = {level: i for i, level in enumerate(LEVELS)}
+    return a if order.get(a, 99) <= order.get(b, 99) else b
+
+
+def _miner() -> TemplateMiner:
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    config.drain_sim_th = 0.5
+    config.drain_depth = 4
+    config.masking_instructions = [MaskingInstruction(r"<[A-Z]+>", "*")]
+    config.parametrize_numeric_tokens = True
+    return TemplateMiner(config=config)
+
+
+def mine_templates(entries: Iterable[LogEntry], *, since: datetime | None = None,
+                   ids_per_template: int = 3) -> list[LogTemplate]:
+    """Templates of ``entries``, errors first, then new ones, then the most frequent."""
+    shapes: dict[str, LogTemplate] = {}
+    for entry in entries:
+        shape = mask(entry.line)
+        level = entry.level.lower() if entry.level else None
+        found = shapes.get(shape)
+        if found is None:
+            shapes[shape] = LogTemplate(template=shape, count=entry.count, first_seen=entry.at, last_seen=entry.at,
+                                        level=level, example=entry.line,
+                                        evidence_ids=[entry.evidence_id] if entry.evidence_id else [])
+            continue
+        found.count += entry.count
+        found.first_seen = min(found.first_seen, entry.at)
+        found.last_seen = max(found.last_seen, entry.at)
+        found.level = _worst(found.level, level)
+        if entry.evidence_id and len(found.evidence_ids) < ids_per_template:
+            found.evidence_ids.append(entry.evidence_id)
+    miner = _miner()
+    clusters: dict[int, LogTemplate] = {}
+    for shape, item in shapes.items():
+        result = miner.add_log_message(shape)
+        cluster_id = int(result["cluster_id"])
+        merged = clusters.get(cluster_id)
+        if merged is None:
+            clusters[cluster_id] = item
+            continue
+        merged.count += item.count
+        merged.first_seen = min(merged.first_seen, item.first_seen)
+        merged.last_seen = max(merged.last_seen, item.last_seen)
+        merged.level = _worst(merged.level, item.level)
+        room = ids_per_template - len(merged.evidence_ids)
+        merged.evidence_ids += item.evidence_ids[: max(room, 0)]
+    for cluster in miner.drain.clusters:
+        if cluster.cluster_id in clusters:
+            clusters[cluster.cluster_id].template = cluster.get_template().replace("<*>", "*")
+    templates = list(clusters.values())
+    for item in templates:
+        item.new = since is not None and item.first_seen >= since
+    return sorted(templates, key=LogTemplate.rank)
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token for English and log text (Anthropic's rule of thumb)."""
+    return (len(text) + 3) // 4
+
+
+@dataclass(frozen=True, slots=True)
+class LogDigest:
+    lines: list[str]
+    kept: list[LogTemplate]
+    dropped: int
+    tokens: int
+
+    def note(self) -> str | None:
+        return f"dropped {self.dropped} less informative templates to fit the token budget" if self.dropped else None
+
+
+def render_templates(templates: Sequence[LogTemplate], *, token_budget: int, example_chars: int = 160,
+                     fmt: callable = lambda t: t.strftime("%H:%M:%SZ")) -> LogDigest:  # type: ignore[valid-type]
+    """One line per template, most informative first, until ``token_budget`` is spent. Error
+    templates are never dropped for non-errors; when even they do not fit, their examples go."""
+    lines: list[str] = []
+    kept: list[LogTemplate] = []
+    used = 0
+    for item in templates:
+        ids = ", ".join(item.evidence_ids) if item.evidence_ids else "-"
+        head = (f"[{ids}] ×{item.count} {item.level or '-'}{' NEW' if item.new else ''} "
+                f"{fmt(item.first_seen)}..{fmt(item.last_seen)} {item.template[:300]}")
+        line = f"{head} | e.g. {item.example[:example_chars]}"
+        cost = estimate_tokens(line) + 1
+        if used + cost > token_budget:
+            cost = estimate_tokens(head) + 1  # keep the template, drop the example
+            if used + cost > token_budget or not item.is_error:
+                continue
+            line = head
+        lines.append(line)
+        kept.append(item)
+        used += cost
+    return LogDigest(lines=lines, kept=kept, dropped=len(templates) - len(kept), tokens=used)
