@@ -1,6 +1,7 @@
 """The ``sitrep`` console script.
 
-    sitrep serve [--host H] [--port P]
+    sitrep serve [--host H] [--port P] [--no-worker]
+    sitrep worker
     sitrep investigate SERVICE [--since 30m] [--message TEXT] [--namespace NS] [--json]
     sitrep policy lint [DIR]
     sitrep policy check ACTION_JSON
@@ -48,9 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    serve = commands.add_parser("serve", help="run the Slack app (HTTP on $PORT, or Socket Mode), the REST API and the scheduler")
+    serve = commands.add_parser(
+        "serve", help="run the Slack app (HTTP on $PORT, or Socket Mode), the alert webhooks, the REST "
+                      "API, a worker and the scheduler")
     serve.add_argument("--host", default="0.0.0.0", help="interface to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="take requests only; `sitrep worker` processes run the investigations")
+
+    commands.add_parser("worker", help="run only a worker: claim queued investigations and run them "
+                                       "(several may share one PostgreSQL DATABASE_URL)")
 
     investigate = commands.add_parser(
         "investigate", help="collect, analyse and print a brief for SERVICE, without Slack"
@@ -85,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         level = "WARNING"  # a person at a terminal wants the brief, not the progress lines
     configure_logging(level=level, fmt=settings.log_format, secrets=settings.secret_values())
     if args.command == "serve":
-        return _serve(settings, host=args.host, port=args.port or settings.port)
+        return _serve(settings, host=args.host, port=args.port or settings.port, worker=not args.no_worker)
+    if args.command == "worker":
+        return asyncio.run(_worker(settings))
     if args.command == "investigate":
         return asyncio.run(_investigate(settings, args))
     if args.command == "policy":
@@ -104,13 +114,28 @@ def _policy(settings: Settings, args: argparse.Namespace) -> int:
                  out=sys.stdout, as_json=args.json)
 
 
-def _serve(settings: Settings, *, host: str, port: int) -> int:
+def _serve(settings: Settings, *, host: str, port: int, worker: bool) -> int:
     import uvicorn
 
     from bot.web import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None,
+    uvicorn.run(create_app(settings, worker=worker), host=host, port=port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=30)
+    return 0
+
+
+async def _worker(settings: Settings) -> int:
+    """Run the worker until SIGINT/SIGTERM, then let running jobs finish."""
+    import signal
+
+    from bot.runtime import open_runtime
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(settings, worker=True, socket_mode=False):
+        await stop.wait()
     return 0
 
 

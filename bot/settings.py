@@ -106,12 +106,31 @@ class Settings(BaseSettings):
     sitrep_webhook_token: SecretStr | None = None
     sitrep_api_token: SecretStr | None = None
 
+    # --- intake: webhooks, grouping, backpressure ---
+    #: largest webhook body accepted (bytes); larger → 413
+    sitrep_webhook_max_bytes: int = 1_000_000
+    #: queued + running jobs above which webhooks get 429 + Retry-After (Slack events are always taken)
+    sitrep_queue_high_water: int = 500
+    #: investigations run at once by one worker process
+    sitrep_max_investigations: int = 4
+    #: new investigations per service per hour; beyond it alerts join the service's latest incident
+    sitrep_service_investigations_per_hour: int = 6
+    #: alerts on linked services within this many seconds join one incident
+    sitrep_group_window_seconds: float = 600.0
+    #: an alert-opened investigation waits this long for related alerts (and its Slack message)
+    sitrep_group_wait_seconds: float = 3.0
+    #: labels whose equal values link alerts of different services (shared node, database...)
+    sitrep_group_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["node", "database", "db", "db_instance"])
+    #: attempts of one job before Sitrep gives up and says so in the thread
+    sitrep_job_max_attempts: int = 3
+
     # --- process ---
     port: int = 3000
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
 
-    @field_validator("sitrep_alert_channels", mode="before")
+    @field_validator("sitrep_alert_channels", "sitrep_group_labels", mode="before")
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,233 +1,30 @@
-"""The HTTP face of ``sitrep serve``: Slack's one URL, health, and the app's lifespan.
+"""The HTTP face of ``sitrep serve``: Slack's one URL, the alert webhooks, the REST API, health.
 
-The lifespan builds every long-lived part once (database, upstream clients, analyst, Bolt app,
-Socket Mode connection) and closes them on shutdown, after in-flight investigations finish.
+The lifespan opens the process's runtime (``bot.runtime``: database, clients, analyst, Bolt app,
+worker, scheduler) and closes it on shutdown, after in-flight jobs finish.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
 
-from bot.analyst.chain import Analyst
 from bot.api import build_api_router
-from bot.analyst.factory import build_analyst
-from bot.collectors.factory import CollectorSet, build_collectors
-from bot.digest.redact import Redactor
-from bot.executor.dispatch import build_executors
-from bot.policy.loader import PolicyError, PolicyHolder
-from bot.service.approve import ActionRunner, ExecutionOutcome, ProposalView, RemediationService
-from bot.service.container import Services
-from bot.service.facts import LiveTargetFacts, ReplicaLookup
-from bot.service.verify import Verifier
-from bot.service.feedback import FeedbackService
-from bot.service.incidents import IncidentQueries
-from bot.service.postmortem import PostmortemService
-from bot.service.investigate import Investigator
-from bot.service.tasks import BackgroundTasks
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from bot.slack.app import SlackNotConfiguredError, create_bolt_app
-from bot.slack.notifier import SlackThreadNotifier
-from bot.store.db import create_schema, make_engine
-from bot.store.incidents import IncidentStore
-from bot.store.proposals import ProposalStore
-
-log = structlog.get_logger(__name__)
-
-#: how long shutdown waits for investigations in flight
-DRAIN_SECONDS = 25.0
+from bot.webhooks import build_webhook_router
 
 
-class PolicyWatcher:
-    """Reload the policy when a file changes or on SIGHUP; a broken edit keeps the last good
-    policy, and says so in the logs and in /readyz."""
-
-    def __init__(self, holder: PolicyHolder) -> None:
-        self._holder = holder
-        self._stamp = self._files_stamp()
-
-    def _files_stamp(self) -> tuple[tuple[str, float], ...]:
-        directory = self._holder.directory
-        return tuple(sorted((p.name, p.stat().st_mtime) for p in directory.glob("*.y*ml") if p.is_file()))
-
-    def check(self) -> None:
-        stamp = self._files_stamp()
-        if stamp != self._stamp:
-            self._stamp = stamp
-            self.reload()
-
-    def reload(self) -> None:
-        error = self._holder.reload()
-        if error is None:
-            log.info("policy_reloaded", directory=str(self._holder.directory))
-        else:
-            log.error("policy_reload_failed_keeping_last_good",
-                      problems=[str(p) for p in error.problems])
-
-
-@dataclass
-class Runtime:
-    """What the lifespan built; kept on ``app.state.runtime``."""
-
-    store: IncidentStore
-    services: Services
-    policy: PolicyHolder | None = None
-    policy_problem: str | None = None
-    bolt: AsyncApp | None = None
-    slack_handler: AsyncSlackRequestHandler | None = None
-    slack_problem: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-class PolicyRefusedError(RuntimeError):
-    """A policy file is broken at start-up: Sitrep refuses to start rather than run unguarded."""
-
-
-def load_policy_at_startup(settings: Settings) -> tuple[PolicyHolder | None, str | None]:
-    """The policy in force, or why there is none. A missing folder turns remediation off (every
-    action is shown, nothing can run); a broken file stops start-up with the problems."""
-    directory = Path(settings.sitrep_policy_dir)
-    if not directory.is_dir():
-        return None, f"no policy folder at {directory}: remediation is off (set SITREP_POLICY_DIR)"
-    try:
-        return PolicyHolder(directory), None
-    except PolicyError as exc:
-        problems = "\n".join(str(p) for p in exc.problems)
-        raise PolicyRefusedError(f"refusing to start: broken policy in {directory}:\n{problems}") from exc
-
-
-def build_services(
-    settings: Settings,
-    *,
-    store: IncidentStore,
-    collectors: CollectorSet,
-    analyst: Analyst,
-    policy: PolicyHolder | None = None,
-    runner: ActionRunner | None = None,
-    replicas: ReplicaLookup | None = None,
-    scheduler: AsyncIOScheduler | None = None,
-) -> tuple[Services, Verifier]:
-    tasks = BackgroundTasks()
-    verifier = Verifier(collectors=collectors.collectors, incidents=store,
-                        delays=settings.sitrep_verify_delays)
-    remediation = None
-    if policy is not None and runner is not None:
-        remediation = RemediationService(
-            proposals=ProposalStore(store.engine), incidents=store, policy=policy, runner=runner,
-            facts=LiveTargetFacts(collectors=collectors.collectors, replicas=replicas),
-            dry_run=settings.sitrep_dry_run,
-        )
-
-        async def verify_after(view: ProposalView, result: ExecutionOutcome) -> None:
-            if result.ok and not result.dry_run:
-                later = [p.action for p in await remediation.for_incident(view.incident_id)
-                         if p.id != view.id and p.decision.executable]
-                kwargs = {"incident_id": view.incident_id, "proposal_id": view.id, "action": view.action,
-                          "next_options": later}
-                if scheduler is not None:  # an APScheduler job: re-checks at SITREP_VERIFY_DELAYS
-                    scheduler.add_job(verifier.run, "date", kwargs=kwargs, id=f"verify-{view.id}",
-                                      replace_existing=True)
-                else:
-                    tasks.spawn(verifier.run(**kwargs), name=f"verify:{view.id}")
-
-        remediation.on_executed = verify_after
-    investigator = Investigator(
-        collectors=collectors.collectors,
-        analyst=analyst,
-        source_budget=settings.sitrep_source_timeout,
-        total_budget=settings.sitrep_collect_timeout,
-        store=store,
-        remediation=remediation,
-        redactor=Redactor(extra_secrets=settings.secret_values()),
-    )
-    services = Services(
-        investigator=investigator,
-        tasks=tasks,
-        queries=IncidentQueries(store),
-        postmortems=PostmortemService(store),
-        feedback=FeedbackService(store),
-        remediation=remediation,
-        default_window=timedelta(minutes=30),
-        default_namespace=None,
-    )
-    return services, verifier
-
-
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        policy, policy_problem = load_policy_at_startup(settings)
-        if policy_problem:
-            log.warning("policy_not_loaded", reason=policy_problem)
-        engine = make_engine(settings.database_url)
-        await asyncio.to_thread(create_schema, engine)
-        store = IncidentStore(engine)
-        collectors = build_collectors(settings)
-        executors = build_executors(settings)
-        analyst = build_analyst(settings)
-        scheduler = AsyncIOScheduler(timezone="UTC")
-        services, verifier = build_services(
-            settings, store=store, collectors=collectors, analyst=analyst, policy=policy,
-            runner=executors, replicas=executors.current_replicas, scheduler=scheduler,
-        )
-        runtime = Runtime(store=store, services=services, policy=policy, policy_problem=policy_problem)
-        socket_handler = None
-        try:
-            runtime.bolt = create_bolt_app(settings, services)
-            runtime.slack_handler = AsyncSlackRequestHandler(runtime.bolt)
-        except SlackNotConfiguredError as exc:
-            runtime.slack_problem = str(exc)
-            log.warning("slack_not_configured", reason=str(exc))
-        if runtime.bolt is not None:
-            notifier = SlackThreadNotifier(runtime.bolt.client, services)
-            verifier.notifier = notifier
-            scheduler.add_job(notifier.expire_due, "interval", seconds=settings.sitrep_expiry_sweep_seconds,
-                              id="expire-proposals", max_instances=1, coalesce=True)
-        if policy is not None:
-            watcher = PolicyWatcher(policy)
-            scheduler.add_job(watcher.check, "interval", seconds=2, id="policy-watch", max_instances=1,
-                              coalesce=True)
-            with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
-                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, watcher.reload)
-        scheduler.start()
-        if runtime.bolt is not None and settings.slack_app_token is not None:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            socket_handler = AsyncSocketModeHandler(
-                runtime.bolt, settings.slack_app_token.get_secret_value()
-            )
-            await socket_handler.connect_async()
-            log.info("socket_mode_connected")
-        app.state.runtime = runtime
-        log.info("sitrep_started", port=settings.port, slack=runtime.bolt is not None,
-                 socket_mode=socket_handler is not None, policy=policy is not None,
-                 dry_run=settings.sitrep_dry_run)
-        try:
+        async with open_runtime(settings, worker=worker) as runtime:
+            app.state.runtime = runtime
             yield
-        finally:
-            scheduler.shutdown(wait=False)
-            await services.tasks.drain(timeout=DRAIN_SECONDS)
-            if socket_handler is not None:
-                await socket_handler.close_async()
-            await collectors.aclose()
-            await executors.aclose()
-            await analyst.aclose()
-            engine.dispose()
-            log.info("sitrep_stopped")
 
     app = FastAPI(title="Sitrep", lifespan=lifespan, docs_url=None, redoc_url=None)
 
@@ -254,9 +51,11 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({
             "status": "ready", "database": "ok",
             "slack": "ok" if runtime.bolt else "not configured",
+            "worker": "running" if runtime.worker else "off (--no-worker)",
             "policy": runtime.policy_problem or (
                 f"last good policy kept: {policy.last_error}" if policy and policy.last_error else "ok"),
         })
 
+    app.include_router(build_webhook_router(settings))
     app.include_router(build_api_router(settings))
     return app

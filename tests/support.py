@@ -44,20 +44,15 @@ class SitrepProcess:
 
 
 @contextmanager
-def run_sitrep(env: dict[str, str], *, workdir: Path, startup_timeout: float = 30.0) -> Iterator[SitrepProcess]:
+def run_sitrep(env: dict[str, str], *, workdir: Path, startup_timeout: float = 30.0,
+               args: tuple[str, ...] = ()) -> Iterator[SitrepProcess]:
+    """``sitrep serve`` (with ``args``, e.g. ``--no-worker``) on a free port, ready when it yields."""
     port = free_port()
-    full_env = subprocess_env(
-        HOME=str(workdir),
-        DATABASE_URL=f"sqlite:///{workdir / 'sitrep.db'}",
-        LOG_FORMAT="json",
-        LOG_LEVEL="INFO",
-        **env,
-        PORT=str(port),
-    )
+    full_env = sitrep_env(env, workdir=workdir, PORT=str(port))
     log_path = workdir / "sitrep-serve.log"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=workdir, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
@@ -84,6 +79,36 @@ def run_sitrep(env: dict[str, str], *, workdir: Path, startup_timeout: float = 3
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def sitrep_env(env: dict[str, str], *, workdir: Path, **extra: str) -> dict[str, str]:
+    return subprocess_env(
+        HOME=str(workdir),
+        DATABASE_URL=f"sqlite:///{workdir / 'sitrep.db'}",
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
+        **{**env, **extra},
+    )
+
+
+def start_worker(env: dict[str, str], *, workdir: Path, name: str = "worker") -> SitrepProcess:
+    """A ``sitrep worker`` subprocess (stop it with ``stop_process`` or kill it)."""
+    log_path = workdir / f"sitrep-{name}.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=workdir,
+                                env=sitrep_env(env, workdir=workdir), stdout=log_file,
+                                stderr=subprocess.STDOUT)
+    return SitrepProcess(proc=proc, url="", log_path=log_path)
+
+
+def stop_process(process: SitrepProcess, *, timeout: float = 30) -> None:
+    if process.proc.poll() is None:
+        process.proc.send_signal(signal.SIGINT)
+        try:
+            process.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.proc.kill()
+            process.proc.wait()
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str) -> Any:

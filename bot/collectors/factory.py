@@ -9,7 +9,7 @@ headers only; they are never logged (httpx masks ``Authorization`` in reprs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 
 import httpx
@@ -43,6 +43,12 @@ class CollectorSet:
     @property
     def clients(self) -> tuple[httpx.AsyncClient, ...]:
         return tuple(self._clients)
+
+    @property
+    def jaeger_dependencies(self) -> Callable[[], Awaitable[list[tuple[str, str, int]]]] | None:
+        """Jaeger's service call graph, when Jaeger is configured (grouping uses it)."""
+        jaeger = self.collectors.get(SourceName.JAEGER)
+        return getattr(jaeger, "dependencies", None)
 
     @property
     def configured(self) -> list[SourceName]:

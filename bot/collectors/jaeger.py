@@ -8,6 +8,7 @@ a slow trace, its slowest span), which is usually where the problem is.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from bot.collectors.base import (
 from bot.models import Evidence, EvidenceSource, InvestigationRequest, SourceName, SourceResult, Span, Trace
 
 TRACES_PATH = "/api/traces"
+DEPENDENCIES_PATH = "/api/dependencies"
 MAX_SPANS = 200
 DETAIL_CHARS = 300
 
@@ -93,6 +95,21 @@ class JaegerCollector:
             for i, trace in enumerate(ordered[: self._max_traces], start=1)
         ]
         return Collected(evidence=evidence, note=partial_note(failures, total=len(searches)))
+
+    async def dependencies(self, *, lookback: timedelta = timedelta(hours=24)) -> list[tuple[str, str, int]]:
+        """The service call graph Jaeger derived from spans: ``(parent, child, callCount)``.
+        ``GET /api/dependencies?endTs=<ms>&lookback=<ms>``; raises ``SourceError``."""
+        params = {"endTs": str(int(time.time() * 1000)), "lookback": str(int(lookback.total_seconds() * 1000))}
+        try:
+            response = await self._client.get(DEPENDENCIES_PATH, params=params)
+        except httpx.HTTPError as exc:
+            raise SourceError(source=self.source, reason=type(exc).__name__) from exc
+        if response.is_error:
+            raise self._error(response)
+        body = json_body(response, source=self.source)
+        with parsing(self.source):
+            return [(str(d["parent"]), str(d["child"]), int(d.get("callCount") or 0))
+                    for d in body.get("data") or [] if d.get("parent") and d.get("child")]
 
     async def _search(self, params: Mapping[str, str]) -> list[Trace]:
         response = await self._client.get(TRACES_PATH, params=params)

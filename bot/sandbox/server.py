@@ -329,6 +329,19 @@ class FakeCloud:
         calls: list[dict[str, Any]] = self._json("GET", "/_control/slack/calls")
         return calls if method is None else [c for c in calls if c["method"] == method]
 
+    def subscribe_slack_events(self, url: str | None, signing_secret: str = "") -> None:
+        """Have the fake Slack deliver channel messages (incoming webhooks) to ``url``, signed."""
+        self._json("POST", "/slack/api/_subscribe", json={"url": url, "signing_secret": signing_secret})
+
+    def slack_deliveries(self) -> list[dict[str, Any]]:
+        """Events API deliveries made: ``{event_ts, attempt, status}``."""
+        deliveries: list[dict[str, Any]] = self._json("GET", "/slack/api/_subscribe")
+        return deliveries
+
+    def incoming_webhook_url(self, channel: str) -> str:
+        """A Slack incoming-webhook URL posting into ``channel`` (what Alertmanager's ``api_url`` is)."""
+        return f"{self.url}/slack/api/_incoming/{channel}"
+
     def clear_slack_calls(self) -> None:
         self._json("DELETE", "/_control/slack/calls")
 

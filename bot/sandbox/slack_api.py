@@ -17,6 +17,7 @@ is a sink for slash-command ``response_url`` posts, recorded as method ``respons
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -94,6 +96,10 @@ class FakeSlack(FakeUpstream):
         self.files: dict[str, dict[str, Any]] = {}
         self._last_us = 0
         self._ids = itertools.count(1)
+        #: where the Events API delivers (url, signing secret): set with ``POST /_subscribe``
+        self.event_subscription: tuple[str, str] | None = None
+        self.deliveries: list[dict[str, Any]] = []
+        self._pending: set[asyncio.Task[None]] = set()
         self.methods: dict[str, Method] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.chat_post_message,
@@ -128,6 +134,8 @@ class FakeSlack(FakeUpstream):
             Route("/_response_url/{token}", self.response_url, methods=["POST"]),
             Route("/_upload/{file_id}", self.upload, methods=["POST"]),
             Route("/_files", self.list_files, methods=["GET"]),
+            Route("/_incoming/{channel}", self.incoming_webhook, methods=["POST"]),
+            Route("/_subscribe", self.subscribe, methods=["POST", "GET"]),
             Route("/{method}", self.dispatch, methods=["GET", "POST"]),
         ]
 
@@ -205,6 +213,68 @@ class FakeSlack(FakeUpstream):
             "at": time.time(),
         })
         return PlainTextResponse("ok")
+
+    async def subscribe(self, request: Request) -> Response:
+        """Control: ``{"url": ..., "signing_secret": ...}`` — deliver message events there, signed,
+        as the Events API does (GET lists the deliveries made)."""
+        if request.method == "GET":
+            return JSONResponse(self.deliveries)
+        body = await request.json()
+        self.event_subscription = (body["url"], body["signing_secret"]) if body.get("url") else None
+        return JSONResponse({"ok": True})
+
+    async def incoming_webhook(self, request: Request) -> Response:
+        """An incoming webhook, as another app (Alertmanager, Grafana) posts its alerts: the message
+        lands in the channel as a ``bot_message`` and, when subscribed, is delivered as an event."""
+        try:
+            payload = json.loads(await request.body())
+        except json.JSONDecodeError:
+            return PlainTextResponse("invalid_payload", status_code=400)
+        channel = self._channel_id(request.path_params["channel"])
+        ts = self.next_ts()
+        username = str(payload.get("username") or "incoming-webhook")
+        event: dict[str, Any] = {
+            "type": "message", "subtype": "bot_message", "text": payload.get("text") or "",
+            "username": username, "bot_id": "B0" + username.upper().replace(" ", "")[:9],
+            "channel": channel, "ts": ts, "event_ts": ts, "channel_type": "channel",
+        }
+        if payload.get("attachments"):
+            event["attachments"] = payload["attachments"]
+        if payload.get("blocks"):
+            event["blocks"] = payload["blocks"]
+        self.messages[(channel, ts)] = dict(event)
+        self.calls.append({"method": "incoming_webhook", "channel": channel, "thread_ts": None, "ts": ts,
+                           "text": event["text"], "blocks": payload.get("blocks"), "metadata": None,
+                           "params": payload, "ok": True, "at": time.time()})
+        if self.event_subscription is not None:
+            task = asyncio.create_task(self._deliver(event))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        return PlainTextResponse("ok")
+
+    async def _deliver(self, event: dict[str, Any]) -> None:
+        """POST the event, signed; retried like Slack (up to 3 retries, ``X-Slack-Retry-Num``)."""
+        from bot.sandbox.signer import SlackSigner
+
+        assert self.event_subscription is not None
+        url, secret = self.event_subscription
+        ws = self.workspace
+        signer = SlackSigner(secret, team_id=ws.team_id, api_app_id=ws.app_id, bot_user_id=ws.bot_user_id)
+        body = signer.event_body(event)
+        async with httpx.AsyncClient(timeout=3.0) as client:
+            for attempt in range(4):
+                headers = signer.headers(body)
+                if attempt:
+                    headers |= {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"}
+                try:
+                    response = await client.post(url, content=body, headers=headers)
+                    status: int | str = response.status_code
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                self.deliveries.append({"event_ts": event["ts"], "attempt": attempt, "status": status})
+                if status == 200:
+                    return
+                await asyncio.sleep(0.5 * (attempt + 1))
 
     async def list_files(self, request: Request) -> Response:
         """Control: every file shared, with its content, channel and thread."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.service.alerts import AlertService
 from bot.service.approve import RemediationService
 from bot.service.feedback import FeedbackService
 from bot.service.incidents import IncidentQueries
@@ -25,6 +26,7 @@ class Services:
     postmortems: PostmortemService
     feedback: FeedbackService
     remediation: RemediationService | None = None
+    alerts: AlertService | None = None
     #: how far back an investigation looks when nobody says otherwise
     default_window: timedelta = timedelta(minutes=30)
     default_namespace: str | None = None

@@ -9,7 +9,7 @@ A brief is always produced: missing sources and a missing model make it partial 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 
@@ -37,6 +37,7 @@ class Investigator:
         store: IncidentStore | None = None,
         remediation: RemediationService | None = None,
         redactor: Redactor | None = None,
+        on_traces: Callable[[list[SourceResult]], None] | None = None,
     ) -> None:
         self._collectors = collectors
         self._analyst = analyst
@@ -45,6 +46,7 @@ class Investigator:
         self._store = store
         self._remediation = remediation
         self._redactor = redactor or Redactor()
+        self._on_traces = on_traces  # learns the service call graph (grouping)
 
     async def open_incident(
         self,
@@ -111,6 +113,11 @@ class Investigator:
             total_budget=self._total_budget,
             on_result=on_result,
         )
+        if self._on_traces is not None:
+            try:
+                await asyncio.to_thread(self._on_traces, results)
+            except Exception as exc:
+                bound.warning("call_graph_not_learned", error=repr(exc))
         # nothing collected reaches the model, Slack or the store unredacted
         results, removed = scrub_results(results, self._redactor)
         if request.message:

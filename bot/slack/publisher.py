@@ -3,7 +3,7 @@ each source's progress, then replaced by the brief (with its metadata)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,22 +22,35 @@ _MARK = {SourceStatus.OK: "✓", SourceStatus.NO_DATA: "∅", SourceStatus.SKIPP
 
 
 class SlackBriefPublisher:
-    def __init__(self, client: AsyncWebClient, *, channel: str, thread_ts: str, service: str) -> None:
+    """``brief_ts``: the message of an earlier attempt, updated instead of posting a second one;
+    ``on_posted`` records a newly posted message's ts at once (so a retry finds it)."""
+
+    def __init__(self, client: AsyncWebClient, *, channel: str, thread_ts: str, service: str,
+                 brief_ts: str | None = None,
+                 on_posted: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._client = client
         self._channel = channel
         self._thread_ts = thread_ts
         self._service = service
         self._statuses: dict[str, str] = {}
-        self.brief_ts: str | None = None
+        self.brief_ts: str | None = brief_ts
+        self._on_posted = on_posted
+
+    async def _posted(self, ts: str) -> None:
+        self.brief_ts = ts
+        if self._on_posted is not None:
+            await self._on_posted(ts)
 
     async def started(self, *, incident_id: int) -> None:
+        text = f"Collecting context for {self._service}…"
+        blocks = build_progress_blocks(service=self._service)
+        if self.brief_ts is not None:
+            await self._client.chat_update(channel=self._channel, ts=self.brief_ts, text=text, blocks=blocks)
+            return
         response = await self._client.chat_postMessage(
-            channel=self._channel,
-            thread_ts=self._thread_ts,
-            text=f"Collecting context for {self._service}…",
-            blocks=build_progress_blocks(service=self._service),
+            channel=self._channel, thread_ts=self._thread_ts, text=text, blocks=blocks,
         )
-        self.brief_ts = response["ts"]
+        await self._posted(response["ts"])
 
     async def source_finished(self, *, incident_id: int, result: SourceResult) -> None:
         mark = _MARK.get(result.status, "✗")
@@ -70,7 +83,7 @@ class SlackBriefPublisher:
                 channel=self._channel, thread_ts=self._thread_ts, text=text, blocks=blocks,
                 metadata=metadata,
             )
-            self.brief_ts = response["ts"]
+            await self._posted(response["ts"])
         return self.brief_ts
 
     async def failed(self, *, incident_id: int, reason: str) -> None:

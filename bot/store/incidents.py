@@ -134,6 +134,13 @@ class IncidentStore:
             )
             session.commit()
 
+    def has_event(self, incident_id: int, type: TimelineEventType) -> bool:
+        with Session(self._engine) as session:
+            return session.exec(
+                select(TimelineEventRow.id).where(TimelineEventRow.incident_id == incident_id)
+                .where(TimelineEventRow.type == type.value)
+            ).first() is not None
+
     def timeline(self, incident_id: int) -> list[TimelineEventRow]:
         with Session(self._engine) as session:
             return list(

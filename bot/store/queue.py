@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -48,11 +48,12 @@ class JobQueue:
         self._postgres = engine.dialect.name == "postgresql"
 
     def enqueue(self, kind: str, payload: dict[str, Any], *, dedup_key: str | None = None,
-                max_attempts: int = 3, session: Session | None = None) -> int | None:
-        """Add a job; None if one with ``dedup_key`` exists. With ``session`` the caller commits
-        (store the alert and its job in one transaction)."""
+                max_attempts: int = 3, session: Session | None = None,
+                delay: timedelta = timedelta(0)) -> int | None:
+        """Add a job, runnable after ``delay``; None if one with ``dedup_key`` exists. With
+        ``session`` the caller commits (store the alert and its job in one transaction)."""
         row = JobRow(kind=kind, payload=json.dumps(payload, default=str), dedup_key=dedup_key,
-                     max_attempts=max_attempts, run_after=utcnow())
+                     max_attempts=max_attempts, run_after=utcnow() + delay)
         if session is not None:
             session.add(row)
             session.flush()
@@ -130,9 +131,15 @@ class JobQueue:
 
     def depth(self) -> int:
         """Jobs waiting or running (for backpressure and /metrics)."""
+        return sum(n for state, n in self.counts().items() if state in {"queued", "running"})
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state (queued, running, done, failed)."""
         with Session(self._engine) as session:
-            rows = session.execute(select(JobRow.id).where(JobRow.state.in_(["queued", "running"])))  # type: ignore[attr-defined]
-            return len(rows.all())
+            rows = session.execute(
+                select(JobRow.state, func.count()).group_by(JobRow.state)  # type: ignore[arg-type]
+            )
+            return {state: int(n) for state, n in rows.all()}
 
     def _update(self, job_id: int, *, worker: str, values: dict[str, Any]) -> bool:
         with Session(self._engine) as session:

@@ -26,6 +26,8 @@ class IncidentRow(SQLModel, table=True):
     slack_channel: str | None = None
     slack_ts: str | None = None  # the root message the brief is threaded under
     brief_ts: str | None = None  # the brief message, updated in place
+    #: when the symptom began (the earliest alert's start), the end of the look-back window's start
+    onset_at: datetime | None = None
 
 
 class BriefRow(SQLModel, table=True):
@@ -126,3 +128,68 @@ class FeedbackRow(SQLModel, table=True):
     correct: bool
     actual_cause: str | None = None
     at: datetime = Field(default_factory=utcnow)
+
+
+class AlertRow(SQLModel, table=True):
+    """Every alert accepted, whatever it came from; kept even when it only joined an incident or
+    repeated one already known (``duplicate_of``)."""
+
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    origin: str  # slack | alertmanager | grafana | slash_command
+    source: str  # the product: alertmanager, grafana, datadog, ...
+    name: str
+    service: str | None = Field(default=None, index=True)
+    namespace: str | None = None
+    severity: str | None = None
+    state: str = "firing"
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    fingerprint: str = Field(index=True)
+    identity: str = Field(index=True)  # the same alert seen in Slack and by webhook
+    summary: str | None = None
+    labels: str = "{}"  # JSON
+    links: str = "{}"  # JSON
+    slack_channel: str | None = None
+    slack_ts: str | None = None  # the message it was posted as, when it came through Slack
+    delivery: str | None = None  # Slack event id or webhook group key
+    outcome: str = "opened"  # opened | joined | duplicate | resolved | unmatched
+    duplicate_of: int | None = None
+
+
+class SlackEventRow(SQLModel, table=True):
+    """Slack event ids seen: Slack retries a delivery up to 3 times; each is handled once."""
+
+    __tablename__ = "slack_events"
+
+    event_id: str = Field(primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow)
+
+
+class DeadLetterRow(SQLModel, table=True):
+    """What arrived and could not be read: kept with the reason, never dropped silently."""
+
+    __tablename__ = "dead_letters"
+
+    id: int | None = Field(default=None, primary_key=True)
+    route: str  # /alerts/alertmanager, /alerts/grafana, slack
+    received_at: datetime = Field(default_factory=utcnow)
+    reason: str
+    size: int = 0  # bytes received
+    body: str = ""  # the raw body (first 1 MB)
+
+
+class ServiceEdgeRow(SQLModel, table=True):
+    """``parent`` calls ``child``: learned from traces (Jaeger's dependencies, collected spans)."""
+
+    __tablename__ = "service_edges"
+    __table_args__ = (UniqueConstraint("parent", "child", name="uq_service_edge"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    parent: str = Field(index=True)
+    child: str = Field(index=True)
+    calls: int = 0
+    seen_at: datetime = Field(default_factory=utcnow)

@@ -10,11 +10,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.models import InvestigationRequest
 from bot.service.container import Services
 from bot.store.incidents import IncidentNotFoundError
-from bot.slack.blocks import build_root_blocks, build_usage_blocks, usage_text
-from bot.slack.publisher import SlackBriefPublisher
+from bot.slack.blocks import build_usage_blocks, usage_text
 
 log = structlog.get_logger(__name__)
 
@@ -63,19 +61,19 @@ def register(app: AsyncApp, services: Services) -> None:
             await ack(response_type="ephemeral", text=usage_text(), blocks=build_usage_blocks())
             return
         service, message = parsed
+        if services.alerts is None:
+            await ack(response_type="ephemeral", text="Sitrep's store is not available; try again shortly.")
+            return
+        try:  # stored (incident + queued investigation) before the answer
+            await services.alerts.open_investigation(
+                service=service, message=message, channel=command["channel_id"],
+                user=command.get("user_id"), response_url=command.get("response_url"),
+            )
+        except Exception:
+            log.exception("incident_command_not_stored", service=service)
+            await ack(response_type="ephemeral", text="I could not record this request; please try again.")
+            return
         await ack(response_type="ephemeral", text=f"Investigating… `{service}`: results in a thread here.")
-        services.tasks.spawn(
-            _investigate_in_channel(
-                services,
-                client=client,
-                respond=respond,
-                service=service,
-                message=message,
-                channel=command["channel_id"],
-                user=command.get("user_id"),
-            ),
-            name=f"investigate:{service}",
-        )
 
     app.command("/incident")(handle_incident_command)
 
@@ -104,51 +102,3 @@ async def _postmortem(ack: AsyncAck, services: Services, *, client: AsyncWebClie
         error = exc.response.get("error", "unknown_error")
         log.warning("postmortem_upload_failed", incident_id=incident_id, error=error)
         await respond(response_type="ephemeral", text=f"I could not upload the postmortem ({error}).")
-
-
-async def _investigate_in_channel(
-    services: Services,
-    *,
-    client: AsyncWebClient,
-    respond: AsyncRespond,
-    service: str,
-    message: str | None,
-    channel: str,
-    user: str | None,
-) -> None:
-    request = InvestigationRequest.for_last(
-        service, since=services.default_window, message=message,
-        namespace=services.default_namespace,
-    )
-    investigator = services.investigator
-    incident_id = await investigator.open_incident(
-        request, origin="slash_command", requested_by=user, slack_channel=channel
-    )
-    bound = log.bind(incident_id=incident_id, service=service)
-    try:
-        root = await client.chat_postMessage(
-            channel=channel,
-            text=f"Investigating {service}" + (f": {message}" if message else ""),
-            blocks=build_root_blocks(service=service, message=message, requested_by=user),
-        )
-    except SlackApiError as exc:
-        error = exc.response.get("error", "unknown_error")
-        bound.warning("root_message_failed", error=error)
-        hint = " Invite me with `/invite @Sitrep` and try again." if error in {
-            "not_in_channel", "channel_not_found"} else ""
-        await respond(response_type="ephemeral", text=f"I could not post in this channel ({error}).{hint}")
-        return
-    root_ts = root["ts"]
-    await investigator.record_slack(incident_id, channel=channel, root_ts=root_ts)
-    publisher = SlackBriefPublisher(client, channel=channel, thread_ts=root_ts, service=service)
-    try:
-        await investigator.investigate(request, incident_id=incident_id, publisher=publisher, requester=user)
-    except Exception as exc:
-        bound.exception("investigation_failed")
-        try:
-            await publisher.failed(incident_id=incident_id, reason=type(exc).__name__)
-        except SlackApiError:
-            bound.warning("failure_message_failed")
-    finally:
-        if publisher.brief_ts:
-            await investigator.record_slack(incident_id, brief_ts=publisher.brief_ts)

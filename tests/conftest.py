@@ -1,4 +1,4 @@
-"""Storage tests run against SQLite always and against PostgreSQL when one is available
+"""Shared fixtures. Storage tests run against SQLite always and against PostgreSQL when one is available
 (``SITREP_TEST_POSTGRES_URL``; `.ci/run` starts a server and sets it, so CI never skips it)."""
 
 from __future__ import annotations

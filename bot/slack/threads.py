@@ -1,0 +1,61 @@
+"""``IncidentThreads`` over the Slack Web API: the root message, the brief publisher, thread lines."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.service.jobs import ThreadUnavailableError
+from bot.slack.blocks import build_root_blocks
+from bot.slack.publisher import SlackBriefPublisher
+from bot.service.jobs import IncidentRow
+
+log = structlog.get_logger(__name__)
+
+
+class SlackIncidentThreads:
+    def __init__(self, client: AsyncWebClient, *, channel_for: Callable[[str], str | None]) -> None:
+        """``channel_for(service)``: where an incident with no Slack message of its own is posted
+        (the service catalog's channel, else the first alert channel)."""
+        self._client = client
+        self._channel_for = channel_for
+
+    async def ensure_root(self, incident: IncidentRow) -> tuple[str, str]:
+        if incident.slack_channel and incident.slack_ts:
+            return incident.slack_channel, incident.slack_ts
+        channel = incident.slack_channel or self._channel_for(incident.service)
+        if channel is None:
+            raise ThreadUnavailableError(
+                f"no channel for {incident.service}: set `channel` for it in the policy's services "
+                "or SITREP_ALERT_CHANNELS")
+        what = f"Investigating {incident.service}" + (f": {incident.message}" if incident.message else "")
+        try:
+            response = await self._client.chat_postMessage(
+                channel=channel, text=what,
+                blocks=build_root_blocks(service=incident.service, message=incident.message,
+                                         requested_by=incident.requested_by),
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            hint = " Invite me with `/invite @Sitrep` and try again." if error in {
+                "not_in_channel", "channel_not_found"} else ""
+            raise ThreadUnavailableError(error + hint) from exc
+        return channel, str(response["ts"])
+
+    def publisher(self, incident: IncidentRow, *, channel: str, thread_ts: str,
+                  on_posted: Callable[[str], Awaitable[None]]) -> SlackBriefPublisher:
+        return SlackBriefPublisher(self._client, channel=channel, thread_ts=thread_ts,
+                                   service=incident.service, brief_ts=incident.brief_ts, on_posted=on_posted)
+
+    async def say(self, *, channel: str, thread_ts: str, text: str) -> None:
+        await self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+
+    async def tell_requester(self, response_url: str, text: str) -> None:
+        try:
+            await AsyncWebhookClient(response_url).send(text=text, response_type="ephemeral")
+        except Exception as exc:  # the person's note is best effort; the timeline has it
+            log.warning("response_url_failed", error=repr(exc))
