@@ -44,7 +44,7 @@ SEVERITIES = ("critical", "error", "warning", "warn", "info", "page", "high", "m
               "p1", "p2", "p3", "p4", "p5", "sev1", "sev2", "sev3")
 _STATUS_TITLE = re.compile(r"^\s*\[(FIRING|RESOLVED)(?::(\d+))?\]\s*(.+?)\s*$", re.I)
 _PARENS = re.compile(r"^(.*?)\s*\(([^()]*)\)\s*$")
-_BOLD_LABEL = re.compile(r"\*\s*([A-Za-z_][\w.-]*)\s*:\s*\*\s*`?([^`\n]+?)`?\s*$", re.M)
+_BOLD_LABEL = re.compile(r"\*\s*([A-Za-z_][\w.-]*)\s*:\s*\*[ \t]*(.+?)[ \t]*$", re.M)
 _DASH_LABEL = re.compile(r"^\s*-\s*([A-Za-z_][\w.-]*)\s*=\s*(.+?)\s*$", re.M)
 _TAG = re.compile(r"(?<![\w/.:-])([a-z_][\w.-]*):([A-Za-z0-9][\w./-]*)")
 _KEY_EQ = re.compile(r"\b(service|app|namespace|severity|env)\s*[=:]\s*`?([\w.-]+)`?", re.I)
@@ -186,11 +186,13 @@ def _alertmanager(event: Mapping[str, Any], text: MessageText, known: frozenset[
     if parens:
         rest, values = parens.group(1), parens.group(2).split()
     labels = _written_labels(text.body)
-    name = labels.get("alertname") or (rest.split()[0] if rest.split() else "")
+    words = rest.split()
+    name = labels.get("alertname") or (words[0] if words else "")
     if not name:
         raise AlertParseError("no alert name in the title")
     labels.setdefault("alertname", name)
-    _infer_from_values(labels, values, known)
+    # the title is the group labels' values, then (the other common labels' values)
+    _infer_from_values(labels, [w for w in words if w != name], values, known)
     written = [labels.pop(key, None) for key in ("alert", "description", "details")]
     summary = next((re.sub(r"\s*-\s*`?\w+`?$", "", w).strip() for w in written if w), None)
     return _alert(AlertSource.ALERTMANAGER, event, text, name=name, state=state, labels=labels, known=known,
@@ -212,7 +214,7 @@ def _grafana(event: Mapping[str, Any], text: MessageText, known: frozenset[str])
     if not name:
         raise AlertParseError("no alert name in the Grafana message")
     labels.setdefault("alertname", name)
-    _infer_from_values(labels, values, known)
+    _infer_from_values(labels, [], values, known)
     summary = _section_value(text.body, "summary")
     return _alert(AlertSource.GRAFANA, event, text, name=name, state=state, labels=labels, known=known,
                   summary=summary)
@@ -312,7 +314,7 @@ def _alert(source: AlertSource, event: Mapping[str, Any], text: MessageText, *, 
     if service is None:
         raise AlertParseError(f"no service in this {source.value} alert: add a `service` label or tag")
     service = service.lower()
-    namespace = labels.get("namespace")
+    namespace = labels.get("namespace") or labels.get("kube_namespace")
     severity = labels.get("severity") or labels.get("priority")
     links = {"alert": text.links[0]} if text.links else {}
     for label, url in _LINK_LINE.findall(text.body):
@@ -329,7 +331,7 @@ def _alert(source: AlertSource, event: Mapping[str, Any], text: MessageText, *, 
 def _written_labels(body: str) -> dict[str, str]:
     """Labels written out in a message: ``*key:* `value` `` or `` - key = value`` lines (only the
     ``Labels:`` section of a Grafana message)."""
-    labels = {k.lower(): v.strip() for k, v in _BOLD_LABEL.findall(body)}
+    labels = {k.lower(): v.strip().strip("`").strip() for k, v in _BOLD_LABEL.findall(body) if v.strip()}
     section = re.search(r"Labels:\s*\n(.*?)(?:\n\s*\n|\n[A-Z][\w ]*:|\Z)", body, re.S)
     if section:
         labels.update({k: v.strip() for k, v in _DASH_LABEL.findall(section.group(1))})
@@ -351,27 +353,33 @@ def _tags(text: str) -> dict[str, str]:
     return tags
 
 
-def _infer_from_values(labels: dict[str, str], values: list[str], known: frozenset[str]) -> None:
-    """Alertmanager's default title gives label *values* only, in label-name order
-    (alertname, cluster, namespace, service, severity are the usual group labels)."""
-    values = [v for v in values if v != labels.get("alertname")]
+def _infer_from_values(labels: dict[str, str], grouped: list[str], common: list[str],
+                       known: frozenset[str]) -> None:
+    """Alertmanager's default title gives label *values* only: the group labels' (after the alert
+    name), then in parentheses the other common labels', each in label-name order (cluster,
+    namespace, service, severity are the usual ones). A known service wins; else a grouped value
+    (teams group by service), else the value before the severity."""
+    values = [v for v in [*grouped, *common] if v != labels.get("alertname")]
     if not values:
         return
-    rest = list(values)
-    severity = next((v for v in rest if v.lower() in SEVERITIES), None)
+    severity = next((v for v in values if v.lower() in SEVERITIES), None)
     if severity and "severity" not in labels:
         labels["severity"] = severity
-    if severity:
-        rest.remove(severity)
+    rest = [v for v in values if v != severity]
     if "service" not in labels:
-        service = next((v for v in rest if v.lower() in known), None) or (rest[-1] if rest else None)
+        candidates = [v for v in grouped if v != severity] or [v for v in common if v != severity]
+        service = next((v for v in rest if v.lower() in known), None) or (
+            candidates[-1] if candidates else None)
         if service:
             labels["service"] = service
-    if labels.get("service") in rest:
-        index = rest.index(labels["service"])
-        # sorted label names put namespace right before service (…, namespace, service, severity)
-        if "namespace" not in labels and index >= 1 and len(rest) >= 2:
-            labels["namespace"] = rest[index - 1]
+    in_common = [v for v in common if v != severity]
+    if "namespace" not in labels and labels.get("service") in in_common:
+        index = in_common.index(labels["service"])
+        if index >= 1:  # sorted label names put namespace right before service
+            labels["namespace"] = in_common[index - 1]
+    elif "namespace" not in labels and labels.get("service") in grouped and len(in_common) == 1 \
+            and in_common[0].lower() not in known:
+        labels["namespace"] = in_common[0]
 
 
 def _known_in(text: str, known: frozenset[str]) -> str | None:
