@@ -82,13 +82,9 @@ def run_sitrep(env: dict[str, str], *, workdir: Path, startup_timeout: float = 3
 
 
 def sitrep_env(env: dict[str, str], *, workdir: Path, **extra: str) -> dict[str, str]:
-    return subprocess_env(
-        HOME=str(workdir),
-        DATABASE_URL=f"sqlite:///{workdir / 'sitrep.db'}",
-        LOG_FORMAT="json",
-        LOG_LEVEL="INFO",
-        **{**env, **extra},
-    )
+    defaults = {"HOME": str(workdir), "DATABASE_URL": f"sqlite:///{workdir / 'sitrep.db'}",
+                "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    return subprocess_env(**{**defaults, **env, **extra})
 
 
 def start_worker(env: dict[str, str], *, workdir: Path, name: str = "worker") -> SitrepProcess:
