@@ -44,8 +44,12 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         runtime: Runtime = request.app.state.runtime
         try:
             await asyncio.to_thread(runtime.store.ping)
+            current = await asyncio.to_thread(runtime.store.schema_is_current)
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "database": type(exc).__name__},
+                                status_code=503)
+        if not current:
+            return JSONResponse({"status": "unavailable", "database": "migrations not applied"},
                                 status_code=503)
         policy = runtime.policy
         return JSONResponse({

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from bot.intake.grouping import AlertFacts, DependencyGraph, OpenIncident, find_incident, probable_root
+from bot.intake.grouping import AlertFacts, DependencyGraph, OpenIncident, find_incidents, probable_root
 from bot.intake.messages import alert_identity
 from bot.models import Alert, AlertSource, AlertState, IncidentStatus, TimelineEventType, utcnow
 from bot.store.queue import JobQueue
@@ -165,10 +165,14 @@ class AlertIntake:
         now = utcnow()
         facts = _facts(alert, now)
         incidents = self._open_incidents(session)
-        match = find_incident(facts, incidents, graph=graph, window=self._limits.group_window,
-                              group_labels=self._limits.group_labels, now=now)
-        if match is not None:
-            return self._join(session, row, match.incident, reason=match.reason, graph=graph)
+        matches = find_incidents(facts, incidents, graph=graph, window=self._limits.group_window,
+                                 group_labels=self._limits.group_labels, now=now)
+        if matches:
+            target = matches[0].incident
+            for other in matches[1:]:  # this alert links them: one problem, one incident
+                self._merge(session, other.incident, into=target, via=row)
+                target.alerts.extend(other.incident.alerts)
+            return self._join(session, row, target, reason=matches[0].reason, graph=graph)
         latest = self._rate_limited(session, alert.service, now)
         if latest is not None:
             return self._join(session, row, latest, graph=graph, reason=(
@@ -214,21 +218,47 @@ class AlertIntake:
         _event(session, incident.id, TimelineEventType.ALERT_JOINED, alert_id=row.id, name=row.name,
                service=row.service, reason=reason)
         line = f"➕ `{row.name}` on *{row.service}* joined this incident: {reason}."
-        if not self._investigation_started(session, incident.id):
-            facts = [*incident.alerts, _facts_row(row)]
-            root = probable_root(facts, graph=graph)
-            if root != incident_row.service:
-                _event(session, incident.id, TimelineEventType.ROOT_CHANGED,
-                       previous=incident_row.service, root=root)
-                incident_row.service = root
-                namespaces = {a.namespace for a in _rows(session, incident.id) if a.service == root}
-                incident_row.namespace = next(iter(sorted(n for n in namespaces if n)), None)
-        elif row.service and row.service != incident_row.service:
-            line += f" (the brief looked at {incident_row.service})"
+        root = probable_root([*incident.alerts, _facts_row(row)], graph=graph)
+        if root != incident_row.service and incident_row.origin == "alert":
+            _event(session, incident.id, TimelineEventType.ROOT_CHANGED,
+                   previous=incident_row.service, root=root)
+            incident_row.service = root
+            namespaces = {a.namespace for a in _rows(session, incident.id) if a.service == root}
+            incident_row.namespace = next(iter(sorted(n for n in namespaces if n)), None)
+            if not self._investigation_pending(session, incident.id):
+                # the brief looked at a caller: look again at the deeper service, same message
+                self._queue.enqueue("investigate", {"incident_id": incident.id, "again": True},
+                                    dedup_key=f"investigate:{incident.id}:{root}", session=session,
+                                    max_attempts=self._limits.max_attempts, delay=self._limits.group_wait)
+                line += f" It looks like the root: investigating *{root}* now; the brief will be updated."
         session.add(incident_row)
-        self._say(session, incident.id, line)
+        self._say(session, incident.id, line)  # a new alert (re-sends are duplicates, said nothing)
         assert row.id is not None
         return AlertOutcome(row.id, incident.id, "joined", reason)
+
+    def _merge(self, session: Session, source: OpenIncident, *, into: OpenIncident, via: AlertRow) -> None:
+        """``source`` turns out to be part of ``into``: its alerts move over, its waiting
+        investigation is dropped, it is closed, and both threads say so."""
+        merged = session.get(IncidentRow, source.id)
+        assert merged is not None
+        for alert_row in _rows(session, source.id):
+            alert_row.incident_id = into.id
+            session.add(alert_row)
+        key = f"investigate:{source.id}"
+        for job in session.exec(select(JobRow).where(col(JobRow.state) == "queued").where(
+                (col(JobRow.dedup_key) == key) | col(JobRow.dedup_key).startswith(key + ":"))).all():
+            job.state, job.last_error, job.finished_at = "cancelled", f"merged into incident {into.id}", utcnow()
+            session.add(job)
+        merged.status, merged.resolved_at = IncidentStatus.RESOLVED.value, utcnow()
+        session.add(merged)
+        services = ", ".join(sorted(source.services))
+        _event(session, source.id, TimelineEventType.INCIDENT_MERGED, into=into.id, via=via.service)
+        _event(session, into.id, TimelineEventType.INCIDENT_MERGED, merged=source.id, services=services)
+        if merged.slack_ts:  # its thread exists (its alert's own message, or a posted root)
+            self._say(session, source.id, f"🔗 Merged into incident {into.id}: `{via.name}` on "
+                      f"*{via.service}* links them. Follow that incident's thread.")
+        self._say(session, into.id, f"🔗 Incident {source.id} ({services}) merged here: "
+                  f"`{via.name}` on *{via.service}* links them.")
 
     def _duplicate(self, session: Session, row: AlertRow, known: AlertRow,
                    delivery: Delivery) -> AlertOutcome:
@@ -304,18 +334,26 @@ class AlertIntake:
         return last or known.state
 
     def _open_incidents(self, session: Session) -> list[OpenIncident]:
+        """Open alert incidents with their distinct firing alerts (two queries, whatever the count;
+        re-sends are left out: they say nothing new)."""
         incidents = session.exec(
             select(IncidentRow).where(col(IncidentRow.status) == IncidentStatus.OPEN.value)
             .where(col(IncidentRow.origin) == "alert")
         ).all()
-        found = []
-        for incident in incidents:
-            assert incident.id is not None
-            rows = [r for r in _rows(session, incident.id) if r.state == AlertState.FIRING.value and r.service]
-            found.append(OpenIncident(id=incident.id, service=incident.service,
-                                      opened_at=_aware(incident.opened_at),
-                                      alerts=[_facts_row(r) for r in rows]))
-        return found
+        ids = [i.id for i in incidents]
+        alerts: dict[int, list[AlertFacts]] = {}
+        if ids:
+            rows = session.exec(
+                select(AlertRow).where(col(AlertRow.incident_id).in_(ids))
+                .where(col(AlertRow.state) == AlertState.FIRING.value)
+                .where(col(AlertRow.outcome).in_(["opened", "joined"])).order_by(col(AlertRow.id))
+            ).all()
+            for row in rows:
+                if row.service and row.incident_id is not None:
+                    alerts.setdefault(row.incident_id, []).append(_facts_row(row))
+        return [OpenIncident(id=i.id, service=i.service, opened_at=_aware(i.opened_at),
+                             alerts=alerts.get(i.id, []))
+                for i in incidents if i.id is not None]
 
     def _rate_limited(self, session: Session, service: str, now: datetime) -> OpenIncident | None:
         since = now - timedelta(hours=1)
@@ -331,11 +369,14 @@ class AlertIntake:
         return OpenIncident(id=latest.id, service=latest.service, opened_at=_aware(latest.opened_at),
                             alerts=[_facts_row(r) for r in _rows(session, latest.id) if r.service])
 
-    def _investigation_started(self, session: Session, incident_id: int) -> bool:
-        state = session.exec(
-            select(JobRow.state).where(col(JobRow.dedup_key) == f"investigate:{incident_id}")
+    def _investigation_pending(self, session: Session, incident_id: int) -> bool:
+        """An investigation of this incident waits to start (it will read the new root)."""
+        key = f"investigate:{incident_id}"
+        waiting = session.exec(
+            select(JobRow.id).where(col(JobRow.state) == "queued").where(
+                (col(JobRow.dedup_key) == key) | col(JobRow.dedup_key).startswith(key + ":"))
         ).first()
-        return state is not None and state != "queued"
+        return waiting is not None
 
     def _say(self, session: Session, incident_id: int, line: str) -> None:
         # retried with backoff until the thread exists (a webhook incident posts its root later)

@@ -1,12 +1,26 @@
-"""What intake raises for input it cannot read."""
+"""What intake raises for input it cannot read.
+
+    ValueError
+     └── AlertParseError   .reason: short, human-readable, no stack trace
+"""
 
 from __future__ import annotations
 
+#: longest reason kept: it goes into a Slack thread and an HTTP 400 body
+MAX_REASON = 300
+
 
 class AlertParseError(ValueError):
-    """An alert (message or webhook body) that cannot be read. ``reason`` is short and meant for
-    people: it is said in Slack ("could not read this alert: …") and returned in HTTP 400 bodies."""
+    """An alert (Slack message or webhook body) that cannot be read.
+
+    ``reason`` is short and meant for people: Sitrep says it in the message's thread
+    ("could not read this alert: <reason>") and returns it in HTTP 400 bodies
+    (``{"error": "<reason>"}``).
+    """
 
     def __init__(self, reason: str) -> None:
-        self.reason = reason[:300]
-        super().__init__(self.reason)
+        reason = " ".join(str(reason).split()) or "unreadable alert"
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 1] + "…"
+        self.reason = reason
+        super().__init__(reason)

@@ -15,13 +15,15 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 #: how many calls apart two services may be and still count as linked
 MAX_HOPS = 4
 
-_ERRORISH = re.compile(r"error|exception|refused|timed? ?out|unavailable|failed|reset|denied|oom", re.I)
+_ERRORISH = re.compile(
+    r"\b(errors?|exception|refused|timed? ?out|timeout|unavailable|failed|reset|denied|oom\w*)\b", re.I)
 _VARIABLE = re.compile(r"\b[0-9a-f]{8,}\b|\d+(?:\.\d+)?")
 
 
@@ -89,7 +91,7 @@ def error_signature(alert: AlertFacts) -> str | None:
     """The alert's text with numbers, ids and its own service name masked, when it reads like an
     error ("connection refused to orders-db:5432"); None for a plain symptom ("p99 above 2s"),
     which many unrelated services share."""
-    text = alert.summary or ""
+    text = (alert.summary or "").replace(alert.name, " ")  # "HighErrorRate on cart" is a symptom
     if not _ERRORISH.search(text):
         return None
     masked = _VARIABLE.sub("#", text.lower().replace(alert.service.lower(), "<svc>"))
@@ -97,7 +99,7 @@ def error_signature(alert: AlertFacts) -> str | None:
     return masked if len(masked) >= 12 else None
 
 
-def find_incident(
+def find_incidents(
     alert: AlertFacts,
     incidents: Collection[OpenIncident],
     *,
@@ -105,31 +107,44 @@ def find_incident(
     window: timedelta,
     group_labels: Collection[str],
     now: datetime,
-) -> Match | None:
-    """The open incident this firing alert joins, or None (it opens a new one)."""
-    for incident in sorted(incidents, key=lambda i: i.opened_at):
-        if alert.service in incident.services:
-            return Match(incident, f"another alert for {alert.service}")
-    recent = [i for i in sorted(incidents, key=lambda i: i.opened_at) if now - i.opened_at <= window]
-    for incident in recent:
-        for service in sorted(incident.services):
-            if graph.depends_on(alert.service, service):
-                return Match(incident, f"{alert.service} calls {service}")
-            if graph.depends_on(service, alert.service):
-                return Match(incident, f"{service} calls {alert.service}")
-    for incident in recent:
-        for other in incident.alerts:
-            shared = sorted(
-                name for name in group_labels
-                if alert.labels.get(name) and alert.labels.get(name) == other.labels.get(name)
-            )
-            if shared:
-                return Match(incident, f"same {shared[0]} `{alert.labels[shared[0]]}` as {other.service}")
+) -> list[Match]:
+    """Every open incident this firing alert is linked to, oldest first. Empty: it opens a new
+    one. Several: they are one incident (the alert is their common cause) and are merged."""
+    ordered = sorted(incidents, key=lambda i: i.opened_at)
+    same = [Match(i, f"another alert for {alert.service}") for i in ordered if alert.service in i.services]
+    if same:
+        return same[:1]
+    matches = []
     signature = error_signature(alert)
-    if signature:
-        for incident in recent:
-            if any(error_signature(other) == signature for other in incident.alerts):
-                return Match(incident, "the same error as the incident's other alerts")
+    for incident in ordered:
+        if now - incident.opened_at > window:
+            continue
+        reason = _link(alert, incident, graph=graph, group_labels=group_labels, signature=signature)
+        if reason:
+            matches.append(Match(incident, reason))
+    return matches
+
+
+def find_incident(alert: AlertFacts, incidents: Collection[OpenIncident], **kwargs: Any) -> Match | None:
+    """The (oldest) open incident this firing alert joins, or None."""
+    matches = find_incidents(alert, incidents, **kwargs)
+    return matches[0] if matches else None
+
+
+def _link(alert: AlertFacts, incident: OpenIncident, *, graph: DependencyGraph,
+          group_labels: Collection[str], signature: str | None) -> str | None:
+    for service in sorted(incident.services):
+        if graph.depends_on(alert.service, service):
+            return f"{alert.service} calls {service}"
+        if graph.depends_on(service, alert.service):
+            return f"{service} calls {alert.service}"
+    for other in incident.alerts:
+        shared = sorted(name for name in group_labels
+                        if alert.labels.get(name) and alert.labels.get(name) == other.labels.get(name))
+        if shared:
+            return f"same {shared[0]} `{alert.labels[shared[0]]}` as {other.service}"
+    if signature and any(error_signature(other) == signature for other in incident.alerts):
+        return "the same error as the incident's other alerts"
     return None
 
 

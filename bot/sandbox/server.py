@@ -147,6 +147,7 @@ class Sandbox:
             Route("/_control/reset", reset, methods=["POST"]),
             Route("/_control/anthropic", self.anthropic.control, methods=["GET", "POST", "DELETE"]),
             Route("/_control/argocd/deploy", self.argocd.deploy, methods=["POST"]),
+            Route("/_control/jaeger/dependencies", self.jaeger.set_dependencies, methods=["POST"]),
             Route("/_control/argocd/operations", self.argocd.list_operations,
                   methods=["GET", "DELETE"]),
             Route("/_control/{name}/calls", calls, methods=["GET", "DELETE"]),
@@ -341,6 +342,11 @@ class FakeCloud:
     def incoming_webhook_url(self, channel: str) -> str:
         """A Slack incoming-webhook URL posting into ``channel`` (what Alertmanager's ``api_url`` is)."""
         return f"{self.url}/slack/api/_incoming/{channel}"
+
+    def jaeger_dependencies(self, edges: list[tuple[str, str]]) -> None:
+        """Make Jaeger's dependency graph also show these calls (parent, child)."""
+        self._json("POST", "/_control/jaeger/dependencies",
+                   json=[{"parent": p, "child": c, "callCount": 100} for p, c in edges])
 
     def clear_slack_calls(self) -> None:
         self._json("DELETE", "/_control/slack/calls")

@@ -570,9 +570,12 @@ class FakeJaeger(FakeUpstream):
     def __init__(self, feed: ScenarioFeed, *, board: FaultBoard | None = None) -> None:
         super().__init__(board=board)
         self.feed = feed
+        #: call edges beyond the scenario's traces (``POST /_control/jaeger/dependencies``)
+        self.extra_edges: list[dict[str, Any]] = []
 
     def routes(self) -> list[BaseRoute]:
         return [
+            Route("/api/dependencies", self.dependencies),
             Route("/api/services", self.services),
             Route("/api/services/{service}/operations", self.operations),
             Route("/api/traces", self.find_traces),
@@ -595,6 +598,29 @@ class FakeJaeger(FakeUpstream):
         names = sorted({span["operationName"] for trace in traces for span in trace["spans"]
                         if trace["processes"][span["processID"]]["serviceName"] == service})
         return JSONResponse(jaeger_envelope(names, total=len(names)))
+
+    async def dependencies(self, request: Request) -> Response:
+        """``/api/dependencies?endTs&lookback``: ``[{parent, child, callCount}]`` from the spans."""
+        self.record(request)
+        counts: dict[tuple[str, str], int] = {}
+        for trace in self.feed.current().jaeger_traces:
+            spans = {span["spanID"]: span for span in trace["spans"]}
+            for span in trace["spans"]:
+                for ref in span.get("references") or []:
+                    parent = spans.get(ref.get("spanID"))
+                    if ref.get("refType") != "CHILD_OF" or parent is None:
+                        continue
+                    edge = (trace["processes"][parent["processID"]]["serviceName"],
+                            trace["processes"][span["processID"]]["serviceName"])
+                    if edge[0] != edge[1]:
+                        counts[edge] = counts.get(edge, 0) + 1
+        data = [{"parent": p, "child": c, "callCount": n} for (p, c), n in sorted(counts.items())]
+        return JSONResponse(jaeger_envelope(data + self.extra_edges, total=len(data) + len(self.extra_edges)))
+
+    async def set_dependencies(self, request: Request) -> Response:
+        """Control: ``[{"parent", "child", "callCount"}]`` served besides the scenario's edges."""
+        self.extra_edges = list(await request.json())
+        return JSONResponse({"edges": len(self.extra_edges)})
 
     async def get_trace(self, request: Request) -> Response:
         self.record(request)

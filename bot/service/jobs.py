@@ -86,7 +86,9 @@ class InvestigateJob:
         except IncidentNotFoundError:
             log.error("job_for_missing_incident", incident_id=incident_id)
             return
-        if await asyncio.to_thread(self._store.has_event, incident_id, TimelineEventType.BRIEF_POSTED):
+        again = bool(job.payload.get("again"))  # the root moved: a new look, the same message updated
+        if not again and await asyncio.to_thread(self._store.has_event, incident_id,
+                                                 TimelineEventType.BRIEF_POSTED):
             log.info("brief_already_posted", incident_id=incident_id)  # a re-run after a crash
             return
         request = self.request_for(incident)

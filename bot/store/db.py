@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
@@ -31,6 +37,35 @@ def make_engine(url: str, *, search_path: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if engine is not None:
+        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False)
+                               .replace("%", "%%"))
+    return config
+
+
 def create_schema(engine: Engine) -> None:
-    """Create missing tables. (Alembic migrations replace this when the schema first changes.)"""
-    SQLModel.metadata.create_all(engine)
+    """Bring the schema to the newest migration (Alembic), keeping the data. A database made by
+    an early build without migrations (tables, no ``alembic_version``) is completed and stamped."""
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        existing = set(inspect(connection).get_table_names())
+        if "incidents" in existing and "alembic_version" not in existing:
+            SQLModel.metadata.create_all(connection)
+            command.stamp(config, "head")
+        else:
+            command.upgrade(config, "head")
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Every migration applied (for /readyz)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == set(script.get_heads())

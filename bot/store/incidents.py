@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.models import Brief, TimelineEventType
+from bot.store.db import schema_is_current
 from bot.store.tables import BriefRow, IncidentRow, TimelineEventRow
 
 
@@ -34,6 +35,9 @@ class IncidentStore:
         """Raise if the database cannot be reached."""
         with Session(self._engine) as session:
             session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+
+    def schema_is_current(self) -> bool:
+        return schema_is_current(self._engine)
 
     def open_incident(
         self,

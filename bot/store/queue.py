@@ -1,6 +1,7 @@
 """The durable job queue: jobs live in the database, so nothing accepted is lost when a process dies.
 
     enqueue ─▶ queued ─claim (lease)─▶ running ─complete─▶ done
+                  │ (intake: the incident was merged) ─▶ cancelled
                   ▲                      │ fail (attempts left: backoff) / lease expired
                   └──────────────────────┘ fail (no attempts left) ─▶ failed
 

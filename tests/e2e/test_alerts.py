@@ -203,3 +203,19 @@ def test_a_worker_killed_mid_investigation_is_taken_over_and_the_thread_gets_one
         placeholders = [c for c in thread_messages(fake_cloud, event["ts"]) if c["method"] == "chat.postMessage"]
         assert len(placeholders) == 1  # the first attempt's message was updated, not doubled
         assert db_rows(workdir, "select count(*) from alerts") == [(1,)]
+
+
+def test_above_the_high_water_mark_webhooks_get_429_but_slack_events_are_still_taken(
+    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
+) -> None:
+    env = {**alert_env, "SITREP_QUEUE_HIGH_WATER": "1"}
+    with run_sitrep(env, workdir=workdir, args=("--no-worker",)) as sitrep:  # nothing drains the queue
+        assert post_webhook(sitrep, alertmanager_body(fake_cloud)).status_code == 202
+        other = alertmanager_body(fake_cloud)
+        other["alerts"][0]["labels"] |= {"service": "payments", "alertname": "HighErrorRate"}
+        refused = post_webhook(sitrep, other)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        event = signer.message_event(channel=ALERTS, text="service=search is down", user="U0DEV")
+        assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(event)).status_code == 200
+        services = sorted(row[0] for row in db_rows(workdir, "select service from alerts"))
+        assert services == ["checkout", "search"]  # the refused one is the sender's to retry

@@ -161,3 +161,38 @@ def test_concurrent_deliveries_of_one_alert_open_one_incident(engine: Engine) ->
 def _alert_rows(engine: Engine) -> list[AlertRow]:
     with Session(engine) as session:
         return list(session.exec(select(AlertRow).order_by(col(AlertRow.id))).all())
+
+
+def test_a_deeper_root_arriving_after_the_brief_is_investigated_again(engine: Engine) -> None:
+    queue = JobQueue(engine)
+    alerts = AlertIntake(engine, queue, limits=IntakeLimits(group_wait=timedelta(0)), graph=lambda: GRAPH)
+    alerts.accept([am("frontend")], Delivery(origin="alertmanager"))
+    assert queue.claim("worker-1") is not None  # the first investigation is under way
+    result = alerts.accept([am("payments")], Delivery(origin="alertmanager"))
+    assert result.alerts[0].outcome == "joined"
+    [incident] = incidents(engine)
+    assert incident.service == "payments"
+    again = [json.loads(j.payload) for j in jobs(engine, "investigate") if j.state == "queued"]
+    assert again == [{"incident_id": incident.id, "again": True}]
+    [say] = jobs(engine, "say")
+    assert "investigating *payments* now" in json.loads(say.payload)["text"]
+
+
+def test_a_common_dependency_alerting_merges_the_incidents_of_its_callers(engine: Engine) -> None:
+    graph = DependencyGraph([("login", "auth"), ("profile", "accounts"), ("accounts", "auth")])
+    queue = JobQueue(engine)
+    alerts = AlertIntake(engine, queue, graph=lambda: graph)
+    alerts.accept([am("login")], Delivery(origin="alertmanager"))
+    alerts.accept([am("profile")], Delivery(origin="slack", key="Ev1", slack_channel="C0ALERTS", slack_ts="5.5"))
+    assert [i.status for i in incidents(engine)] == ["open", "open"]  # not linked yet
+    result = alerts.accept([am("auth")], Delivery(origin="alertmanager"))
+    first, second = incidents(engine)
+    assert result.alerts[0].incident_id == first.id
+    assert (first.status, first.service) == ("open", "auth")  # the common cause is investigated
+    assert second.status == "resolved"
+    assert {r.service for r in _alert_rows(engine) if r.incident_id == first.id} == {"login", "profile", "auth"}
+    queued = [json.loads(j.payload)["incident_id"] for j in jobs(engine, "investigate") if j.state == "queued"]
+    assert queued == [first.id]  # the merged incident's waiting investigation was dropped
+    lines = {json.loads(j.payload)["incident_id"]: json.loads(j.payload)["text"] for j in jobs(engine, "say")
+             if "Merged into" in json.loads(j.payload)["text"]}
+    assert list(lines) == [second.id]  # said under the profile alert's own message

@@ -89,3 +89,10 @@ def test_call_chains_are_followed_but_not_forever() -> None:
     assert chain.depends_on("s0", "s4")
     assert not chain.depends_on("s0", "s9")  # more than MAX_HOPS calls apart
     assert not chain.depends_on("s4", "s0")
+
+
+def test_an_alert_name_that_reads_like_an_error_is_not_an_error_signature() -> None:
+    a = alert("cart", name="HighErrorRate", summary="HighErrorRate on cart")
+    b = alert("auth", name="HighErrorRate", summary="HighErrorRate on auth")
+    assert error_signature(a) is None
+    assert find(b, incident(5, a)) is None
