@@ -33,7 +33,12 @@ def incident_json(row: IncidentRow, store: IncidentStore, *, full: bool) -> dict
         brief = store.latest_brief(row.id)
         proposals = ProposalStore(store.engine).for_incident(row.id)
         body |= {
-            "alerts": [],
+            "alerts": [{"id": a.id, "source": a.source, "origin": a.origin, "name": a.name,
+                        "service": a.service, "namespace": a.namespace, "severity": a.severity,
+                        "state": a.state, "outcome": a.outcome,
+                        "starts_at": a.starts_at.isoformat() if a.starts_at else None,
+                        "received_at": a.received_at.isoformat(), "links": json.loads(a.links)}
+                       for a in store.alerts(row.id)],
             "brief": brief.model_dump(mode="json") if brief else None,
             "proposals": [{"id": p.id, "action": json.loads(p.action), "decision": json.loads(p.decision),
                            "state": p.state} for p in proposals],

@@ -288,6 +288,7 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
         await collectors.aclose()
         await executors.aclose()
         await analyst.aclose()
+        alerts.close()
         engine.dispose()
         log.info("sitrep_stopped")
 

@@ -58,7 +58,7 @@ async def test_an_incident_has_its_brief_proposals_and_slack_thread(store: Incid
         body = (await client.get(f"/api/v1/incidents/{incident}")).json()
     assert body["id"] == incident and body["service"] == "checkout" and body["status"] == "open"
     assert body["slack"] == {"channel": "C1", "ts": "1.1"}
-    assert body["brief"]["root_cause"]["service"] == "checkout" and body["alerts"] == []
+    assert body["brief"]["root_cause"]["service"] == "checkout" and body["alerts"] == []  # opened by hand: no alert
     assert body["proposals"][0]["state"] == "pending" and body["proposals"][0]["action"]["kind"] == "rollback"
 
 

@@ -8,12 +8,14 @@ returned for the entry point to say.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import uuid
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import structlog
 
@@ -26,6 +28,7 @@ from bot.models import Alert, AlertSource, AlertState, utcnow
 log = structlog.get_logger(__name__)
 
 WebhookKind = Literal["alertmanager", "grafana"]
+T = TypeVar("T")
 
 
 class BacklogFullError(RuntimeError):
@@ -55,6 +58,15 @@ class AlertService:
         self._known_services = known_services
         self._service_label = service_label
         self._high_water = high_water
+        # threads of intake's own: an ack never queues behind the worker's store calls
+        self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="intake")
+
+    async def _store_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, functools.partial(fn, *args, **kwargs))
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
 
     async def open_investigation(self, *, service: str, message: str | None, channel: str,
                                  user: str | None, response_url: str | None = None) -> int:
@@ -63,7 +75,7 @@ class AlertService:
                       summary=message, fingerprint=uuid.uuid4().hex[:16], starts_at=utcnow())
         delivery = Delivery(origin="slash_command", slack_channel=channel, requested_by=user,
                             response_url=response_url)
-        result = await asyncio.to_thread(self._intake.accept, [alert], delivery)
+        result = await self._store_call(self._intake.accept, [alert], delivery)
         return result.alerts[0].incident_id or 0
 
     async def accept_message(self, *, event_id: str | None, event: dict[str, Any]) -> MessageOutcome:
@@ -76,16 +88,16 @@ class AlertService:
         try:
             alerts = parse_slack_message(event, known_services=self._known_services())
         except AlertParseError as exc:
-            if event_id and await asyncio.to_thread(self._intake.already_seen, event_id):
+            if event_id and await self._store_call(self._intake.already_seen, event_id):
                 return MessageOutcome(ignored="repeated delivery")
-            await asyncio.to_thread(self._intake.dead_letter, route="slack", reason=exc.reason,
+            await self._store_call(self._intake.dead_letter, route="slack", reason=exc.reason,
                                     body=_json(event))
             if event_id:
-                await asyncio.to_thread(self._intake.accept, [], Delivery(origin="slack", key=event_id))
+                await self._store_call(self._intake.accept, [], Delivery(origin="slack", key=event_id))
             return MessageOutcome(unreadable=exc.reason)
         delivery = Delivery(origin="slack", key=event_id, slack_channel=event.get("channel"),
                             slack_ts=event.get("ts"))
-        result = await asyncio.to_thread(self._intake.accept, alerts, delivery)
+        result = await self._store_call(self._intake.accept, alerts, delivery)
         return MessageOutcome(result=result)
 
     async def accept_webhook(self, kind: WebhookKind, body: bytes) -> IntakeResult:
@@ -101,17 +113,17 @@ class AlertService:
                     f"alert {missing[0]} has no `{self._service_label}` label (nor app, job): "
                     "Sitrep cannot tell which service to investigate")
         except AlertParseError as exc:
-            await asyncio.to_thread(self._intake.dead_letter, route=route, reason=exc.reason, body=body)
+            await self._store_call(self._intake.dead_letter, route=route, reason=exc.reason, body=body)
             raise
-        backlog = await asyncio.to_thread(self._intake.backlog)
+        backlog = await self._store_call(self._intake.backlog)
         if backlog >= self._high_water:
             raise BacklogFullError(backlog, retry_after=30)
         key = hashlib.sha256(body).hexdigest()[:32]
-        return await asyncio.to_thread(self._intake.accept, alerts, Delivery(origin=kind, key=key))
+        return await self._store_call(self._intake.accept, alerts, Delivery(origin=kind, key=key))
 
     async def reject_body(self, kind: WebhookKind, *, reason: str, body: bytes) -> None:
         """Keep a body refused before parsing (too large...)."""
-        await asyncio.to_thread(self._intake.dead_letter, route=f"/alerts/{kind}", reason=reason, body=body)
+        await self._store_call(self._intake.dead_letter, route=f"/alerts/{kind}", reason=reason, body=body)
 
 
 def _json(event: dict[str, Any]) -> str:

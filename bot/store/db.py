@@ -29,6 +29,9 @@ def make_engine(url: str, *, search_path: str | None = None) -> Engine:
             cursor = dbapi_connection.cursor()
             if ":memory:" not in url:
                 cursor.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL: a commit survives a crash of any process; only a power loss or OS
+                # crash can undo the last commits (FULL fsyncs every commit)
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 

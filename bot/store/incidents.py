@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from bot.models import Brief, TimelineEventType
 from bot.store.db import schema_is_current
-from bot.store.tables import BriefRow, IncidentRow, TimelineEventRow
+from bot.store.tables import AlertRow, BriefRow, IncidentRow, TimelineEventRow
 
 
 class IncidentNotFoundError(LookupError):
@@ -137,6 +137,12 @@ class IncidentStore:
                 )
             )
             session.commit()
+
+    def alerts(self, incident_id: int) -> list[AlertRow]:
+        """The incident's alerts as received, oldest first (joins, re-sends and resolves included)."""
+        with Session(self._engine) as session:
+            return list(session.exec(select(AlertRow).where(AlertRow.incident_id == incident_id)
+                                     .order_by(AlertRow.id)))  # type: ignore[arg-type]
 
     def has_event(self, incident_id: int, type: TimelineEventType) -> bool:
         with Session(self._engine) as session:

@@ -80,6 +80,9 @@ class JobQueue:
             candidate = candidate.where(JobRow.kind.in_(kinds))  # type: ignore[attr-defined]
         candidate = candidate.order_by(JobRow.id).limit(1)  # type: ignore[arg-type]
         with Session(self._engine) as session:
+            # a read first: an idle worker polling must not take the (SQLite) write lock each time
+            if session.execute(candidate).first() is None:
+                return None
             if self._postgres:
                 candidate = candidate.with_for_update(skip_locked=True)
                 job_id = session.execute(candidate).scalar_one_or_none()

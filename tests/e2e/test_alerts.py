@@ -17,6 +17,7 @@ from tests.support import REPO_ROOT, SitrepProcess, run_sitrep, start_worker, st
 
 ALERTS = "C0ALERTS"
 TOKEN = "e2e-webhook-token-0123456789"
+API_TOKEN = "e2e-api-token-0123456789"
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "upstream"
 
 pytestmark = pytest.mark.timeout(150)
@@ -25,7 +26,8 @@ pytestmark = pytest.mark.timeout(150)
 @pytest.fixture
 def alert_env(sitrep_env: dict[str, str]) -> dict[str, str]:
     return {**sitrep_env, "SITREP_ALERT_CHANNELS": ALERTS, "SITREP_WEBHOOK_TOKEN": TOKEN,
-            "SITREP_POLICY_DIR": str(REPO_ROOT / "policies"), "SITREP_GROUP_WAIT_SECONDS": "1"}
+            "SITREP_POLICY_DIR": str(REPO_ROOT / "policies"), "SITREP_GROUP_WAIT_SECONDS": "1",
+            "SITREP_API_TOKEN": API_TOKEN}
 
 
 def alertmanager_body(cloud: FakeCloud, *, status: str = "firing") -> dict[str, Any]:
@@ -105,6 +107,20 @@ def test_an_unreadable_message_in_an_alert_channel_gets_a_reply_and_is_kept(
         assert db_rows(workdir, "select count(*) from incidents") == [(0,)]
 
 
+def test_sitreps_own_messages_in_an_alert_channel_are_not_alerts(
+    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
+) -> None:
+    with run_sitrep(alert_env, workdir=workdir) as sitrep:
+        own = signer.message_event(channel=ALERTS, text="🔎 Investigating checkout", bot_id="B0SITREP")
+        own["app_id"] = "A0SITREP"
+        assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(own)).status_code == 200
+        person = signer.message_event(channel=ALERTS, text="ok", user="U0DEV")
+        assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(person)).status_code == 200
+        wait_for(lambda: thread_messages(fake_cloud, person["ts"]), timeout=10, what="the reply to the person")
+        assert not thread_messages(fake_cloud, own["ts"])  # no "could not read" to itself
+        assert db_rows(workdir, "select count(*) from dead_letters") == [(1,)]
+
+
 def test_a_webhook_alert_posts_a_root_message_in_the_services_channel_and_threads_its_brief(
     fake_cloud: FakeCloud, alert_env: dict[str, str], workdir: Path
 ) -> None:
@@ -116,6 +132,12 @@ def test_a_webhook_alert_posts_a_root_message_in_the_services_channel_and_thread
         roots = [c for c in fake_cloud.slack_calls("chat.postMessage")
                  if c["channel"] == ALERTS and not c.get("thread_ts")]
         assert len(roots) == 1 and brief["thread"] == roots[0]["ts"]
+
+        incident = httpx.get(f"{sitrep.url}/api/v1/incidents/{response.json()['incidents'][0]}",
+                             headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10).json()
+        assert [(a["name"], a["origin"], a["state"]) for a in incident["alerts"]] == [
+            ("HighLatencyP99", "alertmanager", "firing")]
+        assert incident["slack"] == {"channel": ALERTS, "ts": roots[0]["ts"]}
 
         resolved = post_webhook(sitrep, alertmanager_body(fake_cloud, status="resolved"))
         assert resolved.json()["outcomes"] == ["resolved"]
