@@ -9,7 +9,7 @@ will replace the per-item rendering here with templated, redacted summaries.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,7 +24,11 @@ from bot.analyst.signals import (
     series_summary,
     truncate,
 )
+from bot.digest.budget import DEFAULT_BUDGET, Part, fit
+from bot.digest.deploys import digest_deploys
 from bot.digest.logs import LogEntry, mine_templates, render_templates
+from bot.digest.metrics import digest_series
+from bot.digest.traces import digest_traces
 from bot.models import (
     EVIDENCE_SOURCE_OF,
     Deploy,
@@ -80,8 +84,8 @@ class PromptLimits:
     max_lines_per_source: int = 40
     max_detail_chars: int = 300
     max_message_chars: int = 500
-    #: log templates (drain3) share this many tokens; the least informative are dropped first
-    log_tokens: int = 2500
+    #: all evidence shares this many tokens; the least informative parts are dropped first
+    token_budget: int = DEFAULT_BUDGET
 
 
 def build_prompt(
@@ -90,22 +94,137 @@ def build_prompt(
     *,
     limits: PromptLimits | None = None,
 ) -> Prompt:
+    """The request, then one evidence block per source: each source digested into one-line parts
+    (log templates, metric changes, deploys near the onset, failing spans by service), the least
+    informative dropped first to fit ``limits.token_budget``."""
     limits = limits or PromptLimits()
-    shown: set[str] = set()
+    ref = request.window_end
+
+    def when(at: datetime) -> str:
+        return fmt_time(at, ref=ref)
+
+    parts: list[Part] = []
+    empty: dict[int, str] = {}
+    for index, result in enumerate(results):
+        if result.status is not SourceStatus.OK or not result.evidence:
+            note = result.describe() if result.status is not SourceStatus.OK else f"{result.source.label}: no data"
+            empty[index] = _clean(note, limits.max_detail_chars)
+            continue
+        parts += [_tagged(part, index) for part in _parts(result, results, request, limits, when)]
+    budgeted = fit(parts, budget=limits.token_budget)
     blocks = [_request_block(request, limits)]
-    since = _current_deploy_time(results)
-    for result in results:
-        if result.status is SourceStatus.OK and any(isinstance(e.payload, LogLine) for e in result.evidence):
-            block, ids = _log_template_block(result, request, limits, since=since)
-        else:
-            block, ids = _evidence_block(result, request, limits)
-        blocks.append(block)
-        shown |= ids
+    shown: set[str] = set()
+    for index, result in enumerate(results):
+        source = EVIDENCE_SOURCE_OF[result.source].value
+        head = (f'<evidence source="{source}" status="{result.status.value}" '
+                f'upstream="{result.source.label}" items="{len(result.evidence)}">')
+        if index in empty:
+            blocks.append(f"{head}\n{empty[index]}\n</evidence>")
+            continue
+        mine = [p for p in budgeted.kept if p.source == f"{index}"]
+        lines = [head, *(_LEGEND.get(source, []))]
+        lines += [_clean(p.text, limits.max_detail_chars * 2) for p in mine]
+        dropped = sum(1 for p in parts if p.source == f"{index}") - len(mine)
+        if dropped:
+            lines.append(f"… {dropped} less informative lines dropped to fit the token budget (not citable)")
+        lines.append("</evidence>")
+        blocks.append("\n".join(lines))
+        shown |= {i for p in mine for i in p.ids}
+    if budgeted.note():
+        blocks.append(f"Note: {budgeted.note()}.")
     blocks.append(
         "Write the brief for this incident now and submit it with the submit_brief tool. "
         "Cite only the ids shown above."
     )
     return Prompt(system=SYSTEM_PROMPT, user="\n\n".join(blocks), evidence_ids=shown)
+
+
+_LEGEND = {
+    "logs": ["# [ids of example lines] ×count level [NEW since the current deploy] first..last template | e.g. line"],
+}
+
+
+def _tagged(part: Part, index: int) -> Part:
+    """Parts carry their block's index as ``source`` (two results may share a source kind)."""
+    return Part(source=str(index), kind=part.kind, text=part.text, score=part.score, ids=part.ids)
+
+
+def _parts(result: SourceResult, results: Sequence[SourceResult], request: InvestigationRequest,
+           limits: PromptLimits, when: Callable[[datetime], str]) -> list[Part]:
+    logs = [e for e in result.evidence if isinstance(e.payload, LogLine)]
+    metrics = [e for e in result.evidence if isinstance(e.payload, MetricSeries)]
+    deploys = [e for e in result.evidence if isinstance(e.payload, Deploy)]
+    traces = [e for e in result.evidence if isinstance(e.payload, Trace)]
+    parts: list[Part] = []
+    if logs:
+        parts += _log_parts(logs, since=_current_deploy_time(results), when=when)
+    for item in metrics:
+        assert isinstance(item.payload, MetricSeries)
+        digest = digest_series(item.id, item.payload)
+        if digest is None:
+            continue
+        score = 95 + min(digest.ratio, 100) / 100 if digest.changed else 10
+        parts.append(Part("metrics", "metric" if digest.changed else "flat metric", digest.line(fmt_time=when),
+                          score, frozenset({item.id})))
+    if deploys:
+        onset = _onset(results)
+        pairs = [(e.id, e.payload) for e in deploys if isinstance(e.payload, Deploy)]
+        for digest in digest_deploys(pairs, onset=onset, now=request.window_end):
+            score = 97 if digest.near_onset else 96 if digest.deploy.current else 60
+            parts.append(Part("deploys", "deploy", digest.line(fmt_time=when), score, frozenset({digest.evidence_id})))
+    if traces:
+        pairs_t = [(e.id, e.payload) for e in traces if isinstance(e.payload, Trace)]
+        digest_t = digest_traces(pairs_t)
+        if digest_t.deepest_failing:
+            parts.append(Part("traces", "trace summary", f"deepest failing service: {digest_t.deepest_failing}", 98))
+        if digest_t.edges:
+            parts.append(Part("traces", "trace summary",
+                              "calls seen: " + ", ".join(f"{a} → {b}" for a, b in digest_t.edges), 90))
+        for group in digest_t.groups:
+            parts.append(Part("traces", "span group", group.line(), 85 + group.depth if group.errors else 40,
+                              frozenset(group.evidence_ids[:3])))
+        for item in traces[:limits.max_lines_per_source]:  # each trace, citable on its own
+            assert isinstance(item.payload, Trace)
+            parts.append(Part("traces", "trace", f"[{item.id}] {_render_trace(item, item.payload, ref=request.window_end)}",
+                              70 if item.payload.error else 30, frozenset({item.id})))
+    others = [e for e in result.evidence if e.payload is None]
+    for item in others:
+        parts.append(Part(EVIDENCE_SOURCE_OF[result.source].value, "status line",
+                          f"[{item.id}] {_render(item, request)}", 80, frozenset({item.id})))
+    return parts
+
+
+def _log_parts(logs: list[Evidence], *, since: datetime | None, when: Callable[[datetime], str]) -> list[Part]:
+    entries = []
+    for item in logs:
+        assert isinstance(item.payload, LogLine)
+        merged = _MERGED.search(item.detail)
+        entries.append(LogEntry(at=item.payload.at, line=log_message(item.payload.line),
+                                level=log_level(item.payload), evidence_id=item.id,
+                                count=int(merged.group(1)) if merged else 1))
+    templates = mine_templates(entries, since=since)
+    digest = render_templates(templates, token_budget=10**9, fmt=when)
+    parts = []
+    for rank, (template, line) in enumerate(zip(digest.kept, digest.lines, strict=True)):
+        base = 92 if template.is_error else 50 if (template.level or "").startswith("warn") else 20
+        score = base + (3 if template.new else 0) - rank * 0.01
+        parts.append(Part("logs", "log template", line, score, frozenset(template.evidence_ids)))
+    return parts
+
+
+def _onset(results: Sequence[SourceResult]) -> datetime | None:
+    """The earliest change any metric shows, else the first error log line."""
+    changes = []
+    for item in (e for r in results for e in r.evidence):
+        if isinstance(item.payload, MetricSeries):
+            digest = digest_series(item.id, item.payload)
+            if digest is not None and digest.changed_at is not None:
+                changes.append(digest.changed_at)
+    if changes:
+        return min(changes)
+    errors = [e.payload.at for r in results for e in r.evidence
+              if isinstance(e.payload, LogLine) and is_error_log(e.payload)]
+    return min(errors, default=None)
 
 
 def repair_message(prompt: Prompt, *, error: str, previous: str | None) -> str:

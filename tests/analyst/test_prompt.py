@@ -47,10 +47,14 @@ def test_user_message_has_request_and_one_block_per_source() -> None:
     assert user.count("<evidence ") == user.count("</evidence>") == 4
 
     assert "[logs-2, " in user and "timeout acquiring connection from pool orders-db" in user
-    assert "[metrics-1] p99_latency: 200 ms → 8.2 s" in user
-    # metrics and deploys are all citable; logs through the example lines of each template
+    assert "[metrics-1] p99_latency 200 ms → 8.2 s ↑ at" in user
+    assert "[metrics-3] request_rate flat at" in user
+    assert "3 min before the onset (CURRENT)" in user
+    # metrics and recent deploys (and the one before them) are citable; logs through the example
+    # lines of each template; history 11, two days old, is not shown
     assert prompt.evidence_ids <= scenario.all_ids(results)
-    assert {i for i in scenario.all_ids(results) if not i.startswith("logs-")} <= prompt.evidence_ids
+    expected = {i for i in scenario.all_ids(results) if not i.startswith("logs-")} - {"deploys-1"}
+    assert expected <= prompt.evidence_ids and "deploys-1" not in prompt.evidence_ids
     assert any(i.startswith("logs-") for i in prompt.evidence_ids)
 
 
@@ -130,7 +134,7 @@ def test_repair_message_carries_the_error_and_valid_ids() -> None:
                           previous=json.dumps({"title": "x"}))
     assert text.startswith(prompt.user)
     assert "logs-99" in text and '{"title": "x"}' in text
-    assert "deploys-1, deploys-2, deploys-3, deploys-4" in text
+    assert "deploys-2, deploys-3, deploys-4" in text
 
 
 def test_schema_is_flat_and_describes_action_params() -> None:
