@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from bot.api import build_api_router
+from bot.metrics import CONTENT_TYPE, exposition
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.webhooks import build_webhook_router
@@ -59,6 +60,12 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
             "policy": runtime.policy_problem or (
                 f"last good policy kept: {policy.last_error}" if policy and policy.last_error else "ok"),
         })
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        body = await asyncio.to_thread(exposition, runtime.store.engine)
+        return Response(content=body, media_type=CONTENT_TYPE)
 
     app.include_router(build_webhook_router(settings))
     app.include_router(build_api_router(settings))

@@ -4,6 +4,7 @@ alert's thread, dedup across retries and channels, bad bodies kept and answered,
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,12 @@ def test_an_alert_message_gets_one_brief_in_its_thread_however_often_slack_deliv
         assert "checkout" in text and "v2.14.2" in text
         assert db_rows(workdir, "select count(*) from incidents") == [(1,)]
         assert db_rows(workdir, "select state from jobs where kind = 'investigate'") == [("done",)]
+        metrics = httpx.get(f"{sitrep.url}/metrics", timeout=10).text
+        assert 'sitrep_alerts_total{outcome="opened"} 1.0' in metrics
+        assert 'sitrep_jobs{kind="investigate",state="done"} 1.0' in metrics
+        assert 'sitrep_collector_calls_total{source="loki",status="ok"} 1.0' in metrics
+        assert re.search(r'sitrep_llm_cost_usd_total\{model="[^"]+"\} [0-9.e-]+', metrics)
+        assert re.search(r'sitrep_llm_tokens_total\{direction="input",model="[^"]+"\} [1-9]', metrics)
     assert len(briefs(fake_cloud)) == 1
 
 
