@@ -2,6 +2,7 @@
 
     sitrep serve [--host H] [--port P] [--no-worker]
     sitrep worker
+    sitrep demo [--port P] [--no-browser]
     sitrep investigate SERVICE [--since 30m] [--message TEXT] [--namespace NS] [--json]
     sitrep policy lint [DIR]
     sitrep policy check ACTION_JSON
@@ -60,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run only a worker: claim queued investigations and run them "
                                        "(several may share one PostgreSQL DATABASE_URL)")
 
+    demo = commands.add_parser("demo", help="everything local: sample services, a Slack-like page at "
+                                             "http://127.0.0.1:3000/demo, no account or key needed")
+    demo.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
+    demo.add_argument("--no-browser", action="store_true", help="do not open the page in a browser")
+
     investigate = commands.add_parser(
         "investigate", help="collect, analyse and print a brief for SERVICE, without Slack"
     )
@@ -94,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level=level, fmt=settings.log_format, secrets=settings.secret_values())
     if args.command == "serve":
         return _serve(settings, host=args.host, port=args.port or settings.port, worker=not args.no_worker)
+    if args.command == "demo":
+        return _demo(port=args.port or settings.port, browser=not args.no_browser)
     if args.command == "worker":
         return asyncio.run(_worker(settings))
     if args.command == "investigate":
@@ -121,6 +129,38 @@ def _serve(settings: Settings, *, host: str, port: int, worker: bool) -> int:
 
     uvicorn.run(create_app(settings, worker=worker), host=host, port=port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=30)
+    return 0
+
+
+def _demo(*, port: int, browser: bool) -> int:
+    """The sandbox upstreams in a thread, Sitrep pointed at them, and the demo page; Ctrl-C stops."""
+    import os
+    import tempfile
+    import webbrowser
+    from pathlib import Path
+
+    import uvicorn
+
+    from bot.sandbox.demo import build_demo_router, demo_env
+    from bot.sandbox.server import FakeCloud
+    from bot.web import create_app
+
+    with tempfile.TemporaryDirectory(prefix="sitrep-demo-") as tmp, FakeCloud(live=True) as cloud:
+        cloud.sandbox.argocd.recover_on_rollback = True  # the approved rollback fixes the demo
+        env = demo_env(cloud, Path(tmp), model_key=os.environ.get("ANTHROPIC_API_KEY"))
+        if os.environ.get("DATABASE_URL"):
+            env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+        settings = Settings(_env_file=None, port=port,  # type: ignore[call-arg]
+                            **{key.lower(): value for key, value in env.items()})
+        url = f"http://127.0.0.1:{port}"
+        app = create_app(settings)
+        app.include_router(build_demo_router(cloud, sitrep_url=url, signing_secret=env["SLACK_SIGNING_SECRET"]))
+        cloud.subscribe_slack_events(f"{url}/slack/events", env["SLACK_SIGNING_SECRET"])
+        print(f"Sitrep demo: open {url}/demo (Ctrl-C stops)", file=sys.stderr)
+        if browser:
+            webbrowser.open(f"{url}/demo")
+        uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                    timeout_graceful_shutdown=10)
     return 0
 
 

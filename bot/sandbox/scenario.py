@@ -99,6 +99,8 @@ class Scenario:
     pool_max: int = 10
     #: how far back the fakes have log lines and traces
     history: timedelta = timedelta(hours=1)
+    #: unix time a rollback fixed it (the demo's ArgoCD sets it); metrics are back to baseline after
+    recovered_at: float | None = None
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:  # a naive time is taken as UTC, never as local time
@@ -230,7 +232,8 @@ class Scenario:
     def metric_value(self, name: str, at: float) -> float:
         """The value of metric ``name`` at unix time ``at`` (baseline before the onset)."""
         shape = METRICS[name]
-        level = shape.incident if at >= self.onset_s else shape.baseline
+        failing = at >= self.onset_s and (self.recovered_at is None or at < self.recovered_at)
+        level = shape.incident if failing else shape.baseline
         if not shape.jitter:
             return level
         offset = round(at - self.now_s, 3)
@@ -402,6 +405,10 @@ class ScenarioFeed:
     @property
     def live(self) -> bool:
         return self._live
+
+    def recover(self, at: float) -> None:
+        """The fix landed at unix time ``at``: from then on the metrics are back to baseline."""
+        self._scenario = replace(self._scenario, recovered_at=at)
 
     def current(self) -> Scenario:
         if not self._live:

@@ -136,6 +136,7 @@ class FakeSlack(FakeUpstream):
             Route("/_files", self.list_files, methods=["GET"]),
             Route("/_incoming/{channel}", self.incoming_webhook, methods=["POST"]),
             Route("/_subscribe", self.subscribe, methods=["POST", "GET"]),
+            Route("/_messages", self.list_messages, methods=["GET"]),
             Route("/{method}", self.dispatch, methods=["GET", "POST"]),
         ]
 
@@ -213,6 +214,14 @@ class FakeSlack(FakeUpstream):
             "at": time.time(),
         })
         return PlainTextResponse("ok")
+
+    async def list_messages(self, request: Request) -> Response:
+        """Control: the messages of ``?channel=`` (all channels without it), oldest first, with the
+        modals opened (``views``), for the demo page."""
+        channel = request.query_params.get("channel")
+        messages = [dict(m) for (cid, _), m in sorted(self.messages.items(), key=lambda kv: float(kv[0][1]))
+                    if channel is None or cid == channel]
+        return JSONResponse({"messages": messages, "views": list(self.views.values())})
 
     async def subscribe(self, request: Request) -> Response:
         """Control: ``{"url": ..., "signing_secret": ...}`` — deliver message events there, signed,

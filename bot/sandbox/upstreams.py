@@ -378,6 +378,8 @@ class FakeArgoCD(FakeUpstream):
         self.feed = feed
         self.token = token
         self.enforce_auto_sync = enforce_auto_sync
+        #: a real rollback fixes the scenario (the demo); tests keep it failing to test "still failing"
+        self.recover_on_rollback = False
         self.operations: list[dict[str, Any]] = []
         #: deploys made after the scenario's own history (``POST /_control/argocd/deploy``)
         self.extra_deploys: list[dict[str, Any]] = []
@@ -517,6 +519,8 @@ class FakeArgoCD(FakeUpstream):
         if self.enforce_auto_sync and (app["spec"].get("syncPolicy") or {}).get("automated") \
                 and not body.get("dryRun"):
             return argocd_error(400, "rollback cannot be initiated when auto-sync is enabled")
+        if self.recover_on_rollback and not body.get("dryRun"):
+            self.feed.recover(time.time())
         return JSONResponse(app)
 
     async def sync(self, request: Request) -> Response:

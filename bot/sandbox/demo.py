@@ -1,0 +1,229 @@
+"""``sitrep demo``: Sitrep against the sandbox, with a Slack-like page at ``/demo``.
+
+The page shows the demo channel (messages, threads, the Block Kit Sitrep posts), fires the built-in
+scenario as Alertmanager would post it, sends ``/incident`` as a slash command and button clicks as
+Slack's interactivity payloads — all signed with the app's signing secret and sent to Sitrep's own
+``/slack/events`` over HTTP, exactly as Slack would. It also lists what the sandbox ArgoCD and
+Kubernetes were asked to do. Everything rendered is text (``textContent``), never HTML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from bot.sandbox.server import FakeCloud
+from bot.sandbox.signer import SlackSigner
+
+CHANNEL = "C0DEMO"
+USER = "U0SRE1"  # sre-ana: in @sre, so she may approve what the demo policy asks approval for
+POLICY = """\
+# The demo's policy: one SRE approves a rollback or a restart of checkout; scaling within bounds.
+services:
+  checkout: {tier: standard, namespace: shop, argocd_app: checkout, channel: C0DEMO, owners: ["@sre"]}
+rules:
+  - name: rollbacks of checkout need one SRE
+    action: rollback
+    match: {service: checkout}
+    decision: approve
+    approvers: ["@sre"]
+    expires_after: 15m
+  - name: restarts of checkout need one SRE
+    action: restart
+    match: {service: checkout}
+    decision: approve
+    approvers: ["@sre"]
+    expires_after: 15m
+"""
+
+
+def alertmanager_message(cloud: FakeCloud) -> dict[str, Any]:
+    """What Alertmanager's default Slack template posts for the scenario's alert."""
+    title = f"[FIRING:1] HighLatencyP99 (prod-eu1 {cloud.scenario.namespace} {cloud.scenario.service} critical)"
+    return {"username": "Alertmanager", "channel": "#demo", "attachments": [{
+        "title": title, "title_link": "http://alertmanager.sandbox:9093/#/alerts", "text": "",
+        "fallback": title, "color": "danger", "mrkdwn_in": ["fallback", "pretext", "text"]}]}
+
+
+def demo_env(cloud: FakeCloud, workdir: Path, *, model_key: str | None) -> dict[str, str]:
+    policies = workdir / "policies"
+    policies.mkdir(parents=True, exist_ok=True)
+    (policies / "demo.yml").write_text(POLICY)
+    env = cloud.env(ANTHROPIC_API_KEY=None, ANTHROPIC_BASE_URL=None)
+    if model_key:  # the person's own key: the real model
+        env["ANTHROPIC_API_KEY"] = model_key
+    return {
+        **env,
+        "SITREP_ALERT_CHANNELS": CHANNEL,
+        "SITREP_POLICY_DIR": str(policies),
+        "SITREP_DRY_RUN": "false",  # the sandbox ArgoCD really rolls back
+        "SITREP_ARGOCD_SUSPEND_AUTO_SYNC": "true",
+        "SITREP_VERIFY_DELAYS": "5,15",
+        "SITREP_GROUP_WAIT_SECONDS": "1",
+        "DATABASE_URL": f"sqlite:///{workdir / 'sitrep-demo.db'}",
+    }
+
+
+def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str) -> APIRouter:
+    router = APIRouter()
+    signer = SlackSigner(signing_secret, response_url_base=cloud.url)
+    events = f"{sitrep_url}/slack/events"
+
+    async def send(body: str) -> JSONResponse:
+        response = await signer.send(events, body)
+        text = response.text
+        return JSONResponse({"status": response.status_code, "answer": text[:2000]})
+
+    @router.get("/demo")
+    async def page() -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    @router.get("/demo/api/state")
+    async def state() -> JSONResponse:
+        async with httpx.AsyncClient(base_url=cloud.url, timeout=5) as client:
+            messages = (await client.get("/slack/api/_messages", params={"channel": CHANNEL})).json()
+            calls = (await client.get("/_control/slack/calls")).json()
+            argocd = (await client.get("/_control/argocd/operations")).json()
+            answer = await client.get("/kubernetes/_operations")
+            kubernetes = answer.json() if answer.status_code == 200 else []
+        private = [{"text": c.get("text") or "", "at": c.get("at")} for c in calls
+                   if c.get("method") in {"response_url", "chat.postEphemeral"}]
+        return JSONResponse({"channel": CHANNEL, "user": USER, "messages": messages["messages"],
+                             "views": messages["views"], "private": private[-10:],
+                             "actions": {"argocd": argocd, "kubernetes": kubernetes}})
+
+    @router.post("/demo/api/fire")
+    async def fire() -> JSONResponse:
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.post(cloud.incoming_webhook_url(CHANNEL), json=alertmanager_message(cloud))
+        return JSONResponse({"status": response.status_code})
+
+    @router.post("/demo/api/command")
+    async def command(request: Request) -> JSONResponse:
+        text = str((await request.json()).get("text", ""))[:500]
+        if not text.startswith("/"):  # a person writing in the channel
+            async with httpx.AsyncClient(timeout=5) as client:
+                response = await client.post(cloud.incoming_webhook_url(CHANNEL),
+                                             json={"username": "sre-ana", "text": text})
+            return JSONResponse({"status": response.status_code, "answer": ""})
+        if text.startswith("/incident"):
+            text = text[len("/incident"):].strip()
+        return await send(signer.slash_command_body(command="/incident", text=text, user_id=USER,
+                                                    channel_id=CHANNEL))
+
+    @router.post("/demo/api/click")
+    async def click(request: Request) -> JSONResponse:
+        data = await request.json()
+        payload = signer.block_actions_payload(
+            action_id=str(data["action_id"]), value=str(data.get("value", "")), user_id=USER,
+            channel_id=CHANNEL, message_ts=str(data["ts"]), thread_ts=data.get("thread_ts"),
+            block_id=str(data.get("block_id", "")), text=str(data.get("text", "")))
+        return await send(signer.interactivity_body(payload))
+
+    @router.post("/demo/api/submit")
+    async def submit(request: Request) -> JSONResponse:
+        data = await request.json()
+        view = data["view"]
+        values = data.get("values") or {}
+        payload = {"type": "view_submission", "team": {"id": signer.team_id}, "api_app_id": signer.api_app_id,
+                   "user": {"id": USER, "username": "sre-ana", "name": "sre-ana", "team_id": signer.team_id},
+                   "token": "sandbox-verification-token", "trigger_id": "demo",
+                   "view": {**view, "state": {"values": values}}}
+        return await send(signer.interactivity_body(payload))
+
+    return router
+
+
+PAGE = r"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sitrep demo — #demo</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:0;display:flex;height:100vh;color:#1d1c1d}
+aside{width:260px;background:#3f0e40;color:#fff;padding:16px;overflow:auto}
+aside button{display:block;width:100%;margin:6px 0;padding:8px;border:0;border-radius:6px;cursor:pointer}
+main{flex:1;display:flex;flex-direction:column}
+#log{flex:1;overflow:auto;padding:16px}
+.msg{border-bottom:1px solid #eee;padding:8px 0}.who{font-weight:700}.thread{margin-left:32px;border-left:3px solid #ddd;padding-left:10px}
+.header{font-size:1.15em;font-weight:700;margin:6px 0}.section,.context{margin:4px 0;white-space:pre-wrap}
+.context{color:#616061;font-size:.85em}.fields{display:grid;grid-template-columns:1fr 1fr;gap:4px}
+.actions button{margin:4px 6px 4px 0;padding:6px 12px;border:1px solid #bbb;border-radius:4px;background:#fff;cursor:pointer}
+.actions button.primary{background:#007a5a;color:#fff}.actions button.danger{background:#e01e5a;color:#fff}
+form{display:flex;padding:12px;border-top:1px solid #ddd}form input{flex:1;padding:8px}
+#private{color:#616061;font-style:italic;padding:0 16px}
+.ops{font-family:monospace;font-size:.8em;white-space:pre-wrap;background:#2c0a2d;padding:6px;border-radius:4px}
+</style></head>
+<body>
+<aside><h3>Sitrep demo</h3><p>#demo · you are sre-ana (@sre)</p>
+<button id="fire">fire scenario: bad deploy</button>
+<h4>Sent to the sandbox</h4><div id="ops" class="ops">nothing yet</div></aside>
+<main><div id="log"></div><div id="private"></div>
+<form id="cmd"><input id="text" value="/incident checkout p99 is 8s" aria-label="message"><button>Send</button></form></main>
+<script>
+"use strict";
+const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text; return e; };
+const plain = (t) => (t || "").replace(/<(https?:[^|>]+)\|([^>]+)>/g, "$2").replace(/<(https?:[^>]+)>/g, "$1")
+  .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+const post = (url, body) => fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
+  body: JSON.stringify(body || {})}).then(r => r.json());
+function textOf(obj) { return obj ? plain(obj.text) : ""; }
+function renderBlocks(msg, parent) {
+  for (const b of (msg.blocks || [])) {
+    if (b.type === "header") parent.append(el("div", "header", textOf(b.text)));
+    else if (b.type === "section") {
+      const s = el("div", "section", textOf(b.text));
+      if (b.fields) { const f = el("div", "fields"); for (const x of b.fields) f.append(el("div", "", textOf(x))); s.append(f); }
+      if (b.accessory && b.accessory.type === "button") { const a = el("div", "actions"); a.append(button(msg, b, b.accessory)); s.append(a); }
+      parent.append(s);
+    } else if (b.type === "context") parent.append(el("div", "context", (b.elements || []).map(e => e.type === "image" ? "🖼 " + (e.alt_text || "") : textOf(e)).join("  ·  ")));
+    else if (b.type === "divider") parent.append(el("hr"));
+    else if (b.type === "image") { const i = el("img"); i.src = b.image_url; i.alt = b.alt_text || ""; i.style.maxWidth = "480px"; parent.append(i); }
+    else if (b.type === "actions") { const a = el("div", "actions"); for (const e of (b.elements || [])) if (e.type === "button") a.append(button(msg, b, e)); parent.append(a); }
+  }
+  if (!(msg.blocks || []).length) parent.append(el("div", "section", plain(msg.text)));
+  for (const a of (msg.attachments || [])) parent.append(el("div", "section", plain(a.title || a.fallback || a.text)));
+}
+function button(msg, block, e) {
+  const b = el("button", e.style || "", textOf(e.text));
+  b.onclick = async () => {
+    if (e.confirm && !window.confirm(textOf(e.confirm.title) + "\n\n" + textOf(e.confirm.text))) return;
+    await post("/demo/api/click", {action_id: e.action_id, value: e.value, block_id: block.block_id,
+      ts: msg.ts, thread_ts: msg.thread_ts, text: textOf(e.text)}); refresh();
+  };
+  return b;
+}
+let seenViews = 0;
+async function refresh() {
+  const s = await (await fetch("/demo/api/state")).json();
+  const log = document.getElementById("log"); log.replaceChildren();
+  const roots = s.messages.filter(m => !m.thread_ts || m.thread_ts === m.ts);
+  for (const m of roots) {
+    const box = el("div", "msg"); box.append(el("div", "who", m.username || (m.bot_id === "B0SITREP" ? "Sitrep" : m.user || "someone")));
+    renderBlocks(m, box);
+    const replies = s.messages.filter(r => r.thread_ts === m.ts && r.ts !== m.ts);
+    if (replies.length) { const t = el("div", "thread"); for (const r of replies) { const rb = el("div", "msg"); rb.append(el("div", "who", r.bot_id === "B0SITREP" ? "Sitrep" : (r.username || r.user || ""))); renderBlocks(r, rb); t.append(rb); } box.append(t); }
+    log.append(box);
+  }
+  document.getElementById("private").textContent = s.private.length ? "Only visible to you: " + s.private[s.private.length - 1].text : "";
+  const ops = [...s.actions.argocd.map(o => "ArgoCD " + o.op + " " + JSON.stringify(o.body || {})),
+               ...s.actions.kubernetes.map(o => "Kubernetes " + JSON.stringify(o))];
+  document.getElementById("ops").textContent = ops.length ? ops.join("\n") : "nothing yet";
+  if (s.views.length > seenViews) { const v = s.views[s.views.length - 1]; seenViews = s.views.length;
+    if (window.confirm((v.title ? textOf(v.title) : "Sitrep") + "\n\n" + (v.blocks || []).map(b => textOf(b.text)).join("\n"))) {
+      await post("/demo/api/submit", {view: v, values: {}}); } }
+}
+document.getElementById("fire").onclick = async () => { await post("/demo/api/fire"); refresh(); };
+document.getElementById("cmd").onsubmit = async (ev) => { ev.preventDefault();
+  await post("/demo/api/command", {text: document.getElementById("text").value}); refresh(); };
+refresh(); setInterval(refresh, 1500);
+</script></body></html>
+"""
+
+
+def page_is_text_only() -> bool:
+    """The page never assigns HTML from data (used by a test)."""
+    return "innerHTML" not in PAGE and "insertAdjacentHTML" not in PAGE and "document.write" not in PAGE
+

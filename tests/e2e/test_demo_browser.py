@@ -1,0 +1,87 @@
+"""The demo page in a real browser (Debian's chromium driven by Playwright): fire the bad deploy,
+read the brief in the alert's thread, approve (confirm dialog), see the rollback and "recovered".
+And what the page shows is text: a message carrying <script> is displayed, never run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import REPO_ROOT, free_port, subprocess_env, wait_for
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api")  # in the test extra: CI has it
+
+pytestmark = [
+    pytest.mark.timeout(150),
+    pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                       reason="chromium is not installed (apt-get install chromium)"),
+]
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "demo.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo", "--no-browser", "--port", str(port)],
+                                cwd=tmp_path, env=subprocess_env(HOME=str(tmp_path)), stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/demo", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up, timeout=30, what="the demo page")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Iterator[object]:
+    assert CHROMIUM is not None, "CI installs chromium (.ci/run)"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        tab.on("dialog", lambda dialog: dialog.accept())  # Slack's confirm dialogs: the user says yes
+        yield tab
+        browser.close()
+
+
+def test_fire_read_approve_and_see_the_rollback_recover(demo: str, page: object, tmp_path: Path) -> None:
+    page.goto(f"{demo}/demo")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="fire scenario: bad deploy").click()  # type: ignore[attr-defined]
+    thread = page.locator(".thread")  # type: ignore[attr-defined]
+    approve = thread.get_by_role("button", name="Approve")
+    approve.first.wait_for(timeout=15_000)  # the brief, in the alert's thread, within 15 s
+    assert "v2.14.2" in thread.first.inner_text()
+    approve.first.click()
+    page.locator("#ops").get_by_text("rollback").wait_for(timeout=20_000)  # type: ignore[attr-defined]
+    page.get_by_text("recovered").first.wait_for(timeout=40_000)  # type: ignore[attr-defined]
+    shot = tmp_path / "demo-after-approval.png"
+    page.screenshot(path=str(shot), full_page=True)  # type: ignore[attr-defined]
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("SITREP_UPDATE_SCREENSHOTS"):
+        shutil.copy(shot, REPO_ROOT / "docs" / "screenshots" / "demo-after-approval.png")
+
+
+def test_a_message_carrying_a_script_is_shown_as_text(demo: str, page: object) -> None:
+    page.goto(f"{demo}/demo")  # type: ignore[attr-defined]
+    hostile = "<script>window.pwned = 1</script><img src=x onerror='window.pwned=2'>"
+    page.fill("#text", hostile)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Send").click()  # type: ignore[attr-defined]
+    page.get_by_text("<script>window.pwned = 1</script>", exact=False).first.wait_for(timeout=15_000)  # type: ignore[attr-defined]
+    assert page.evaluate("window.pwned") is None  # type: ignore[attr-defined]
+    assert page.locator("#log img").count() == 0  # type: ignore[attr-defined]
