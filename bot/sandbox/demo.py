@@ -170,12 +170,22 @@ const plain = (t) => (t || "").replace(/<(https?:[^|>]+)\|([^>]+)>/g, "$2").repl
 const post = (url, body) => fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
   body: JSON.stringify(body || {})}).then(r => r.json());
 function textOf(obj) { return obj ? plain(obj.text) : ""; }
+// mrkdwn's *bold* and `code` as elements whose content is text: nothing from data becomes markup
+function rich(tag, cls, text) {
+  const e = el(tag, cls);
+  for (const piece of (text || "").split(/(\*[^*\n]+\*|`[^`\n]+`)/)) {
+    if (/^\*[^*]+\*$/.test(piece)) e.append(el("b", "", piece.slice(1, -1)));
+    else if (/^`[^`]+`$/.test(piece)) e.append(el("code", "", piece.slice(1, -1)));
+    else if (piece) e.append(document.createTextNode(piece));
+  }
+  return e;
+}
 function renderBlocks(msg, parent) {
   for (const b of (msg.blocks || [])) {
     if (b.type === "header") parent.append(el("div", "header", textOf(b.text)));
     else if (b.type === "section") {
-      const s = el("div", "section", textOf(b.text));
-      if (b.fields) { const f = el("div", "fields"); for (const x of b.fields) f.append(el("div", "", textOf(x))); s.append(f); }
+      const s = rich("div", "section", textOf(b.text));
+      if (b.fields) { const f = el("div", "fields"); for (const x of b.fields) f.append(rich("div", "", textOf(x))); s.append(f); }
       if (b.accessory && b.accessory.type === "button") { const a = el("div", "actions"); a.append(button(msg, b, b.accessory)); s.append(a); }
       parent.append(s);
     } else if (b.type === "context") parent.append(el("div", "context", (b.elements || []).map(e => e.type === "image" ? "🖼 " + (e.alt_text || "") : textOf(e)).join("  ·  ")));
@@ -183,7 +193,7 @@ function renderBlocks(msg, parent) {
     else if (b.type === "image") { const i = el("img"); i.src = b.image_url; i.alt = b.alt_text || ""; i.style.maxWidth = "480px"; parent.append(i); }
     else if (b.type === "actions") { const a = el("div", "actions"); for (const e of (b.elements || [])) if (e.type === "button") a.append(button(msg, b, e)); parent.append(a); }
   }
-  if (!(msg.blocks || []).length) parent.append(el("div", "section", plain(msg.text)));
+  if (!(msg.blocks || []).length) parent.append(rich("div", "section", plain(msg.text)));
   for (const a of (msg.attachments || [])) parent.append(el("div", "section", plain(a.title || a.fallback || a.text)));
 }
 function button(msg, block, e) {
