@@ -38,7 +38,7 @@ from bot.service.container import Services
 from bot.service.facts import LiveTargetFacts, ReplicaLookup
 from bot.service.verify import Verifier
 from bot.service.feedback import FeedbackService
-from bot.service.incidents import IncidentQueries
+from bot.service.incidents import IncidentCommands, IncidentQueries
 from bot.service.postmortem import PostmortemService
 from bot.service.investigate import Investigator
 from bot.service.tasks import BackgroundTasks
@@ -171,6 +171,7 @@ def build_services(
         feedback=FeedbackService(store),
         remediation=remediation,
         alerts=alerts,
+        incidents=IncidentCommands(store),
         default_window=timedelta(minutes=30),
         default_namespace=None,
     )

@@ -8,7 +8,7 @@ from datetime import timedelta
 from bot.service.alerts import AlertService
 from bot.service.approve import RemediationService
 from bot.service.feedback import FeedbackService
-from bot.service.incidents import IncidentQueries
+from bot.service.incidents import IncidentCommands, IncidentQueries
 from bot.service.investigate import Investigator
 from bot.service.postmortem import PostmortemService
 from bot.service.tasks import BackgroundTasks
@@ -27,6 +27,7 @@ class Services:
     feedback: FeedbackService
     remediation: RemediationService | None = None
     alerts: AlertService | None = None
+    incidents: IncidentCommands | None = None
     #: how far back an investigation looks when nobody says otherwise
     default_window: timedelta = timedelta(minutes=30)
     default_namespace: str | None = None

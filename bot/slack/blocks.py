@@ -244,6 +244,8 @@ def build_progress_blocks(
 _USAGE_LINES = (
     "/incident <service> [what you see] — investigate a service now, e.g. /incident checkout p99 is 8s."
     " I post a message here and the brief in its thread.",
+    "/incident list — the open incidents; /incident status <id> — where one stands.",
+    "/incident resolve <id> [note] — close it (said in its thread); /incident reopen <id>.",
     "/incident postmortem <id> — a postmortem draft (Markdown) of incident <id> in its thread.",
     "/incident stats — briefs, root-cause accuracy from feedback, time to brief, model cost.",
     "/incident help — this help.",

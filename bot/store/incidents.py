@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.models import Brief, TimelineEventType
+from bot.models import Brief, IncidentStatus, TimelineEventType, utcnow
 from bot.store.db import schema_is_current
 from bot.store.tables import AlertRow, BriefRow, IncidentRow, TimelineEventRow
 
@@ -96,6 +96,24 @@ class IncidentStore:
                 row.brief_ts = brief_ts
             session.add(row)
             session.commit()
+
+    def set_status(self, incident_id: int, status: str) -> str:
+        """Open or resolve; returns the status it had."""
+        with Session(self._engine) as session:
+            row = session.get(IncidentRow, incident_id)
+            if row is None:
+                raise IncidentNotFoundError(incident_id)
+            previous = row.status
+            row.status = status
+            row.resolved_at = utcnow() if status == IncidentStatus.RESOLVED.value else None
+            session.add(row)
+            session.commit()
+            return previous
+
+    def open_incidents(self, *, limit: int = 20) -> list[IncidentRow]:
+        with Session(self._engine) as session:
+            return list(session.exec(select(IncidentRow).where(IncidentRow.status == IncidentStatus.OPEN.value)
+                                     .order_by(IncidentRow.id.desc()).limit(limit)))  # type: ignore[union-attr]
 
     def save_brief(self, incident_id: int, brief: Brief) -> int:
         with Session(self._engine) as session:

@@ -397,8 +397,8 @@ def test_usage_lists_only_what_works_today() -> None:
     assert "/incident help" in text
     assert "/incident postmortem <id>" in text
     assert "/incident stats" in text
-    for later in ("list", "status", "resolve"):
-        assert f"/incident {later}" not in text
+    for command in ("list", "status <id>", "resolve <id> [note]", "reopen <id>"):
+        assert f"/incident {command}" in text
 
 
 def test_error_blocks() -> None:

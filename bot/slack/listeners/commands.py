@@ -11,8 +11,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
+from bot.service.incidents import IncidentChangeError
 from bot.store.incidents import IncidentNotFoundError
-from bot.slack.blocks import build_usage_blocks, usage_text
+from bot.slack.blocks import MRKDWN, build_usage_blocks, usage_text
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,10 @@ def register(app: AsyncApp, services: Services) -> None:
             stats = await services.feedback.stats()
             await ack(response_type="ephemeral", text="Sitrep so far:\n" + stats.describe())
             return
+        if words and words[0].lower() in {"list", "status", "resolve", "reopen"}:
+            await _manage(ack, services, client=client, verb=words[0].lower(), args=words[1:],
+                          text=command.get("text") or "", user=command.get("user_id") or "someone")
+            return
         if words and words[0].lower() == "postmortem":
             await _postmortem(ack, services, client=client, respond=respond, args=words[1:],
                               channel=command["channel_id"])
@@ -76,6 +81,51 @@ def register(app: AsyncApp, services: Services) -> None:
         await ack(response_type="ephemeral", text=f"Investigating… `{service}`: results in a thread here.")
 
     app.command("/incident")(handle_incident_command)
+
+
+async def _manage(ack: AsyncAck, services: Services, *, client: AsyncWebClient, verb: str, args: list[str],
+                  text: str, user: str) -> None:
+    """``list``, ``status <id>``, ``resolve <id> [note]``, ``reopen <id>``: answered to the person
+    (ephemeral); a resolve or reopen is also said in the incident's thread."""
+    incidents = services.incidents
+    if incidents is None:
+        await ack(response_type="ephemeral", text="Sitrep's store is not available; try again shortly.")
+        return
+    if verb == "list":
+        open_now = await incidents.open_incidents()
+        lines = [summary.line() for summary in open_now] or ["No open incidents."]
+        await ack(response_type="ephemeral", text="Open incidents:\n" + "\n".join(lines[:20]))
+        return
+    if not args or not args[0].lstrip("#").isdigit():
+        await ack(response_type="ephemeral", text=f"Which incident? Type `/incident {verb} 12`"
+                  + (" [note]" if verb == "resolve" else "") + " — the number is in each brief's footer.")
+        return
+    incident_id = int(args[0].lstrip("#"))
+    try:
+        if verb == "status":
+            summary = await incidents.summary(incident_id)
+            await ack(response_type="ephemeral", text=f"{summary.line()} ({summary.status})")
+            return
+        note = text.split(maxsplit=2)[2].strip()[:500] if len(args) > 1 else None
+        if verb == "resolve":
+            summary = await incidents.resolve(incident_id, user=user, note=note)
+            said = f"✅ Resolved by <@{user}>" + (f": {MRKDWN.text(note)}" if note else ".")
+        else:
+            summary = await incidents.reopen(incident_id, user=user)
+            said = f"↩️ Reopened by <@{user}>."
+    except IncidentNotFoundError:
+        await ack(response_type="ephemeral",
+                  text=f"There is no incident {incident_id}. `/incident list` shows the open ones.")
+        return
+    except IncidentChangeError as exc:
+        await ack(response_type="ephemeral", text=str(exc))
+        return
+    await ack(response_type="ephemeral", text=f"Done: {summary.line()}")
+    if summary.channel and summary.thread_ts:
+        try:
+            await client.chat_postMessage(channel=summary.channel, thread_ts=summary.thread_ts, text=said)
+        except SlackApiError as exc:
+            log.warning("thread_line_failed", incident_id=incident_id, error=exc.response.get("error"))
 
 
 async def _postmortem(ack: AsyncAck, services: Services, *, client: AsyncWebClient, respond: AsyncRespond,
