@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 import pytest
 
 from bot.sandbox.server import FakeCloud
@@ -46,3 +48,15 @@ def test_list_status_resolve_and_reopen(
 
         assert ask("status 99").startswith("There is no incident 99")
         assert ask("resolve").startswith("Which incident? Type `/incident resolve 12` [note]")
+
+
+def test_slack_rate_limits_are_waited_out(
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    fake_cloud.set_faults({"slack": {"status": 429, "retry_after": 1, "times": 2, "path": "chat.postMessage"}})
+    with run_sitrep(sitrep_env, workdir=workdir) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        wait_for_brief(fake_cloud, timeout=30)
+    # both 429s were served (the fault is used up): without waiting them out, the root message,
+    # and so the brief, would never have been posted
+    assert "slack" not in httpx.get(f"{fake_cloud.url}/", timeout=5).json()["faults"]
