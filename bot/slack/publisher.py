@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+import structlog
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Brief, SourceResult, SourceStatus
@@ -18,6 +20,8 @@ from bot.slack.blocks import (
 )
 from bot.slack.proposals import build_action_blocks
 
+log = structlog.get_logger(__name__)
+
 _MARK = {SourceStatus.OK: "✓", SourceStatus.NO_DATA: "∅", SourceStatus.SKIPPED: "–"}
 
 
@@ -27,7 +31,8 @@ class SlackBriefPublisher:
 
     def __init__(self, client: AsyncWebClient, *, channel: str, thread_ts: str, service: str,
                  brief_ts: str | None = None,
-                 on_posted: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_posted: Callable[[str], Awaitable[None]] | None = None,
+                 react_to_root: bool = False) -> None:
         self._client = client
         self._channel = channel
         self._thread_ts = thread_ts
@@ -35,6 +40,17 @@ class SlackBriefPublisher:
         self._statuses: dict[str, str] = {}
         self.brief_ts: str | None = brief_ts
         self._on_posted = on_posted
+        #: the root is another bot's alert message: show the state there as reactions
+        self._react = react_to_root
+
+    async def _reaction(self, name: str) -> None:
+        if not self._react:
+            return
+        try:
+            await self._client.reactions_add(channel=self._channel, timestamp=self._thread_ts, name=name)
+        except SlackApiError as exc:  # already there after a retry, or no permission: not worth failing
+            if exc.response.get("error") != "already_reacted":
+                log.warning("reaction_failed", name=name, error=exc.response.get("error"))
 
     async def _posted(self, ts: str) -> None:
         self.brief_ts = ts
@@ -42,6 +58,7 @@ class SlackBriefPublisher:
             await self._on_posted(ts)
 
     async def started(self, *, incident_id: int) -> None:
+        await self._reaction("eyes")
         text = f"Collecting context for {self._service}…"
         blocks = build_progress_blocks(service=self._service)
         if self.brief_ts is not None:
@@ -74,6 +91,9 @@ class SlackBriefPublisher:
         )
         text = brief_fallback_text(brief)
         metadata = brief_metadata(brief, incident_id=incident_id)
+        partial = any(status in (SourceStatus.ERROR, SourceStatus.TIMEOUT)
+                      for status in brief.analysis.sources.values())
+        await self._reaction("warning" if partial else "white_check_mark")
         if self.brief_ts is not None:
             await self._client.chat_update(
                 channel=self._channel, ts=self.brief_ts, text=text, blocks=blocks, metadata=metadata

@@ -49,7 +49,8 @@ class SlackIncidentThreads:
     def publisher(self, incident: IncidentRow, *, channel: str, thread_ts: str,
                   on_posted: Callable[[str], Awaitable[None]]) -> SlackBriefPublisher:
         return SlackBriefPublisher(self._client, channel=channel, thread_ts=thread_ts,
-                                   service=incident.service, brief_ts=incident.brief_ts, on_posted=on_posted)
+                                   service=incident.service, brief_ts=incident.brief_ts, on_posted=on_posted,
+                                   react_to_root=incident.origin == "alert" and thread_ts == incident.slack_ts)
 
     async def say(self, *, channel: str, thread_ts: str, text: str) -> None:
         await self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)

@@ -88,6 +88,8 @@ def test_an_alert_message_gets_one_brief_in_its_thread_however_often_slack_deliv
             assert response.status_code == 200
         [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="a brief")
         assert brief["channel"] == ALERTS and brief["thread"] == event["ts"]  # in the alert's own thread
+        reactions = [(c["params"]["name"], c["params"]["timestamp"]) for c in fake_cloud.slack_calls("reactions.add")]
+        assert reactions == [("eyes", event["ts"]), ("white_check_mark", event["ts"])]  # on the alert itself
         text = json.dumps(brief["blocks"])
         assert "checkout" in text and "v2.14.2" in text
         assert db_rows(workdir, "select count(*) from incidents") == [(1,)]
@@ -139,6 +141,7 @@ def test_a_webhook_alert_posts_a_root_message_in_the_services_channel_and_thread
         roots = [c for c in fake_cloud.slack_calls("chat.postMessage")
                  if c["channel"] == ALERTS and not c.get("thread_ts")]
         assert len(roots) == 1 and brief["thread"] == roots[0]["ts"]
+        assert fake_cloud.slack_calls("reactions.add") == []  # no reactions on Sitrep's own message
 
         incident = httpx.get(f"{sitrep.url}/api/v1/incidents/{response.json()['incidents'][0]}",
                              headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10).json()
