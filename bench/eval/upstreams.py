@@ -19,6 +19,7 @@ from urllib.parse import unquote
 import httpx
 import yaml
 
+from bot.sandbox.query import go_duration, prom_duration
 from bot.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "upstream"
@@ -123,7 +124,7 @@ class ScenarioUpstreams:
         before, after = series
         onset = self.at(self.s.metric_onsets.get(service, self.s.onset))
         start, end = float(params["start"]), float(params["end"])
-        step = _step_seconds(params.get("step", "15"))
+        step = prom_duration(params.get("step", "15"))
         values, t = [], start
         while t <= end:
             moment = datetime.fromtimestamp(t, tz=UTC)
@@ -175,7 +176,7 @@ class ScenarioUpstreams:
     def jaeger(self, params: dict[str, str]) -> dict[str, Any]:
         service = params.get("service")
         want_errors = "error" in params.get("tags", "")
-        min_us = _duration_us(params["minDuration"]) if params.get("minDuration") else None
+        min_us = go_duration(params["minDuration"]) * 1e6 if params.get("minDuration") else None
         data = []
         for index, spec in enumerate(self.s.traces):
             for copy in range(int(spec.get("count", 1))):
@@ -221,19 +222,3 @@ class ScenarioUpstreams:
 
 def _z(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _step_seconds(text: str) -> float:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", text)
-    if not match:
-        return 15.0
-    value, unit = float(match.group(1)), match.group(2) or "s"
-    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
-
-
-def _duration_us(text: str) -> float:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(us|µs|ms|s|m)", text)
-    if not match:
-        return 0.0
-    value, unit = float(match.group(1)), match.group(2)
-    return value * {"us": 1, "µs": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
