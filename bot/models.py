@@ -113,6 +113,16 @@ class Trace(BaseModel):
     error: bool
     spans: list[Span] = Field(default_factory=list)
 
+    def call_edges(self) -> set[tuple[str, str]]:
+        """``(caller, callee)`` services: a span whose parent span runs in another service."""
+        by_id = {span.span_id: span for span in self.spans}
+        edges = set()
+        for span in self.spans:
+            parent = by_id.get(span.parent_id or "")
+            if parent is not None and parent.service != span.service:
+                edges.add((parent.service, span.service))
+        return edges
+
 
 Payload = Annotated[LogLine | MetricSeries | Deploy | Trace, Field(discriminator="kind")]
 

@@ -24,17 +24,6 @@ log = structlog.get_logger(__name__)
 CACHE_SECONDS = 30.0
 
 
-def edges_of_traces(traces: Iterable[Trace]) -> set[tuple[str, str]]:
-    edges = set()
-    for trace in traces:
-        by_id = {span.span_id: span for span in trace.spans}
-        for span in trace.spans:
-            parent = by_id.get(span.parent_id or "")
-            if parent is not None and parent.service != span.service:
-                edges.add((parent.service, span.service))
-    return edges
-
-
 class EdgeStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -66,7 +55,7 @@ class EdgeStore:
 
     def learn_from(self, results: Iterable[SourceResult]) -> None:
         traces = [e.payload for r in results for e in r.evidence if isinstance(e.payload, Trace)]
-        edges = edges_of_traces(traces)
+        edges = {edge for trace in traces for edge in trace.call_edges()}
         if edges:
             self.add((p, c, 1) for p, c in sorted(edges))
 
