@@ -27,7 +27,7 @@ from bot.analyst.signals import (
 from bot.digest.budget import DEFAULT_BUDGET, Part, fit
 from bot.digest.deploys import digest_deploys
 from bot.digest.logs import LogEntry, mine_templates, render_templates
-from bot.digest.metrics import digest_series
+from bot.digest.metrics import MetricDigest, digest_series
 from bot.digest.traces import digest_traces
 from bot.models import (
     EVIDENCE_SOURCE_OF,
@@ -103,6 +103,11 @@ def build_prompt(
     def when(at: datetime) -> str:
         return fmt_time(at, ref=ref)
 
+    # what every source's digest needs, worked out once for all of them
+    metrics = {e.id: d for r in results for e in r.evidence if isinstance(e.payload, MetricSeries)
+               if (d := digest_series(e.id, e.payload)) is not None}
+    context = _DigestContext(request=request, limits=limits, when=when, metrics=metrics,
+                             since=_current_deploy_time(results), onset=_onset(metrics, results))
     parts: list[Part] = []
     empty: dict[int, str] = {}
     for index, result in enumerate(results):
@@ -110,7 +115,7 @@ def build_prompt(
             note = result.describe() if result.status is not SourceStatus.OK else f"{result.source.label}: no data"
             empty[index] = _clean(note, limits.max_detail_chars)
             continue
-        parts += [_tagged(part, index) for part in _parts(result, results, request, limits, when)]
+        parts += [_tagged(part, index) for part in _parts(result, context)]
     budgeted = fit(parts, budget=limits.token_budget)
     blocks = [_request_block(request, limits)]
     shown: set[str] = set()
@@ -149,27 +154,35 @@ def _tagged(part: Part, index: int) -> Part:
     return Part(source=str(index), kind=part.kind, text=part.text, score=part.score, ids=part.ids)
 
 
-def _parts(result: SourceResult, results: Sequence[SourceResult], request: InvestigationRequest,
-           limits: PromptLimits, when: Callable[[datetime], str]) -> list[Part]:
+@dataclass(frozen=True, slots=True)
+class _DigestContext:
+    request: InvestigationRequest
+    limits: PromptLimits
+    when: Callable[[datetime], str]
+    metrics: dict[str, MetricDigest]  # by evidence id
+    since: datetime | None  # the current deploy: log templates first seen after it are NEW
+    onset: datetime | None  # deploys are placed relative to it
+
+
+def _parts(result: SourceResult, context: _DigestContext) -> list[Part]:
+    request, limits, when = context.request, context.limits, context.when
     logs = [e for e in result.evidence if isinstance(e.payload, LogLine)]
     metrics = [e for e in result.evidence if isinstance(e.payload, MetricSeries)]
     deploys = [e for e in result.evidence if isinstance(e.payload, Deploy)]
     traces = [e for e in result.evidence if isinstance(e.payload, Trace)]
     parts: list[Part] = []
     if logs:
-        parts += _log_parts(logs, since=_current_deploy_time(results), when=when)
+        parts += _log_parts(logs, since=context.since, when=when)
     for item in metrics:
-        assert isinstance(item.payload, MetricSeries)
-        digest = digest_series(item.id, item.payload)
+        digest = context.metrics.get(item.id)
         if digest is None:
             continue
         score = 95 + min(digest.ratio, 100) / 100 if digest.changed else 10
         parts.append(Part("metrics", "metric" if digest.changed else "flat metric", digest.line(fmt_time=when),
                           score, frozenset({item.id})))
     if deploys:
-        onset = _onset(results)
         pairs = [(e.id, e.payload) for e in deploys if isinstance(e.payload, Deploy)]
-        for digest in digest_deploys(pairs, onset=onset, now=request.window_end):
+        for digest in digest_deploys(pairs, onset=context.onset, now=request.window_end):
             score = 97 if digest.near_onset else 96 if digest.deploy.current else 60
             parts.append(Part("deploys", "deploy", digest.line(fmt_time=when), score, frozenset({digest.evidence_id})))
     if traces:
@@ -212,14 +225,9 @@ def _log_parts(logs: list[Evidence], *, since: datetime | None, when: Callable[[
     return parts
 
 
-def _onset(results: Sequence[SourceResult]) -> datetime | None:
+def _onset(metrics: dict[str, MetricDigest], results: Sequence[SourceResult]) -> datetime | None:
     """The earliest change any metric shows, else the first error log line."""
-    changes = []
-    for item in (e for r in results for e in r.evidence):
-        if isinstance(item.payload, MetricSeries):
-            digest = digest_series(item.id, item.payload)
-            if digest is not None and digest.changed_at is not None:
-                changes.append(digest.changed_at)
+    changes = [d.changed_at for d in metrics.values() if d.changed_at is not None]
     if changes:
         return min(changes)
     errors = [e.payload.at for r in results for e in r.evidence
