@@ -7,7 +7,8 @@ per model, decisions and executions per outcome. Read from the database at scrap
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,51 +26,40 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = read_stats(self._engine)
-        alerts = CounterMetricFamily("sitrep_alerts", "Alerts received, by what became of them", labels=["outcome"])
-        for outcome, n in sorted(stats.alerts.items()):
-            alerts.add_metric([outcome], n)
-        yield alerts
-        dead = CounterMetricFamily("sitrep_dead_letters", "Inputs that could not be read, kept", labels=["route"])
-        for route, n in sorted(stats.dead_letters.items()):
-            dead.add_metric([route], n)
-        yield dead
-        jobs = GaugeMetricFamily("sitrep_jobs", "Jobs in the durable queue by kind and state", labels=["kind", "state"])
-        for (kind, state), n in sorted(stats.jobs.items()):
-            jobs.add_metric([kind, state], n)
-        yield jobs
-        calls = CounterMetricFamily("sitrep_collector_calls", "Source collections by status",
-                                    labels=["source", "status"])
-        for (source, status), n in sorted(stats.sources.items()):
-            calls.add_metric([source, status], n)
-        yield calls
-        seconds = CounterMetricFamily("sitrep_collector_seconds", "Time spent collecting, per source",
-                                      labels=["source"])
-        for source, total in sorted(stats.source_seconds.items()):
-            seconds.add_metric([source], total)
-        yield seconds
-        briefs = CounterMetricFamily("sitrep_briefs", "Briefs by analysis path", labels=["status"])
-        for status, n in sorted(stats.briefs.items()):
-            briefs.add_metric([status], n)
-        yield briefs
-        llm_calls = CounterMetricFamily("sitrep_llm_briefs", "Briefs written by each model", labels=["model"])
-        tokens = CounterMetricFamily("sitrep_llm_tokens", "Model tokens", labels=["model", "direction"])
-        cost = CounterMetricFamily("sitrep_llm_cost_usd", "Model spend in US dollars", labels=["model"])
-        latency = CounterMetricFamily("sitrep_llm_latency_seconds", "Time waiting for models", labels=["model"])
-        for model, usage in sorted(stats.models.items()):
-            llm_calls.add_metric([model], usage.calls)
-            tokens.add_metric([model, "input"], usage.input_tokens)
-            tokens.add_metric([model, "output"], usage.output_tokens)
-            cost.add_metric([model], usage.cost_usd)
-            latency.add_metric([model], usage.latency_ms / 1000)
-        yield from (llm_calls, tokens, cost, latency)
-        decisions = CounterMetricFamily("sitrep_decisions", "Policy decisions on proposed actions", labels=["outcome"])
-        for outcome, n in sorted(stats.decisions.items()):
-            decisions.add_metric([outcome], n)
-        yield decisions
-        executions = CounterMetricFamily("sitrep_executions", "Executions by outcome", labels=["outcome"])
-        for outcome, n in sorted(stats.executions.items()):
-            executions.add_metric([outcome], n)
-        yield executions
+        yield _family(CounterMetricFamily, "sitrep_alerts", "Alerts received, by what became of them",
+                      ["outcome"], stats.alerts)
+        yield _family(CounterMetricFamily, "sitrep_dead_letters", "Inputs that could not be read, kept",
+                      ["route"], stats.dead_letters)
+        yield _family(GaugeMetricFamily, "sitrep_jobs", "Jobs in the durable queue by kind and state",
+                      ["kind", "state"], stats.jobs)
+        yield _family(CounterMetricFamily, "sitrep_collector_calls", "Source collections by status",
+                      ["source", "status"], stats.sources)
+        yield _family(CounterMetricFamily, "sitrep_collector_seconds", "Time spent collecting, per source",
+                      ["source"], stats.source_seconds)
+        yield _family(CounterMetricFamily, "sitrep_briefs", "Briefs by analysis path", ["status"], stats.briefs)
+        models = sorted(stats.models.items())
+        yield _family(CounterMetricFamily, "sitrep_llm_briefs", "Briefs written by each model", ["model"],
+                      {m: u.calls for m, u in models})
+        yield _family(CounterMetricFamily, "sitrep_llm_tokens", "Model tokens", ["model", "direction"],
+                      {(m, d): n for m, u in models for d, n in (("input", u.input_tokens),
+                                                                 ("output", u.output_tokens))})
+        yield _family(CounterMetricFamily, "sitrep_llm_cost_usd", "Model spend in US dollars", ["model"],
+                      {m: u.cost_usd for m, u in models})
+        yield _family(CounterMetricFamily, "sitrep_llm_latency_seconds", "Time waiting for models", ["model"],
+                      {m: u.latency_ms / 1000 for m, u in models})
+        yield _family(CounterMetricFamily, "sitrep_decisions", "Policy decisions on proposed actions",
+                      ["outcome"], stats.decisions)
+        yield _family(CounterMetricFamily, "sitrep_executions", "Executions by outcome", ["outcome"],
+                      stats.executions)
+
+
+def _family(kind: type[CounterMetricFamily] | type[GaugeMetricFamily], name: str, documentation: str,
+            labels: list[str], values: Mapping[Any, float]) -> Metric:
+    """One metric family; ``values`` keyed by a label value, or a tuple of them, in label order."""
+    family = kind(name, documentation, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+    return family
 
 
 def exposition(engine: Engine) -> bytes:

@@ -10,6 +10,7 @@ first.
 from __future__ import annotations
 
 import math
+from statistics import median
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,8 +80,8 @@ def digest_series(evidence_id: str, series: MetricSeries, *, min_ratio: float = 
     if split is None:
         mean = sum(values) / len(values)
         return MetricDigest(evidence_id, series.name, mean, mean, None, peak)
-    before = _median(values[:split])
-    after = _median(values[split:])
+    before = median(values[:split])
+    after = median(values[split:])
     low, high = sorted((abs(before), abs(after)))
     big_enough = (high / low >= min_ratio) if low > 0 else high > 0
     if not big_enough or abs(after - before) <= min_delta:
@@ -103,9 +104,3 @@ def fmt_value(name: str, value: float) -> str:
     if "rate" in name:
         return f"{value:.1f}/s"
     return f"{value:.3g}"
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
