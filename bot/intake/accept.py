@@ -275,12 +275,7 @@ class AlertIntake:
         return AlertOutcome(row.id, known.incident_id, "duplicate")
 
     def _resolve(self, session: Session, row: AlertRow, alert: Alert) -> AlertOutcome:
-        known = session.exec(
-            select(AlertRow).join(IncidentRow, col(IncidentRow.id) == col(AlertRow.incident_id))
-            .where(col(IncidentRow.status) == IncidentStatus.OPEN.value)
-            .where((col(AlertRow.identity) == row.identity) | (col(AlertRow.fingerprint) == row.fingerprint))
-            .order_by(col(AlertRow.id).desc())
-        ).first()
+        known = next(iter(self._in_open_incidents(session, row.identity, row.fingerprint)), None)
         if known is None or known.incident_id is None:
             row.outcome = "unmatched"
             session.add(row)
@@ -311,20 +306,26 @@ class AlertIntake:
 
     def _firing_twin(self, session: Session, alert: Alert, identity: str) -> AlertRow | None:
         """The same alert, already firing in an open incident."""
-        rows = session.exec(
-            select(AlertRow).join(IncidentRow, col(IncidentRow.id) == col(AlertRow.incident_id))
-            .where(col(IncidentRow.status) == IncidentStatus.OPEN.value)
-            .where((col(AlertRow.identity) == identity) | (col(AlertRow.fingerprint) == alert.fingerprint))
-            .order_by(col(AlertRow.id).desc())
-        ).all()
-        for known in rows:
+        states: dict[tuple[int | None, str], str] = {}  # one look per (incident, alert), however many re-sends
+        for known in self._in_open_incidents(session, identity, alert.fingerprint):
             if alert.namespace and known.namespace and alert.namespace != known.namespace \
                     and known.fingerprint != alert.fingerprint:
                 continue  # the same alert name on the same service in another namespace
-            latest_state = self._latest_state(session, known)
-            if latest_state == AlertState.FIRING.value:
+            key = (known.incident_id, known.identity)
+            if key not in states:
+                states[key] = self._latest_state(session, known)
+            if states[key] == AlertState.FIRING.value:
                 return known
         return None
+
+    def _in_open_incidents(self, session: Session, identity: str, fingerprint: str) -> list[AlertRow]:
+        """Rows of this alert (same identity or fingerprint) in open incidents, newest first."""
+        return list(session.exec(
+            select(AlertRow).join(IncidentRow, col(IncidentRow.id) == col(AlertRow.incident_id))
+            .where(col(IncidentRow.status) == IncidentStatus.OPEN.value)
+            .where((col(AlertRow.identity) == identity) | (col(AlertRow.fingerprint) == fingerprint))
+            .order_by(col(AlertRow.id).desc())
+        ).all())
 
     def _latest_state(self, session: Session, known: AlertRow) -> str:
         last = session.exec(
