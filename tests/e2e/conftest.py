@@ -3,13 +3,18 @@ server, and ``sitrep serve`` as a subprocess pointed at them."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+import httpx
 
 import pytest
 
 from bot.sandbox.server import FakeCloud
 from bot.sandbox.signer import SlackSigner
+from tests.support import free_port, subprocess_env, wait_for
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 
@@ -41,3 +46,28 @@ def sitrep_env(fake_cloud: FakeCloud) -> dict[str, str]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[str]:
+    """`sitrep demo --no-browser` as a subprocess on a free port; its URL once the page answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (tmp_path / "demo.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo", "--no-browser", "--port", str(port)],
+                                cwd=tmp_path, env=subprocess_env(HOME=str(tmp_path)), stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/demo", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(up, timeout=30, what="the demo page")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert proc.returncode in (0, -15), "sitrep demo did not stop cleanly on SIGTERM"

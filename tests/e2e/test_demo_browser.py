@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support import REPO_ROOT, free_port, subprocess_env, wait_for
+from tests.support import REPO_ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api")  # in the test extra: CI has it
@@ -24,29 +21,6 @@ pytestmark = [
     pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
                        reason="chromium is not installed (apt-get install chromium)"),
 ]
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "demo.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo", "--no-browser", "--port", str(port)],
-                                cwd=tmp_path, env=subprocess_env(HOME=str(tmp_path)), stdout=log,
-                                stderr=subprocess.STDOUT)
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/demo", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_for(up, timeout=30, what="the demo page")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture
