@@ -91,7 +91,7 @@ class AlertService:
             if event_id and await self._store_call(self._intake.already_seen, event_id):
                 return MessageOutcome(ignored="repeated delivery")
             await self._store_call(self._intake.dead_letter, route="slack", reason=exc.reason,
-                                    body=_json(event))
+                                    body=json.dumps(event, ensure_ascii=False, default=str))
             if event_id:
                 await self._store_call(self._intake.accept, [], Delivery(origin="slack", key=event_id))
             return MessageOutcome(unreadable=exc.reason)
@@ -125,6 +125,3 @@ class AlertService:
         """Keep a body refused before parsing (too large...)."""
         await self._store_call(self._intake.dead_letter, route=f"/alerts/{kind}", reason=reason, body=body)
 
-
-def _json(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, default=str)
