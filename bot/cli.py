@@ -143,10 +143,13 @@ def _demo(*, port: int, browser: bool) -> int:
 
     from bot.sandbox.demo import build_demo_router, demo_env
     from bot.sandbox.server import FakeCloud
+    from bot.sandbox.stories import all_stories
     from bot.web import create_app
 
-    with tempfile.TemporaryDirectory(prefix="sitrep-demo-") as tmp, FakeCloud(live=True) as cloud:
-        cloud.sandbox.argocd.recover_on_rollback = True  # the approved rollback fixes the demo
+    with tempfile.TemporaryDirectory(prefix="sitrep-demo-") as tmp, \
+            FakeCloud(all_stories(), live=True) as cloud:
+        cloud.sandbox.argocd.heals = True  # an approved rollback or restart fixes its scenario
+        cloud.sandbox.kubernetes.heals = True
         env = demo_env(cloud, Path(tmp), model_key=os.environ.get("ANTHROPIC_API_KEY"))
         if os.environ.get("DATABASE_URL"):
             env["DATABASE_URL"] = os.environ["DATABASE_URL"]

@@ -1,7 +1,7 @@
 """``sitrep demo``: Sitrep against the sandbox, with a Slack-like page at ``/demo``.
 
 The page shows the demo channel (messages, threads, the Block Kit Sitrep posts), fires the built-in
-scenario as Alertmanager would post it, sends ``/incident`` as a slash command and button clicks as
+scenarios (``bot.sandbox.stories``) as Alertmanager would post them, sends ``/incident`` as a slash command and button clicks as
 Slack's interactivity payloads — all signed with the app's signing secret and sent to Sitrep's own
 ``/slack/events`` over HTTP, exactly as Slack would. It also lists what the sandbox ArgoCD and
 Kubernetes were asked to do. Everything rendered is text (``textContent``), never HTML.
@@ -9,6 +9,7 @@ Kubernetes were asked to do. Everything rendered is text (``textContent``), neve
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,37 +17,52 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from bot.sandbox.scenario import Scenario
 from bot.sandbox.server import FakeCloud
 from bot.sandbox.signer import SlackSigner
 
 CHANNEL = "C0DEMO"
 USER = "U0SRE1"  # sre-ana: in @sre, so she may approve what the demo policy asks approval for
 POLICY = """\
-# The demo's policy: one SRE approves a rollback or a restart of checkout; scaling within bounds.
+# The demo's policy: one SRE approves a rollback or a restart; nothing runs by itself.
 services:
   checkout: {tier: standard, namespace: shop, argocd_app: checkout, channel: C0DEMO, owners: ["@sre"]}
+  cart: {tier: standard, namespace: shop, argocd_app: cart, channel: C0DEMO, owners: ["@sre"]}
+  orders: {tier: standard, namespace: shop, argocd_app: orders, channel: C0DEMO, owners: ["@sre"]}
+  payments: {tier: critical, namespace: shop, argocd_app: payments, channel: C0DEMO, owners: ["@sre"]}
+  search: {tier: low, namespace: shop, argocd_app: search, channel: C0DEMO, owners: ["@sre"]}
 rules:
-  - name: rollbacks of checkout need one SRE
+  - name: rollbacks need one SRE
     action: rollback
-    match: {service: checkout}
+    match: {tier: [standard, low]}
     decision: approve
     approvers: ["@sre"]
     expires_after: 15m
-  - name: restarts of checkout need one SRE
+  - name: restarts need one SRE
     action: restart
-    match: {service: checkout}
+    match: {tier: [standard, low]}
     decision: approve
     approvers: ["@sre"]
     expires_after: 15m
 """
 
+#: the scenario buttons of the page: name → label
+SCENARIOS = {
+    "bad_deploy": "bad deploy (checkout)",
+    "memory_leak": "memory leak (cart)",
+    "dependency_failure": "dependency failure (orders → payments)",
+    "false_alarm": "false alarm (search)",
+}
 
-def alertmanager_message(cloud: FakeCloud) -> dict[str, Any]:
+
+def alertmanager_message(scenario: Scenario) -> dict[str, Any]:
     """What Alertmanager's default Slack template posts for the scenario's alert."""
-    title = f"[FIRING:1] HighLatencyP99 (prod-eu1 {cloud.scenario.namespace} {cloud.scenario.service} critical)"
+    title = (f"[FIRING:1] {scenario.alert_name} (prod-eu1 {scenario.namespace} {scenario.service} "
+             f"{scenario.severity})")
     return {"username": "Alertmanager", "channel": "#demo", "attachments": [{
         "title": title, "title_link": "http://alertmanager.sandbox:9093/#/alerts", "text": "",
-        "fallback": title, "color": "danger", "mrkdwn_in": ["fallback", "pretext", "text"]}]}
+        "fallback": title, "color": "danger" if scenario.severity == "critical" else "warning",
+        "mrkdwn_in": ["fallback", "pretext", "text"]}]}
 
 
 def demo_env(cloud: FakeCloud, workdir: Path, *, model_key: str | None) -> dict[str, str]:
@@ -80,7 +96,7 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
 
     @router.get("/demo")
     async def page() -> HTMLResponse:
-        return HTMLResponse(PAGE)
+        return HTMLResponse(PAGE.replace("/*SCENARIOS*/{}", json.dumps(SCENARIOS)).replace("/*USER*/", USER))
 
     @router.get("/demo/api/state")
     async def state() -> JSONResponse:
@@ -97,10 +113,16 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
                              "actions": {"argocd": argocd, "kubernetes": kubernetes}})
 
     @router.post("/demo/api/fire")
-    async def fire() -> JSONResponse:
+    async def fire(request: Request) -> JSONResponse:
+        body = await request.json() if await request.body() else {}
+        name = str((body or {}).get("scenario") or "bad_deploy")
+        scenario = next((s for s in cloud.sandbox.feed.all() if s.name == name), None)
+        if scenario is None:
+            return JSONResponse({"error": f"unknown scenario {name!r}; one of {', '.join(SCENARIOS)}"},
+                                status_code=400)
         async with httpx.AsyncClient(timeout=5) as client:
-            response = await client.post(cloud.incoming_webhook_url(CHANNEL), json=alertmanager_message(cloud))
-        return JSONResponse({"status": response.status_code})
+            response = await client.post(cloud.incoming_webhook_url(CHANNEL), json=alertmanager_message(scenario))
+        return JSONResponse({"status": response.status_code, "scenario": name})
 
     @router.post("/demo/api/command")
     async def command(request: Request) -> JSONResponse:
@@ -153,30 +175,40 @@ main{flex:1;display:flex;flex-direction:column}
 .actions button.primary{background:#007a5a;color:#fff}.actions button.danger{background:#e01e5a;color:#fff}
 form{display:flex;padding:12px;border-top:1px solid #ddd}form input{flex:1;padding:8px}
 #private{color:#616061;font-style:italic;padding:0 16px}
-.ops{font-family:monospace;font-size:.8em;white-space:pre-wrap;background:#2c0a2d;padding:6px;border-radius:4px}
+.ops{font-family:monospace;font-size:.8em;white-space:pre-wrap;word-break:break-all;background:#2c0a2d;padding:6px;border-radius:4px}
+a{color:#1264a3}
 </style></head>
 <body>
 <aside><h3>Sitrep demo</h3><p>#demo · you are sre-ana (@sre)</p>
-<button id="fire">fire scenario: bad deploy</button>
+<div id="scenarios"></div>
 <h4>Sent to the sandbox</h4><div id="ops" class="ops">nothing yet</div></aside>
 <main><div id="log"></div><div id="private"></div>
 <form id="cmd"><input id="text" value="/incident checkout p99 is 8s" aria-label="message"><button>Send</button></form></main>
 <script>
 "use strict";
+const SCENARIOS = /*SCENARIOS*/{};
+const ME = "/*USER*/";
 const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text; return e; };
-const plain = (t) => (t || "").replace(/<(https?:[^|>]+)\|([^>]+)>/g, "$2").replace(/<(https?:[^>]+)>/g, "$1")
-  .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+const decode = (t) => (t || "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+const plain = (t) => decode((t || "").replace(/<(https?:[^|>]+)\|([^>]+)>/g, "$2").replace(/<(https?:[^>]+)>/g, "$1"));
 const post = (url, body) => fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
   body: JSON.stringify(body || {})}).then(r => r.json());
 function textOf(obj) { return obj ? plain(obj.text) : ""; }
-// mrkdwn's *bold* and `code` as elements whose content is text: nothing from data becomes markup
-function rich(tag, cls, text) {
+function rawOf(obj) { return obj ? (obj.text || "") : ""; }
+// mrkdwn's <url|label>, *bold* and `code` as elements whose content is text: nothing from data becomes
+// markup, and a link's address is set as a property only when it is http(s)
+function rich(tag, cls, raw) {
   const e = el(tag, cls);
-  for (const piece of (text || "").split(/(\*[^*\n]+\*|`[^`\n]+`)/)) {
-    if (/^\*[^*]+\*$/.test(piece)) e.append(el("b", "", piece.slice(1, -1)));
-    else if (/^`[^`]+`$/.test(piece)) e.append(el("code", "", piece.slice(1, -1)));
-    else if (piece) e.append(document.createTextNode(piece));
+  for (const piece of (raw || "").split(/(<https?:[^|>\s]+(?:\|[^>]+)?>|<@[UW][A-Z0-9]+>|\*[^*\n]+\*|`[^`\n]+`)/)) {
+    const link = /^<(https?:[^|>\s]+)(?:\|([^>]+))?>$/.exec(piece);
+    const mention = /^<@([UW][A-Z0-9]+)>$/.exec(piece);
+    if (mention) e.append(el("b", "", "@" + (mention[1] === ME ? "sre-ana" : mention[1])));
+    else if (link) { const a = el("a", "", decode(link[2] || link[1])); a.href = decode(link[1]);
+      a.target = "_blank"; a.rel = "noopener noreferrer"; e.append(a); }
+    else if (/^\*[^*]+\*$/.test(piece)) e.append(el("b", "", decode(piece.slice(1, -1))));
+    else if (/^`[^`]+`$/.test(piece)) e.append(el("code", "", decode(piece.slice(1, -1))));
+    else if (piece) e.append(document.createTextNode(decode(piece)));
   }
   return e;
 }
@@ -184,16 +216,19 @@ function renderBlocks(msg, parent) {
   for (const b of (msg.blocks || [])) {
     if (b.type === "header") parent.append(el("div", "header", textOf(b.text)));
     else if (b.type === "section") {
-      const s = rich("div", "section", textOf(b.text));
-      if (b.fields) { const f = el("div", "fields"); for (const x of b.fields) f.append(rich("div", "", textOf(x))); s.append(f); }
+      const s = rich("div", "section", rawOf(b.text));
+      if (b.fields) { const f = el("div", "fields"); for (const x of b.fields) f.append(rich("div", "", rawOf(x))); s.append(f); }
       if (b.accessory && b.accessory.type === "button") { const a = el("div", "actions"); a.append(button(msg, b, b.accessory)); s.append(a); }
       parent.append(s);
-    } else if (b.type === "context") parent.append(el("div", "context", (b.elements || []).map(e => e.type === "image" ? "🖼 " + (e.alt_text || "") : textOf(e)).join("  ·  ")));
+    } else if (b.type === "context") { const c = el("div", "context");
+      (b.elements || []).forEach((e, i) => { if (i) c.append(document.createTextNode("  ·  "));
+        c.append(e.type === "image" ? el("span", "", "🖼 " + (e.alt_text || "")) : rich("span", "", rawOf(e))); });
+      parent.append(c); }
     else if (b.type === "divider") parent.append(el("hr"));
     else if (b.type === "image") { const i = el("img"); i.src = b.image_url; i.alt = b.alt_text || ""; i.style.maxWidth = "480px"; parent.append(i); }
     else if (b.type === "actions") { const a = el("div", "actions"); for (const e of (b.elements || [])) if (e.type === "button") a.append(button(msg, b, e)); parent.append(a); }
   }
-  if (!(msg.blocks || []).length) parent.append(rich("div", "section", plain(msg.text)));
+  if (!(msg.blocks || []).length) parent.append(rich("div", "section", msg.text));
   for (const a of (msg.attachments || [])) parent.append(el("div", "section", plain(a.title || a.fallback || a.text)));
 }
 function button(msg, block, e) {
@@ -208,7 +243,9 @@ function button(msg, block, e) {
 let seenViews = 0;
 async function refresh() {
   const s = await (await fetch("/demo/api/state")).json();
-  const log = document.getElementById("log"); log.replaceChildren();
+  const log = document.getElementById("log");
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;  // follow new messages, as Slack does
+  log.replaceChildren();
   const roots = s.messages.filter(m => !m.thread_ts || m.thread_ts === m.ts);
   for (const m of roots) {
     const box = el("div", "msg"); box.append(el("div", "who", m.username || (m.bot_id === "B0SITREP" ? "Sitrep" : m.user || "someone")));
@@ -217,6 +254,7 @@ async function refresh() {
     if (replies.length) { const t = el("div", "thread"); for (const r of replies) { const rb = el("div", "msg"); rb.append(el("div", "who", r.bot_id === "B0SITREP" ? "Sitrep" : (r.username || r.user || ""))); renderBlocks(r, rb); t.append(rb); } box.append(t); }
     log.append(box);
   }
+  if (atBottom) log.scrollTop = log.scrollHeight;
   document.getElementById("private").textContent = s.private.length ? "Only visible to you: " + s.private[s.private.length - 1].text : "";
   const ops = [...s.actions.argocd.map(o => "ArgoCD " + o.op + " " + JSON.stringify(o.body || {})),
                ...s.actions.kubernetes.map(o => "Kubernetes " + JSON.stringify(o))];
@@ -225,7 +263,11 @@ async function refresh() {
     if (window.confirm((v.title ? textOf(v.title) : "Sitrep") + "\n\n" + (v.blocks || []).map(b => textOf(b.text)).join("\n"))) {
       await post("/demo/api/submit", {view: v, values: {}}); } }
 }
-document.getElementById("fire").onclick = async () => { await post("/demo/api/fire"); refresh(); };
+for (const [name, label] of Object.entries(SCENARIOS)) {
+  const b = el("button", "", "fire scenario: " + label); b.dataset.scenario = name;
+  b.onclick = async () => { await post("/demo/api/fire", {scenario: name}); refresh(); };
+  document.getElementById("scenarios").append(b);
+}
 document.getElementById("cmd").onsubmit = async (ev) => { ev.preventDefault();
   await post("/demo/api/command", {text: document.getElementById("text").value}); refresh(); };
 refresh(); setInterval(refresh, 1500);

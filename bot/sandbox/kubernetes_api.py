@@ -10,13 +10,14 @@
 ``?dryRun=All`` answers as if applied but changes nothing (the operation is recorded with
 ``dry_run: true``). Errors are ``meta/v1`` ``Status`` objects (``status_403.json``/``status_404.json``):
 no bearer token → 403 for ``system:anonymous``, a wrong token → 401, an unknown Deployment → 404.
-The state starts as the scenario's Deployment (``shop/checkout``, 4 replicas).
+The state starts as each scenario's Deployment (``shop/checkout``, 4 replicas).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,15 +73,16 @@ class FakeKubernetes(FakeUpstream):
         self.feed = feed
         self.token = token
         self.initial_replicas = replicas
+        #: a rollout restart fixes the restarted service's scenario (the demo's memory leak)
+        self.heals = False
         self.operations: list[dict[str, Any]] = []
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self._resource_version = 884300
         self._seed()
 
     def _seed(self) -> None:
-        scenario = self.feed.current()
-        self.deployments = {(scenario.namespace, scenario.service): self._deployment(
-            scenario.namespace, scenario.service, replicas=self.initial_replicas)}
+        self.deployments = {(s.namespace, s.service): self._deployment(
+            s.namespace, s.service, replicas=self.initial_replicas) for s in self.feed.all()}
 
     def reset(self) -> None:
         super().reset()
@@ -245,9 +247,11 @@ class FakeKubernetes(FakeUpstream):
             return error
         self._operation(request, "patch", patch, dry_run=dry_run)
         if not dry_run:
-            self._store((found["metadata"]["namespace"], name), updated,
-                        template_changed=updated["spec"]["template"] != found["spec"]["template"])
+            restarted = updated["spec"]["template"] != found["spec"]["template"]
+            self._store((found["metadata"]["namespace"], name), updated, template_changed=restarted)
             updated = self.deployments[(found["metadata"]["namespace"], name)]
+            if restarted and self.heals and self.feed.for_service(name) is not None:
+                self.feed.recover(time.time(), service=name)
         return JSONResponse(updated)
 
     async def list_operations(self, request: Request) -> Response:

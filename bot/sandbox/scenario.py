@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from bot.models import utcnow
 
@@ -79,7 +80,17 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class Scenario:
-    """``bad_deploy``: what the fakes serve and what tests assert against."""
+    """``bad_deploy``: what the fakes serve and what tests assert against. The other stories
+    (``bot.sandbox.stories``) are subclasses that change the metrics, logs, traces and history."""
+
+    #: the alert that fires, its summary and severity
+    alert_name: ClassVar[str] = "HighLatencyP99"
+    alert_summary: ClassVar[str] = "{service} p99 latency above 2s"
+    severity: ClassVar[str] = "critical"
+    #: the shape of every series (baseline before the onset, incident level after)
+    shapes: ClassVar[dict[str, MetricShape]] = METRICS
+    #: whether the culprit deploy (history 13) happened; without it the previous revision runs
+    deployed_recently: ClassVar[bool] = True
 
     now: datetime = field(default_factory=utcnow)
     seed: int = 7
@@ -131,7 +142,7 @@ class Scenario:
     @cached_property
     def argocd_history(self) -> list[HistoryEntry]:
         """Oldest first, as ArgoCD lists it."""
-        return [
+        history = [
             HistoryEntry(11, "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39", "v2.14.1",
                          _second(self.now - timedelta(days=2, minutes=17)), {"username": "admin"}),
             HistoryEntry(self.previous_history_id, self.previous_sha, self.previous_revision,
@@ -139,12 +150,21 @@ class Scenario:
             HistoryEntry(self.culprit_history_id, self.culprit_sha, self.culprit_revision,
                          _second(self.deployed_at), {"username": self.deployed_by}),
         ]
+        return history if self.deployed_recently else history[:-1]
+
+    @property
+    def degraded(self) -> bool:
+        """ArgoCD reports the app Degraded (the bad deploy's rollout never became healthy)."""
+        return self.deployed_recently and self.recovered_at is None
 
     # ------------------------------------------------------------------ ArgoCD
 
     def argocd_application(self) -> dict[str, Any]:
         """The ``v1alpha1Application`` body of ``GET /api/v1/applications/checkout``."""
         repo = "https://github.com/example/shop-deploy.git"
+        health = ({"status": "Degraded",
+                   "message": f'Deployment "{self.service}" exceeded its progress deadline'}
+                  if self.degraded else {"status": "Healthy"})
         path = f"apps/{self.app}"
         current = self.argocd_history[-1]
 
@@ -183,10 +203,7 @@ class Scenario:
                     {
                         "group": "apps", "version": "v1", "kind": "Deployment",
                         "namespace": self.namespace, "name": self.service, "status": "Synced",
-                        "health": {
-                            "status": "Degraded",
-                            "message": f'Deployment "{self.service}" exceeded its progress deadline',
-                        },
+                        "health": health,
                     },
                     {"version": "v1", "kind": "ConfigMap", "namespace": self.namespace,
                      "name": f"{self.service}-config", "status": "Synced"},
@@ -203,8 +220,9 @@ class Scenario:
                     "revision": current.revision,
                 },
                 "health": {
-                    "status": "Degraded",
-                    "lastTransitionTime": _rfc3339(self.onset + timedelta(seconds=20)),
+                    "status": health["status"],
+                    "lastTransitionTime": _rfc3339(self.onset + timedelta(seconds=20) if self.degraded
+                                                   else current.deployed_at),
                 },
                 "history": history,
                 "reconciledAt": _rfc3339(self.now),
@@ -231,7 +249,7 @@ class Scenario:
 
     def metric_value(self, name: str, at: float) -> float:
         """The value of metric ``name`` at unix time ``at`` (baseline before the onset)."""
-        shape = METRICS[name]
+        shape = self.shapes[name]
         failing = at >= self.onset_s and (self.recovered_at is None or at < self.recovered_at)
         level = shape.incident if failing else shape.baseline
         if not shape.jitter:
@@ -256,10 +274,10 @@ class Scenario:
         """``GET /api/v1/alerts``'s ``data.alerts``."""
         return [
             {
-                "labels": {"alertname": "HighLatencyP99", "service": self.service,
-                           "namespace": self.namespace, "severity": "critical"},
-                "annotations": {"summary": f"{self.service} p99 latency above 2s",
-                                "runbook_url": "https://runbooks.example.com/checkout-latency"},
+                "labels": {"alertname": self.alert_name, "service": self.service,
+                           "namespace": self.namespace, "severity": self.severity},
+                "annotations": {"summary": self.alert_summary.format(service=self.service),
+                                "runbook_url": f"https://runbooks.example.com/{self.service}"},
                 "state": "firing",
                 "activeAt": _rfc3339(self.onset + timedelta(seconds=30)),
                 "value": f"{self.metric_value('p99_latency', self.now_s):.1e}",
@@ -395,28 +413,61 @@ class Scenario:
 
 
 class ScenarioFeed:
-    """The scenario the fakes serve: ``fixed`` (the same one every request) or ``live`` (the story
-    re-anchored to the clock, so "deployed 6 minutes ago" stays true in a long-running demo)."""
+    """The scenarios the fakes serve: ``fixed`` (the same ones every request) or ``live`` (each story
+    re-anchored to the clock, so "deployed 6 minutes ago" stays true in a long-running demo).
 
-    def __init__(self, scenario: Scenario | None = None, *, live: bool = False) -> None:
-        self._scenario = scenario or Scenario()
+    Several scenarios (the demo's) are served side by side, one service each: the fakes answer a
+    query from the scenario whose service it selects. ``current()`` is the first, the one tests use.
+    """
+
+    def __init__(self, scenario: Scenario | Sequence[Scenario] | None = None, *, live: bool = False) -> None:
+        if scenario is None:
+            scenario = Scenario()
+        self._scenarios = [scenario] if isinstance(scenario, Scenario) else list(scenario)
+        if not self._scenarios:
+            raise ValueError("a feed needs at least one scenario")
+        services = [s.service for s in self._scenarios]
+        if len(set(services)) != len(services):
+            raise ValueError(f"scenarios served together need distinct services, got {services}")
         self._live = live
+        self._merged: tuple[tuple[Any, ...], list[LogEntry]] | None = None
 
     @property
     def live(self) -> bool:
         return self._live
 
-    def recover(self, at: float) -> None:
-        """The fix landed at unix time ``at``: from then on the metrics are back to baseline."""
-        self._scenario = replace(self._scenario, recovered_at=at)
+    def recover(self, at: float, *, service: str | None = None) -> None:
+        """The fix landed at unix time ``at``: from then on the metrics of ``service``'s scenario (the
+        first scenario's when None) are back to baseline."""
+        for i, scenario in enumerate(self._scenarios):
+            if scenario.service == service or (service is None and i == 0):
+                self._scenarios[i] = replace(scenario, recovered_at=at)
 
     def current(self) -> Scenario:
-        if not self._live:
-            return self._scenario
-        now = utcnow().replace(microsecond=0)
-        if now != self._scenario.now:
-            self._scenario = self._scenario.at(now)
-        return self._scenario
+        return self.all()[0]
+
+    def all(self) -> list[Scenario]:
+        if self._live:
+            now = utcnow().replace(microsecond=0)
+            self._scenarios = [s if s.now == now else s.at(now) for s in self._scenarios]
+        return list(self._scenarios)
+
+    def for_service(self, service: str) -> Scenario | None:
+        return next((s for s in self.all() if s.service == service), None)
+
+    def log_entries(self) -> list[LogEntry]:
+        """Every scenario's log lines, oldest first."""
+        scenarios = self.all()
+        if len(scenarios) == 1:
+            return scenarios[0].log_entries
+        key = tuple((s.name, s.now, s.recovered_at) for s in scenarios)
+        if self._merged is None or self._merged[0] != key:
+            merged = sorted((e for s in scenarios for e in s.log_entries), key=lambda e: e.ts_ns)
+            self._merged = (key, merged)
+        return self._merged[1]
+
+    def jaeger_traces(self) -> list[dict[str, Any]]:
+        return [trace for s in self.all() for trace in s.jaeger_traces]
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -76,7 +76,7 @@ class Sandbox:
 
     def __init__(
         self,
-        scenario: Scenario | None = None,
+        scenario: Scenario | Sequence[Scenario] | None = None,
         *,
         live: bool = False,
         credentials: Credentials | None = None,
@@ -203,7 +203,7 @@ class FakeCloud:
 
     def __init__(
         self,
-        scenario: Scenario | None = None,
+        scenario: Scenario | Sequence[Scenario] | None = None,
         *,
         live: bool = False,
         host: str = "127.0.0.1",

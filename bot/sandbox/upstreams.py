@@ -139,7 +139,7 @@ class FakeLoki(FakeUpstream):
 
     def _select(self, query: LogQuery, scenario: Scenario, *, start: int, end: int) -> list[LogEntry]:
         return [
-            entry for entry in scenario.log_entries
+            entry for entry in self.feed.log_entries()
             if start <= entry.ts_ns < end and query.selects(entry.label_dict)
             and query.keeps(entry.label_dict, entry.line)
         ]
@@ -157,7 +157,7 @@ class FakeLoki(FakeUpstream):
                 extra = extracted_labels(entry.line, query.parser)
                 labels = tuple(sorted({**entry.label_dict, **extra}.items()))
             streams.setdefault(labels, []).append([str(entry.ts_ns), entry.line])
-        scanned = [e for e in scenario.log_entries if start <= e.ts_ns < end]
+        scanned = [e for e in self.feed.log_entries() if start <= e.ts_ns < end]
         return {
             "status": "success",
             "data": {
@@ -207,7 +207,7 @@ class FakeLoki(FakeUpstream):
             start, end = self._window(dict(request.query_params), scenario, since_ns=6 * HOUR_NS)
         except QueryError as exc:
             return PlainTextResponse(f"{exc}\n", status_code=400)
-        names = {k for e in scenario.log_entries if start <= e.ts_ns < end for k, _ in e.labels}
+        names = {k for e in self.feed.log_entries() if start <= e.ts_ns < end for k, _ in e.labels}
         return JSONResponse({"status": "success", "data": sorted(names)})
 
     async def label_values(self, request: Request) -> Response:
@@ -220,7 +220,7 @@ class FakeLoki(FakeUpstream):
             start, end = self._window(dict(request.query_params), scenario, since_ns=6 * HOUR_NS)
         except QueryError as exc:
             return PlainTextResponse(f"{exc}\n", status_code=400)
-        values = {e.label_dict[name] for e in scenario.log_entries
+        values = {e.label_dict[name] for e in self.feed.log_entries()
                   if start <= e.ts_ns < end and name in e.label_dict}
         return JSONResponse({"status": "success", "data": sorted(values)})
 
@@ -286,7 +286,6 @@ class FakePrometheus(FakeUpstream):
     async def query_range(self, request: Request) -> Response:
         params = await request_params(request)
         self.record(request, query=params)
-        scenario = self.feed.current()
         try:
             query = params.get("query", "")
             check_promql(query)
@@ -304,16 +303,16 @@ class FakePrometheus(FakeUpstream):
         except QueryError as exc:
             return _prom_error("bad_data", str(exc), 400)
         result: list[dict[str, Any]] = []
-        if (series := self.series_for(query, scenario)) is not None:
-            points = scenario.metric_points(series, start=start, end=end, step=step)
-            if points:
-                result.append({"metric": scenario.metric_labels(), "values": points})
+        for scenario in self.feed.all():
+            if (series := self.series_for(query, scenario)) is not None:
+                points = scenario.metric_points(series, start=start, end=end, step=step)
+                if points:
+                    result.append({"metric": scenario.metric_labels(), "values": points})
         return JSONResponse({"status": "success", "data": {"resultType": "matrix", "result": result}})
 
     async def query(self, request: Request) -> Response:
         params = await request_params(request)
         self.record(request, query=params)
-        scenario = self.feed.current()
         try:
             query = params.get("query", "")
             check_promql(query)
@@ -321,16 +320,17 @@ class FakePrometheus(FakeUpstream):
         except QueryError as exc:
             return _prom_error("bad_data", str(exc), 400)
         result: list[dict[str, Any]] = []
-        if (series := self.series_for(query, scenario)) is not None:
-            points = scenario.metric_points(series, start=at, end=at, step=1)
-            if points:
-                result.append({"metric": scenario.metric_labels(), "value": points[0]})
+        for scenario in self.feed.all():
+            if (series := self.series_for(query, scenario)) is not None:
+                points = scenario.metric_points(series, start=at, end=at, step=1)
+                if points:
+                    result.append({"metric": scenario.metric_labels(), "value": points[0]})
         return JSONResponse({"status": "success", "data": {"resultType": "vector", "result": result}})
 
     async def alerts(self, request: Request) -> Response:
         self.record(request)
         return JSONResponse({"status": "success",
-                             "data": {"alerts": self.feed.current().firing_alerts()}})
+                             "data": {"alerts": [a for s in self.feed.all() for a in s.firing_alerts()]}})
 
     async def buildinfo(self, request: Request) -> Response:
         return JSONResponse({"status": "success", "data": {
@@ -378,8 +378,9 @@ class FakeArgoCD(FakeUpstream):
         self.feed = feed
         self.token = token
         self.enforce_auto_sync = enforce_auto_sync
-        #: a real rollback fixes the scenario (the demo); tests keep it failing to test "still failing"
-        self.recover_on_rollback = False
+        #: a real rollback or restart fixes the app's scenario (the demo); tests keep it failing to
+        #: test "still failing"
+        self.heals = False
         self.operations: list[dict[str, Any]] = []
         #: deploys made after the scenario's own history (``POST /_control/argocd/deploy``)
         self.extra_deploys: list[dict[str, Any]] = []
@@ -419,8 +420,8 @@ class FakeArgoCD(FakeUpstream):
         return None
 
     def applications(self) -> dict[str, dict[str, Any]]:
-        scenario = self.feed.current()
-        app = scenario.argocd_application()
+        apps = {scenario.app: scenario.argocd_application() for scenario in self.feed.all()}
+        app = apps[self.feed.current().app]  # control deploys land on the first scenario's app
         history = app["status"]["history"]
         for extra in self.extra_deploys:
             entry = {**history[-1], "id": history[-1]["id"] + 1, "revision": extra["revision"],
@@ -432,7 +433,7 @@ class FakeArgoCD(FakeUpstream):
             app["status"]["sync"]["revision"] = extra["revision"]
         if self.auto_sync_disabled:
             app["spec"].get("syncPolicy", {}).pop("automated", None)
-        return {scenario.app: app}
+        return apps
 
     async def patch_application(self, request: Request) -> Response:
         """``PATCH /api/v1/applications/{name}`` (ApplicationPatchRequest); only the one patch
@@ -519,8 +520,8 @@ class FakeArgoCD(FakeUpstream):
         if self.enforce_auto_sync and (app["spec"].get("syncPolicy") or {}).get("automated") \
                 and not body.get("dryRun"):
             return argocd_error(400, "rollback cannot be initiated when auto-sync is enabled")
-        if self.recover_on_rollback and not body.get("dryRun"):
-            self.feed.recover(time.time())
+        if self.heals and not body.get("dryRun"):
+            self._heal(name)
         return JSONResponse(app)
 
     async def sync(self, request: Request) -> Response:
@@ -541,7 +542,14 @@ class FakeArgoCD(FakeUpstream):
             return error
         if self.operations:
             self.operations[-1]["query"] = dict(request.query_params)
+        if self.heals and body.get("action") == "restart":
+            self._heal(request.path_params["name"])
         return JSONResponse({})
+
+    def _heal(self, app: str) -> None:
+        service = next((s.service for s in self.feed.all() if s.app == app), None)
+        if service is not None:
+            self.feed.recover(time.time(), service=service)
 
     async def list_operations(self, request: Request) -> Response:
         if request.method == "DELETE":
@@ -592,13 +600,13 @@ class FakeJaeger(FakeUpstream):
 
     async def services(self, request: Request) -> Response:
         self.record(request)
-        services = self.feed.current().jaeger_services
+        services = sorted({name for s in self.feed.all() for name in s.jaeger_services})
         return JSONResponse(jaeger_envelope(services, total=len(services)))
 
     async def operations(self, request: Request) -> Response:
         self.record(request)
         service = request.path_params["service"]
-        traces = self.feed.current().jaeger_traces
+        traces = self.feed.jaeger_traces()
         names = sorted({span["operationName"] for trace in traces for span in trace["spans"]
                         if trace["processes"][span["processID"]]["serviceName"] == service})
         return JSONResponse(jaeger_envelope(names, total=len(names)))
@@ -607,7 +615,7 @@ class FakeJaeger(FakeUpstream):
         """``/api/dependencies?endTs&lookback``: ``[{parent, child, callCount}]`` from the spans."""
         self.record(request)
         counts: dict[tuple[str, str], int] = {}
-        for trace in self.feed.current().jaeger_traces:
+        for trace in self.feed.jaeger_traces():
             spans = {span["spanID"]: span for span in trace["spans"]}
             for span in trace["spans"]:
                 for ref in span.get("references") or []:
@@ -629,7 +637,7 @@ class FakeJaeger(FakeUpstream):
     async def get_trace(self, request: Request) -> Response:
         self.record(request)
         trace_id = request.path_params["trace_id"].lower()
-        for trace in self.feed.current().jaeger_traces:
+        for trace in self.feed.jaeger_traces():
             if trace["traceID"] == trace_id:
                 return JSONResponse(jaeger_envelope([trace]))
         return jaeger_error(404, "trace not found")
@@ -637,7 +645,7 @@ class FakeJaeger(FakeUpstream):
     async def find_traces(self, request: Request) -> Response:
         self.record(request)
         params = request.query_params
-        traces = self.feed.current().jaeger_traces
+        traces = self.feed.jaeger_traces()
         if ids := params.getlist("traceID"):
             wanted = {i.lower() for i in ids}
             return JSONResponse(jaeger_envelope([t for t in traces if t["traceID"] in wanted]))

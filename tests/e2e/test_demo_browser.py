@@ -41,6 +41,8 @@ def test_fire_read_approve_and_see_the_rollback_recover(demo: str, page: object,
     approve = thread.get_by_role("button", name="Approve")
     approve.first.wait_for(timeout=15_000)  # the brief, in the alert's thread, within 15 s
     assert "v2.14.2" in thread.first.inner_text()
+    links = thread.first.locator("a[href^='http']")  # evidence links are links, not bare labels
+    assert links.count() > 0 and all(h.startswith("http") for h in links.evaluate_all("l => l.map(a => a.href)"))
     approve.first.click()
     page.locator("#ops").get_by_text("rollback").wait_for(timeout=20_000)  # type: ignore[attr-defined]
     page.get_by_text("recovered").first.wait_for(timeout=40_000)  # type: ignore[attr-defined]
@@ -53,9 +55,11 @@ def test_fire_read_approve_and_see_the_rollback_recover(demo: str, page: object,
 
 def test_a_message_carrying_a_script_is_shown_as_text(demo: str, page: object) -> None:
     page.goto(f"{demo}/demo")  # type: ignore[attr-defined]
-    hostile = "<script>window.pwned = 1</script><img src=x onerror='window.pwned=2'>"
+    hostile = ("<script>window.pwned = 1</script><img src=x onerror='window.pwned=2'>"
+               "<javascript:window.pwned=3|click me>")
     page.fill("#text", hostile)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Send").click()  # type: ignore[attr-defined]
     page.get_by_text("<script>window.pwned = 1</script>", exact=False).first.wait_for(timeout=15_000)  # type: ignore[attr-defined]
     assert page.evaluate("window.pwned") is None  # type: ignore[attr-defined]
     assert page.locator("#log img").count() == 0  # type: ignore[attr-defined]
+    assert page.locator("#log a").count() == 0  # only http(s) links become links  # type: ignore[attr-defined]
