@@ -82,6 +82,13 @@ class _Findings:
     previous: tuple[Evidence, Deploy] | None
     latest_deploy: tuple[Evidence, Deploy] | None
 
+    @property
+    def transient(self) -> bool:
+        """Every metric symptom has cleared, with no error line, failing trace or deploy behind it:
+        a spike that is over (or a false alarm), not something to restart."""
+        return (bool(self.onsets) and all(o.cleared for o in self.onsets) and self.errors is None
+                and self.failing is None and self.culprit is None)
+
 
 class DeterministicAnalyzer:
     """Builds a ``BriefDraft`` from evidence alone. Never raises on empty or partial input."""
@@ -180,6 +187,8 @@ def _category(found: _Findings, svc: str) -> tuple[Category, str]:
     if found.onset and found.onset.metric:
         if found.onset.metric.metric == "p99_latency":
             return Category.LATENCY, svc
+        if found.onset.metric.metric in ("memory", "cpu"):
+            return Category.RESOURCE_EXHAUSTION, svc
         return Category.ERRORS, svc
     if found.onset:
         return Category.ERRORS, svc
@@ -227,6 +236,14 @@ def _statement(found: _Findings, svc: str, *, ref: datetime, lookback: timedelta
             f"{f.traces}/{f.erroring_traces} erroring traces; no deploy within "
             f"{fmt_gap(lookback.total_seconds())} before the onset"
         )
+    elif found.transient and onset and onset.metric:
+        m = onset.metric
+        parts.append(
+            f"{svc}: {_onset_phrase(onset, ref=ref)} and is back near its baseline "
+            f"({fmt_metric(m.metric, m.last if m.last is not None else m.baseline)} now); no error "
+            f"log lines, no failing traces and no deploy within {fmt_gap(lookback.total_seconds())}: "
+            f"a transient spike or a false alarm"
+        )
     elif onset:
         parts.append(
             f"{svc}: {_onset_phrase(onset, ref=ref)}; no deploy within "
@@ -253,6 +270,8 @@ def _title(found: _Findings, svc: str) -> str:
         return f"{svc}: {symptom} after deploy {label}" if symptom else f"{svc}: errors after deploy {label}"
     if found.failing and found.failing.service != svc:
         return f"{svc}: failing at {found.failing.service}"
+    if symptom and found.transient:
+        return f"{svc}: {symptom}, back to baseline"
     if symptom:
         return f"{svc}: {symptom}"
     if found.errors:
@@ -360,7 +379,7 @@ def _actions(found: _Findings, request: InvestigationRequest) -> list[Action]:
                 ),
             )
         )
-    elif found.onset and not (found.failing and found.failing.service != svc):
+    elif found.onset and not found.transient and not (found.failing and found.failing.service != svc):
         actions.append(
             Action(
                 kind=ActionKind.RESTART,
@@ -401,6 +420,17 @@ def _manual_text(found: _Findings, svc: str) -> str:
         return (
             f"Check {found.failing.service} ({found.failing.operation}): health, saturation, "
             f"connection limits and its recent changes."
+        )
+    if found.transient:
+        return (
+            f"{svc}'s symptom has cleared and nothing else is wrong: if the alert resolved, treat it "
+            f"as a transient spike or false alarm and review the alert rule's threshold and `for:` "
+            f"duration; look again if it fires repeatedly."
+        )
+    if found.onset is None and found.errors is None and found.failing is None:
+        return (
+            f"No symptom of {svc} in metrics, logs or traces: if the alert has cleared, treat it as a "
+            f"transient spike or false alarm and review the alert rule's threshold and `for:` duration."
         )
     return f"Inspect {svc}'s logs, metrics and recent changes; the evidence shows no clear cause."
 

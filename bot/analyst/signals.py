@@ -106,6 +106,7 @@ def payloads(evidence: Iterable[Evidence], kind: type[T]) -> list[tuple[Evidence
 ONSET_RULES: dict[str, tuple[float, float]] = {
     "p99_latency": (3.0, 0.5),  # seconds
     "error_ratio": (3.0, 0.05),  # 5 % of requests
+    "memory": (2.0, 256 * 1024**2),  # bytes: a leak doubles the working set
 }
 
 
@@ -117,6 +118,9 @@ class Onset:
     baseline: float
     peak: float
     peak_at: datetime
+    last: float | None = None
+    #: the last two points are below the onset threshold again: the symptom has cleared
+    cleared: bool = False
 
     def describe(self) -> str:
         """``p99 latency 195 ms → 8.4 s``."""
@@ -147,7 +151,10 @@ def series_onset(evidence_id: str, series: MetricSeries) -> Onset | None:
         if i + 1 < len(points) and not high(points[i + 1][1], baseline):
             continue
         peak_at, peak = max(points[i:], key=lambda p: p[1])
-        return Onset(series.name, evidence_id, points[i][0], baseline, peak, peak_at)
+        tail = points[i + 1:][-2:]
+        cleared = len(tail) == 2 and not any(high(v, baseline) for _, v in tail)
+        return Onset(series.name, evidence_id, points[i][0], baseline, peak, peak_at,
+                     last=points[-1][1], cleared=cleared)
     return None
 
 

@@ -218,3 +218,26 @@ def test_merged_log_lines_count_by_their_multiplicity() -> None:
     draft = analyse([logs])
     assert "POST /api/checkout 503" in draft.root_cause.statement
     assert "(40 of 52 error lines)" in draft.root_cause.statement
+
+
+def _latency_only(values: list[float]) -> list[SourceResult]:
+    """A p99 series (one point a minute up to T), healthy logs and no deploy near it."""
+    points = [(T - timedelta(minutes=len(values) - 1 - i), v) for i, v in enumerate(values)]
+    metrics = SourceResult(source=SourceName.PROMETHEUS, status=SourceStatus.OK, elapsed_s=0.1, evidence=[
+        Evidence(id="metrics-1", source=EvidenceSource.METRICS, detail="p99_latency for search",
+                 payload=MetricSeries(name="p99_latency", query="q", points=points))])
+    return [metrics, missing(SourceName.LOKI, SourceStatus.NO_DATA)]
+
+
+def test_a_spike_that_has_cleared_is_called_a_false_alarm_and_nothing_is_restarted() -> None:
+    draft = analyse(_latency_only([0.3] * 20 + [2.4, 2.5] + [0.3] * 5))
+    assert "back to baseline" in draft.title
+    assert "transient spike or a false alarm" in draft.root_cause.statement
+    assert [a.kind for a in draft.actions] == [ActionKind.MANUAL]
+    assert "false alarm" in draft.actions[0].params["text"]
+
+
+def test_a_spike_still_high_at_the_end_is_not_called_transient() -> None:
+    draft = analyse(_latency_only([0.3] * 20 + [2.4, 2.5, 2.6, 0.3, 2.4]))
+    assert "false alarm" not in draft.root_cause.statement
+    assert ActionKind.RESTART in [a.kind for a in draft.actions]
