@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     jaeger_url: str | None = None
     kubernetes_api_url: str | None = None
     grafana_url: str | None = None
+    #: the uid of Grafana's Loki datasource, for Explore links on log evidence
+    sitrep_grafana_loki_datasource: str = "loki"
 
     # --- models ---
     anthropic_api_key: SecretStr | None = None

@@ -96,7 +96,8 @@ def build_collectors(
     if settings.loki_url:
         tenant = {"X-Scope-OrgID": settings.loki_tenant} if settings.loki_tenant else None
         collectors[SourceName.LOKI] = LokiCollector(
-            client(settings.loki_url, tenant), selector=settings.loki_selector_for
+            client(settings.loki_url, tenant), selector=settings.loki_selector_for,
+            grafana_url=settings.grafana_url, grafana_datasource=settings.sitrep_grafana_loki_datasource,
         )
     if settings.prometheus_url:
         collectors[SourceName.PROMETHEUS] = PrometheusCollector(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -56,11 +57,15 @@ class LokiCollector:
     source = SourceName.LOKI
 
     def __init__(
-        self, client: httpx.AsyncClient, *, selector: str | Callable[[str], str], limit: int = 100
+        self, client: httpx.AsyncClient, *, selector: str | Callable[[str], str], limit: int = 100,
+        grafana_url: str | None = None, grafana_datasource: str = "loki",
     ) -> None:
         self._client = client
         self._selector = selector
         self._limit = limit
+        #: Loki has no UI of its own: log evidence links to Grafana Explore when its URL is known
+        self._grafana = grafana_url.rstrip("/") if grafana_url else None
+        self._datasource = grafana_datasource
 
     def selector_for(self, service: str) -> str:
         if callable(self._selector):
@@ -89,12 +94,27 @@ class LokiCollector:
                 source=EvidenceSource.LOGS,
                 detail=group.detail(),
                 at=group.first.at,
+                link=self._explore_link(selector, group.first.message, request),
                 payload=LogLine(at=group.first.at, line=cut(group.first.line, LINE_CHARS),
                                 level=group.first.level, labels=group.first.labels),
             )
             for i, group in enumerate(groups, start=1)
         ]
         return Collected(evidence=evidence, note=partial_note(failures, total=len(queries)))
+
+    def _explore_link(self, selector: str, message: str, request: InvestigationRequest) -> str | None:
+        """Grafana Explore on the Loki datasource: the service's lines containing this message, over
+        the investigation window. None without ``GRAFANA_URL``."""
+        if self._grafana is None:
+            return None
+        needle = cut(message, 80).replace("\\", "\\\\").replace('"', '\\"')
+        pane = {"datasource": self._datasource, "queries": [{
+            "refId": "A", "expr": f'{selector} |= "{needle}"', "queryType": "range",
+            "datasource": {"type": "loki", "uid": self._datasource}}],
+            "range": {"from": str(int(request.window_start.timestamp() * 1000)),
+                      "to": str(int(request.window_end.timestamp() * 1000))}}
+        panes = json.dumps({"sitrep": pane}, separators=(",", ":"))
+        return f"{self._grafana}/explore?{urlencode({'schemaVersion': '1', 'panes': panes, 'orgId': '1'})}"
 
     async def _query(self, query: str, request: InvestigationRequest) -> list[_Line]:
         params = {

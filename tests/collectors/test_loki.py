@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -218,3 +219,24 @@ async def test_factory_sets_tenant_header(loki: respx.MockRouter, tenant: str | 
     for call in route.calls:
         assert call.request.headers.get("X-Scope-OrgID") == expected
     assert {call.request.url.params["query"] for call in route.calls} == {SELECTOR, ERROR_QUERY}
+
+
+async def test_log_evidence_links_to_grafana_explore_only_when_grafana_is_configured(
+        loki: respx.MockRouter, client: httpx.AsyncClient) -> None:
+    body = fixture_json("loki/query_range_streams.json")
+    routes(loki, errors=httpx.Response(200, json=body), general=httpx.Response(200, json=body))
+    request = incident_request()
+
+    plain = await LokiCollector(client, selector='{service="{service}"}').collect(request)
+    assert all(e.link is None for e in plain.evidence)
+
+    linked = await LokiCollector(client, selector='{service="{service}"}', grafana_url="https://grafana.example/",
+                                 grafana_datasource="P8E80F9AEF21F6940").collect(request)
+    link = httpx.URL(linked.evidence[0].link or "")
+    assert (link.host, link.path) == ("grafana.example", "/explore")
+    pane = json.loads(link.params["panes"])["sitrep"]
+    query = pane["queries"][0]
+    assert query["datasource"] == {"type": "loki", "uid": "P8E80F9AEF21F6940"}
+    assert query["expr"] == '{service="checkout"} |= "timeout acquiring connection from pool"'
+    assert pane["range"] == {"from": str(int(request.window_start.timestamp() * 1000)),
+                             "to": str(int(request.window_end.timestamp() * 1000))}
