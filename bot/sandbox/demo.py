@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from bot.sandbox.scenario import Scenario
 from bot.sandbox.server import FakeCloud
@@ -112,6 +113,15 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
                              "views": messages["views"], "private": private[-10:],
                              "actions": {"argocd": argocd, "kubernetes": kubernetes}})
 
+    @router.get("/demo/api/files/{file_id}")
+    async def file(file_id: str) -> Response:
+        """A file shared in the channel (Sitrep's charts), from the sandbox Slack."""
+        async with httpx.AsyncClient(base_url=cloud.url, timeout=5) as client:
+            answer = await client.get(f"/slack/api/_files/{quote(file_id, safe='')}")
+        if answer.status_code != 200:
+            return JSONResponse({"error": "no such file"}, status_code=404)
+        return Response(answer.content, media_type=answer.headers.get("content-type", "application/octet-stream"))
+
     @router.post("/demo/api/fire")
     async def fire(request: Request) -> JSONResponse:
         body = await request.json() if await request.body() else {}
@@ -177,6 +187,7 @@ form{display:flex;padding:12px;border-top:1px solid #ddd}form input{flex:1;paddi
 #private{color:#616061;font-style:italic;padding:0 16px}
 .ops{font-family:monospace;font-size:.8em;white-space:pre-wrap;word-break:break-all;background:#2c0a2d;padding:6px;border-radius:4px}
 a{color:#1264a3}
+img.chart{display:block;max-width:560px;width:100%;border:1px solid #ddd;border-radius:6px;margin:6px 0}
 </style></head>
 <body>
 <aside><h3>Sitrep demo</h3><p>#demo · you are sre-ana (@sre)</p>
@@ -229,6 +240,11 @@ function renderBlocks(msg, parent) {
     else if (b.type === "actions") { const a = el("div", "actions"); for (const e of (b.elements || [])) if (e.type === "button") a.append(button(msg, b, e)); parent.append(a); }
   }
   if (!(msg.blocks || []).length) parent.append(rich("div", "section", msg.text));
+  for (const f of (msg.files || [])) {
+    if (f.mimetype === "image/png") { const i = el("img", "chart"); i.src = "/demo/api/files/" + encodeURIComponent(f.id);
+      i.alt = f.title || f.name || ""; parent.append(i); }
+    else parent.append(el("div", "context", "📎 " + (f.title || f.name || "file")));
+  }
   for (const a of (msg.attachments || [])) parent.append(el("div", "section", plain(a.title || a.fallback || a.text)));
 }
 function button(msg, block, e) {

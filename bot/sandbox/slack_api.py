@@ -94,6 +94,7 @@ class FakeSlack(FakeUpstream):
         self.reactions: set[tuple[str, str, str]] = set()
         self.views: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        self._blobs: dict[str, bytes] = {}
         self._last_us = 0
         self._ids = itertools.count(1)
         #: where the Events API delivers (url, signing secret): set with ``POST /_subscribe``
@@ -126,6 +127,7 @@ class FakeSlack(FakeUpstream):
         self.reactions.clear()
         self.views.clear()
         self.files.clear()
+        self._blobs.clear()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -134,6 +136,7 @@ class FakeSlack(FakeUpstream):
             Route("/_response_url/{token}", self.response_url, methods=["POST"]),
             Route("/_upload/{file_id}", self.upload, methods=["POST"]),
             Route("/_files", self.list_files, methods=["GET"]),
+            Route("/_files/{file_id}", self.file_content, methods=["GET"]),
             Route("/_incoming/{channel}", self.incoming_webhook, methods=["POST"]),
             Route("/_subscribe", self.subscribe, methods=["POST", "GET"]),
             Route("/_messages", self.list_messages, methods=["GET"]),
@@ -294,10 +297,21 @@ class FakeSlack(FakeUpstream):
         data = await request.body()
         if file_id not in self.files:
             return PlainTextResponse("file not found", status_code=404)
-        self.files[file_id]["size"] = len(data)
-        self.files[file_id]["uploaded"] = True
-        self.files[file_id]["content"] = data.decode("utf-8", errors="replace")
+        stored = self.files[file_id]
+        stored["size"] = len(data)
+        stored["uploaded"] = True
+        is_png = data.startswith(b"\x89PNG\r\n\x1a\n")
+        stored["mimetype"] = "image/png" if is_png else "text/plain"
+        stored["content"] = None if is_png else data.decode("utf-8", errors="replace")
+        self._blobs[file_id] = data
         return PlainTextResponse(f"OK - {len(data)}")
+
+    async def file_content(self, request: Request) -> Response:
+        """What ``url_private`` serves: the uploaded bytes (the demo page shows charts from it)."""
+        file_id = request.path_params["file_id"]
+        if file_id not in self._blobs:
+            return PlainTextResponse("file not found", status_code=404)
+        return Response(self._blobs[file_id], media_type=self.files[file_id].get("mimetype", "text/plain"))
 
     # ------------------------------------------------------------------ objects
 
@@ -526,6 +540,16 @@ class FakeSlack(FakeUpstream):
             stored["thread_ts"] = params.get("thread_ts")
             done.append({"id": stored["id"], "name": stored["name"], "title": stored["title"],
                          "size": stored.get("size", stored["length"])})
+        channel = params.get("channel_id")
+        if channel:  # shared: a file message in the channel (or thread), as Slack posts it
+            base = str(request.url.replace(query="")).rsplit("/", 1)[0]
+            ts = self.next_ts()
+            message = self._message({"text": params.get("initial_comment") or "",
+                                     "thread_ts": params.get("thread_ts")}, ts=ts, channel=str(channel))
+            message["files"] = [{**{k: self.files[f["id"]].get(k) for k in ("id", "name", "title", "mimetype")},
+                                 "url_private": f"{base}/_files/{f['id']}"} for f in done]
+            message["upload"] = True
+            self.messages[(str(channel), ts)] = message
         return {"files": done}
 
 

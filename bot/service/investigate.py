@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 import structlog
 
 from bot.analyst.chain import Analyst
+from bot.analyst.chart import incident_chart
 from bot.collectors.base import Collector
 from bot.collectors.gather import gather_sources
 from bot.digest.redact import Redactor
@@ -150,7 +151,16 @@ class Investigator:
                 await self._event(incident_id, TimelineEventType.BRIEF_FAILED, error=repr(exc))
                 raise
             await self._event(incident_id, TimelineEventType.BRIEF_POSTED, ts=ts)
+            await _quietly(self._post_chart(publisher, incident_id, request.service, results),
+                           what="publish_chart")
         return brief
+
+    async def _post_chart(self, publisher: BriefPublisher, incident_id: int, service: str,
+                          results: list[SourceResult]) -> None:
+        """The key series as a PNG in the thread, after the brief; nothing when no metric has data."""
+        chart = await asyncio.to_thread(incident_chart, results, service=service, incident_id=incident_id)
+        if chart is not None:
+            await publisher.chart_ready(incident_id=incident_id, chart=chart)
 
     async def _event(self, incident_id: int | None, type: TimelineEventType, **data: object) -> None:
         if self._store is None or incident_id is None:

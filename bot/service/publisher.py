@@ -5,10 +5,10 @@ The service never sees Slack types; ``bot.slack.publisher`` turns these calls in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from collections.abc import Sequence
-
+from bot.analyst.chart import Chart
 from bot.models import Brief, SourceResult
 from bot.service.approve import ProposalView
 
@@ -24,6 +24,9 @@ class BriefPublisher(Protocol):
         self, *, incident_id: int, brief: Brief, proposals: Sequence[ProposalView] = ()
     ) -> str | None:
         """Publish the brief with each proposal's decision; return the message id (Slack ``ts``)."""
+
+    async def chart_ready(self, *, incident_id: int, chart: Chart) -> None:
+        """The incident's key series as a PNG, after the brief."""
 
     async def failed(self, *, incident_id: int, reason: str) -> None:
         """The investigation could not produce any brief (should not happen; say so)."""

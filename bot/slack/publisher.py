@@ -9,6 +9,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.analyst.chart import Chart
 from bot.models import Brief, SourceResult, SourceStatus
 from bot.service.approve import ProposalView
 from bot.slack.blocks import (
@@ -105,6 +106,12 @@ class SlackBriefPublisher:
             )
             await self._posted(response["ts"])
         return self.brief_ts
+
+    async def chart_ready(self, *, incident_id: int, chart: Chart) -> None:
+        await self._client.files_upload_v2(
+            channel=self._channel, thread_ts=self._thread_ts, content=chart.png, filename=chart.filename,
+            title=chart.title, initial_comment=f"📈 {chart.title} (onset and deploys marked)",
+        )
 
     async def failed(self, *, incident_id: int, reason: str) -> None:
         await self._client.chat_postMessage(

@@ -50,6 +50,10 @@ def test_the_demo_runs_the_whole_flow_from_its_page(demo: str) -> None:
     verdict = wait_for(lambda: [m for m in state()["messages"] if "Verification" in (m.get("text") or "")],
                        timeout=40, what="the verification verdict")
     assert "recovered" in verdict[0]["text"]
+    charts = [f for m in state()["messages"] if m.get("thread_ts") == root["ts"] for f in m.get("files") or []]
+    assert charts and charts[0]["mimetype"] == "image/png"  # the incident chart, in the alert's thread
+    png = httpx.get(f"{url}/demo/api/files/{charts[0]['id']}", timeout=10)
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
 
 
 def fire(url: str, scenario: str) -> dict[str, Any]:
