@@ -109,8 +109,9 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
             kubernetes = answer.json() if answer.status_code == 200 else []
         private = [{"text": c.get("text") or "", "at": c.get("at")} for c in calls
                    if c.get("method") in {"response_url", "chat.postEphemeral"}]
+        modals = [v for v in messages["views"] if v.get("type") != "home"]  # App Home is not a dialog
         return JSONResponse({"channel": CHANNEL, "user": USER, "messages": messages["messages"],
-                             "views": messages["views"], "private": private[-10:],
+                             "views": modals, "private": private[-10:],
                              "actions": {"argocd": argocd, "kubernetes": kubernetes}})
 
     @router.get("/demo/api/files/{file_id}")

@@ -205,6 +205,20 @@ class RemediationService:
                 expired.append(await self.view(row.id))
         return expired
 
+    async def awaiting(self, user: str, *, groups: Sequence[str]) -> list[ProposalView]:
+        """Pending proposals ``user`` may approve now (the policy's approvers, not the requester of
+        a two-person rule, not already approved by them), oldest first."""
+        now = self._clock()
+        mine = []
+        for row in await asyncio.to_thread(self._proposals.pending):
+            assert row.id is not None
+            already = await asyncio.to_thread(self._proposals.approvers, row.id)
+            decision = Decision.model_validate_json(row.decision)
+            if check_approver(decision, user, requester=row.requester, already_approved=already,
+                              groups=groups, now=now) is None:
+                mine.append(await asyncio.to_thread(load_view, self._proposals, row))
+        return mine
+
     async def view(self, proposal_id: int) -> ProposalView:
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
         return await asyncio.to_thread(load_view, self._proposals, row)

@@ -8,7 +8,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
 from bot.settings import Settings
-from bot.slack.listeners import actions, commands, events, feedback, views
+from bot.slack.listeners import actions, commands, events, feedback, home, views
 from bot.slack.usergroups import UserGroupResolver
 
 
@@ -39,4 +39,5 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     actions.register(app, services, groups=groups)
     views.register(app, services, groups=groups)
     feedback.register(app, services)
+    home.register(app, services, groups=groups)
     return app

@@ -69,7 +69,7 @@ def decision_line(view: ProposalView) -> str:
     return MRKDWN.text(view.state)
 
 
-def _buttons(view: ProposalView) -> ActionsBlock:
+def approval_buttons(view: ProposalView) -> ActionsBlock:
     value = ProposalRef(proposal_id=view.id).model_dump_json()
     what = one_line(describe_action(view.action, style=PLAIN), limit=200)
     return ActionsBlock(
@@ -99,7 +99,7 @@ def build_proposal_blocks(proposals: Sequence[ProposalView],
         blocks.append(_section(f"{i}. {describe_action(view.action, style=MRKDWN)} — {rationale}\n"
                                f"{decision_line(view)}"))
         if view.needs_buttons:
-            blocks.append(_buttons(view))
+            blocks.append(approval_buttons(view))
     for item in refused[:3]:
         blocks.append(_section(f"• `{MRKDWN.text(item.kind)}` proposed by the model\n"
                                f"⛔ denied — {MRKDWN.text(item.reason)} _(rule: {MRKDWN.text(item.rule)})_"))

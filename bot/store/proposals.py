@@ -143,6 +143,14 @@ class ProposalStore:
             out.append((action["kind"], action["target"]["service"], started_at))
         return out
 
+    def pending(self, *, limit: int = 50) -> list[ProposalRow]:
+        """Proposals still waiting for approvals, oldest first."""
+        with Session(self._engine) as session:
+            return list(session.exec(
+                select(ProposalRow).where(ProposalRow.state == "pending")
+                .order_by(ProposalRow.id).limit(limit)  # type: ignore[arg-type]
+            ))
+
     def due_for_expiry(self, now: datetime) -> list[ProposalRow]:
         with Session(self._engine) as session:
             return list(session.exec(

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.service.container import Services
 from bot.slack.usergroups import UserGroupResolver
 from bot.slack.ids import ActionId
+from bot.slack.listeners.home import refresh_home
 from bot.slack.proposals import ProposalRef, build_approval_modal, build_reject_modal
 from bot.slack.refresh import apply_click, refuse
 
@@ -34,6 +35,8 @@ def register(app: AsyncApp, services: Services, *, groups: UserGroupResolver) ->
         result = await remediation.approve(ref.proposal_id, user=user,
                                            groups=lambda: groups.groups_of(user))
         await apply_click(services, client, body, result)
+        if (body.get("view") or {}).get("type") == "home":  # clicked in App Home: show the new state there
+            await refresh_home(services, client, user, groups)
 
     async def handle_reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
