@@ -161,10 +161,12 @@ def _header(text: str) -> HeaderBlock:
 
 
 def _pack_sections(
-    lines: Sequence[str], *, heading: str, noun: str, max_sections: int, max_items: int
-) -> list[Block]:
+    lines: Sequence[str], *, heading: str, noun: str, max_sections: int, max_items: int,
+    left_out_note: str = "truncated",
+) -> tuple[list[Block], int]:
     """Lines (escaped mrkdwn) into as few sections as fit Slack's 3,000 characters, at most
-    ``max_sections`` and ``max_items`` lines; what is left out is counted in a last line."""
+    ``max_sections`` and ``max_items`` lines; what is left out is counted in a last line
+    (``… (<left_out_note>: N more <noun>)``). Returns the blocks and how many lines they show."""
     shown = list(lines[:max_items])
     budget = SECTION_TEXT_MAX - _TRUNCATION_NOTE_ROOM
     texts: list[str] = []
@@ -182,9 +184,9 @@ def _pack_sections(
         current = line
     left_out = len(lines) - len(shown)
     if left_out:
-        current += f"\n… (truncated: {left_out} more {noun})"
+        current += f"\n… ({left_out_note}: {left_out} more {noun})"
     texts.append(current)
-    return [_section(text) for text in texts]
+    return [_section(text) for text in texts], len(shown)
 
 
 def _to_dicts(blocks: Iterable[Block], *, limit: int = MAX_BLOCKS) -> list[dict[str, Any]]:
@@ -340,9 +342,11 @@ def _evidence_line(brief: Brief, index: int) -> str:
     return line
 
 
-def _evidence_blocks(brief: Brief) -> list[Block]:
+def _evidence_blocks(brief: Brief) -> tuple[list[Block], int]:
+    """The evidence part of the brief message and how many items it shows; the rest continues in
+    the thread (``build_continuation_messages``)."""
     if not brief.evidence:
-        return []
+        return [], 0
     lines = [_evidence_line(brief, i) for i in range(len(brief.evidence))]
     return _pack_sections(
         lines,
@@ -350,7 +354,27 @@ def _evidence_blocks(brief: Brief) -> list[Block]:
         noun="evidence items",
         max_sections=MAX_EVIDENCE_SECTIONS,
         max_items=MAX_EVIDENCE_ITEMS,
+        left_out_note="continued in the thread",
     )
+
+
+def build_continuation_messages(brief: Brief) -> list[list[dict[str, Any]]]:
+    """The evidence the brief message had no room for, as follow-up messages for its thread (each
+    within Slack's limits, numbered ``Evidence (continued) 21–60 of 200``). Empty when it all fit."""
+    _, shown = _evidence_blocks(brief)
+    total = len(brief.evidence)
+    lines = [_evidence_line(brief, i) for i in range(shown, total)]
+    messages: list[list[dict[str, Any]]] = []
+    start = shown
+    per_message = MAX_BLOCKS - 5
+    while lines:
+        sections, used = _pack_sections(lines, heading="", noun="evidence items", max_sections=per_message,
+                                        max_items=len(lines), left_out_note="continued below")
+        used = max(used, 1)
+        title = f"*Evidence (continued)* {start + 1}–{start + used} of {total}"
+        messages.append(_to_dicts([_section(title), *sections]))
+        lines, start = lines[used:], start + used
+    return messages
 
 
 def _action_blocks(brief: Brief) -> list[Block]:
@@ -373,7 +397,7 @@ def _list_blocks(items: Sequence[str], *, heading: str, noun: str) -> list[Block
     if not items:
         return []
     lines = [f"• {MRKDWN.text(one_line(item, limit=LIST_ITEM_MAX))}" for item in items]
-    return _pack_sections(lines, heading=heading, noun=noun, max_sections=1, max_items=MAX_LIST_ITEMS)
+    return _pack_sections(lines, heading=heading, noun=noun, max_sections=1, max_items=MAX_LIST_ITEMS)[0]
 
 
 def _source_blocks(brief: Brief) -> list[Block]:
@@ -433,7 +457,7 @@ def build_brief_blocks(
         *_banner_blocks(brief),
         *_summary_blocks(brief),
         *_root_cause_blocks(brief),
-        *_evidence_blocks(brief),
+        *_evidence_blocks(brief)[0],
         DividerBlock(),
         *(_action_blocks(brief) if action_blocks is None else action_blocks),
         *_list_blocks(brief.unknowns, heading="*What I could not check*", noun="unknowns"),

@@ -16,6 +16,7 @@ from bot.slack.blocks import (
     brief_fallback_text,
     brief_metadata,
     build_brief_blocks,
+    build_continuation_messages,
     build_error_blocks,
     build_progress_blocks,
 )
@@ -43,6 +44,7 @@ class SlackBriefPublisher:
         self._on_posted = on_posted
         #: the root is another bot's alert message: show the state there as reactions
         self._react = react_to_root
+        self._continued = False
 
     async def _reaction(self, name: str) -> None:
         if not self._react:
@@ -105,6 +107,13 @@ class SlackBriefPublisher:
                 metadata=metadata,
             )
             await self._posted(response["ts"])
+        if not self._continued:  # evidence that did not fit, once, in the thread below the brief
+            self._continued = True
+            for i, part in enumerate(build_continuation_messages(brief), start=1):
+                await self._client.chat_postMessage(
+                    channel=self._channel, thread_ts=self._thread_ts, blocks=part,
+                    text=f"Evidence of incident {incident_id}, continued ({i})",
+                )
         return self.brief_ts
 
     async def chart_ready(self, *, incident_id: int, chart: Chart) -> None:

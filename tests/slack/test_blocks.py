@@ -27,6 +27,7 @@ from bot.slack.blocks import (
     brief_fallback_text,
     brief_metadata,
     build_brief_blocks,
+    build_continuation_messages,
     build_error_blocks,
     build_progress_blocks,
     build_root_blocks,
@@ -312,6 +313,32 @@ def test_a_huge_brief_is_truncated_within_limits_and_says_so() -> None:
     assert "more actions)" in text
     assert RULE_BASED_BANNER in text
     assert len(brief_fallback_text(brief)) <= 3000
+
+
+def test_two_hundred_evidence_items_continue_in_the_thread_within_limits() -> None:
+    evidence = [
+        EvidenceRef(id=f"logs-{i}", source=EvidenceSource.LOGS, detail=f"line {i} " + "&<x>" * 100,
+                    link=f"https://grafana.example/explore?q={i}")
+        for i in range(200)
+    ]
+    brief = rule_based_brief(evidence=evidence)
+    blocks = build_brief_blocks(brief, incident_id=3)
+    assert_valid(blocks)
+    assert "(continued in the thread: " in shown(blocks)
+    messages = build_continuation_messages(brief)
+    assert messages
+    ids: list[str] = re.findall(r"`(logs-\d+)`", shown(blocks))
+    for message in messages:
+        assert_valid(message)
+        assert len(message) <= 50
+        assert all(len(b["text"]["text"]) <= 3000 for b in message if b["type"] == "section")
+        ids += re.findall(r"`(logs-\d+)`", shown(message))
+    assert ids == [f"logs-{i}" for i in range(200)]  # every item once, in order
+    assert "Evidence (continued)" in shown(messages[0]) and "of 200" in shown(messages[-1])
+
+
+def test_a_brief_that_fits_has_no_continuation() -> None:
+    assert build_continuation_messages(rule_based_brief()) == []
 
 
 def test_evidence_that_needs_several_sections_stays_in_order() -> None:
