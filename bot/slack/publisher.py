@@ -24,9 +24,6 @@ from bot.slack.proposals import build_action_blocks
 
 log = structlog.get_logger(__name__)
 
-_MARK = {SourceStatus.OK: "✓", SourceStatus.NO_DATA: "∅", SourceStatus.SKIPPED: "–"}
-
-
 class SlackBriefPublisher:
     """``brief_ts``: the message of an earlier attempt, updated instead of posting a second one;
     ``on_posted`` records a newly posted message's ts at once (so a retry finds it)."""
@@ -73,9 +70,7 @@ class SlackBriefPublisher:
         await self._posted(response["ts"])
 
     async def source_finished(self, *, incident_id: int, result: SourceResult) -> None:
-        mark = _MARK.get(result.status, "✗")
-        detail = result.status.value if result.status is not SourceStatus.OK else f"{result.elapsed_s:.1f} s"
-        self._statuses[result.source.label] = f"{mark} {detail}"
+        self._statuses[result.source.value] = f"{result.status.value} {result.elapsed_s:.1f} s"
         if self.brief_ts is None:
             return
         await self._client.chat_update(
