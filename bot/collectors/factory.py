@@ -19,6 +19,7 @@ from bot.collectors.base import Collector
 from bot.collectors.jaeger import JaegerCollector
 from bot.collectors.loki import LokiCollector
 from bot.collectors.prometheus import PrometheusCollector
+from bot.collectors.retry import RetryAfterTransport
 from bot.models import SourceName
 from bot.settings import Settings
 
@@ -87,7 +88,8 @@ def build_collectors(
             base_url=url,
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
-            transport=transport,
+            # busy upstreams (429/503 + Retry-After) get a bounded second chance
+            transport=RetryAfterTransport(transport or httpx.AsyncHTTPTransport()),
         )
         clients.append(made)
         return made
