@@ -10,14 +10,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.api import build_api_router
 from bot.metrics import CONTENT_TYPE, exposition
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.webhooks import build_webhook_router
+
+log = structlog.get_logger(__name__)
+
+#: what a 503 for a locked or unreachable database asks callers to wait
+DATABASE_RETRY_AFTER_S = 5
 
 
 def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
@@ -28,6 +35,15 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
             yield
 
     app = FastAPI(title="Sitrep", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """The database is locked or unreachable: nothing was stored, so say "retry" (Alertmanager,
+        Grafana and Slack all deliver again) rather than a bare 500."""
+        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        return JSONResponse({"error": "database unavailable: nothing was stored, retry later"},
+                            status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
     @app.post("/slack/events")
     async def slack_events(request: Request) -> Response:

@@ -34,6 +34,15 @@ def make_engine(url: str, *, search_path: str | None = None) -> Engine:
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+            # transactions are begun by us (below), not implicitly by the driver
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            # BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads then writes
+            # waits its turn (busy timeout) instead of failing with "database is locked" when another
+            # process wrote in between (a deferred BEGIN cannot wait for that upgrade)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     connect_args = {"options": f"-csearch_path={search_path}"} if search_path else {}
