@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
@@ -50,6 +50,8 @@ def make_engine(url: str, *, search_path: str | None = None) -> Engine:
 
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: PostgreSQL advisory lock held while migrating (an arbitrary constant: "sitrep" in ASCII)
+MIGRATION_LOCK_KEY = 0x736974726570
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -66,6 +68,10 @@ def create_schema(engine: Engine) -> None:
     an early build without migrations (tables, no ``alembic_version``) is completed and stamped."""
     config = alembic_config(engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # several replicas starting at once: one migrates, the others wait for it (the lock ends
+            # with this transaction) and then find the schema current
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         existing = set(inspect(connection).get_table_names())
         if "incidents" in existing and "alembic_version" not in existing:

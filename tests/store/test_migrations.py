@@ -42,3 +42,34 @@ def test_a_database_from_before_migrations_is_completed_and_keeps_its_incidents(
     assert {"alerts", "jobs", "dead_letters"} <= set(inspect(engine).get_table_names())
     assert IncidentStore(engine).get(1).service == "checkout"
     engine.dispose()
+
+
+def test_replicas_starting_together_on_postgresql_migrate_once_without_errors() -> None:
+    """Four replicas' first start on an empty PostgreSQL database, at the same moment: one migrates
+    (under an advisory lock), the others wait and find the schema current."""
+    import os
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pytest
+
+    url = os.environ.get("SITREP_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI must test PostgreSQL: .ci/run sets SITREP_TEST_POSTGRES_URL")
+        pytest.skip("no PostgreSQL (set SITREP_TEST_POSTGRES_URL)")
+    name = f"sitrep_m_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engines = [make_engine(url.rsplit("/", 1)[0] + "/" + name) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(create_schema, engines))  # raises if any replica's migration failed
+        assert all(schema_is_current(e) for e in engines)
+    finally:
+        for e in engines:
+            e.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
