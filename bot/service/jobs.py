@@ -28,10 +28,12 @@ MAX_WINDOW = timedelta(hours=6)
 
 
 class ThreadUnavailableError(RuntimeError):
-    """The incident's thread cannot be created (no channel, not invited...); ``reason`` says why."""
+    """The incident's thread cannot be created (no channel, not invited...); ``reason`` says why.
+    ``transient``: Slack itself is failing (5xx, internal_error): worth retrying the job later."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, transient: bool = False) -> None:
         self.reason = reason
+        self.transient = transient
         super().__init__(reason)
 
 
@@ -95,6 +97,8 @@ class InvestigateJob:
         try:
             channel, root_ts = await self._threads.ensure_root(incident)
         except ThreadUnavailableError as exc:  # still investigate: the brief is in the store and the API
+            if exc.transient:  # Slack is down: the job is retried with backoff and posts then
+                raise
             log.warning("incident_thread_unavailable", incident_id=incident_id, reason=exc.reason)
             url = job.payload.get("response_url")
             if url:

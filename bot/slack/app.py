@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
@@ -26,6 +29,8 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     # Slack answers 429 + Retry-After under load (incident storms): wait and try again, twice
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    # and 500/503 during its own incidents: twice more, with backoff, then the job's retry takes over
+    client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
     app = AsyncApp(
         token=token,
         signing_secret=settings.slack_signing_secret.get_secret_value(),

@@ -9,12 +9,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.service.jobs import ThreadUnavailableError
+from bot.service.jobs import IncidentRow, ThreadUnavailableError
 from bot.slack.blocks import build_root_blocks
 from bot.slack.publisher import SlackBriefPublisher
-from bot.service.jobs import IncidentRow
 
 log = structlog.get_logger(__name__)
+
+#: Web API errors that say Slack itself is failing, not that the request is wrong
+SLACK_TRANSIENT_ERRORS = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout",
+                                    "ratelimited"})
 
 
 class SlackIncidentThreads:
@@ -43,7 +46,8 @@ class SlackIncidentThreads:
             error = str(exc.response.get("error", "unknown_error"))
             hint = " Invite me with `/invite @Sitrep` and try again." if error in {
                 "not_in_channel", "channel_not_found"} else ""
-            raise ThreadUnavailableError(error + hint) from exc
+            transient = exc.response.status_code >= 500 or error in SLACK_TRANSIENT_ERRORS
+            raise ThreadUnavailableError(error + hint, transient=transient) from exc
         return channel, str(response["ts"])
 
     def publisher(self, incident: IncidentRow, *, channel: str, thread_ts: str,

@@ -133,3 +133,4 @@ async def test_a_failing_model_gives_the_rule_based_brief_saying_why(
     assert brief.analysis.fallback_reason
     assert brief.root_cause.service == "checkout"
     assert took < 15
+
