@@ -221,7 +221,8 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
     alerts = AlertService(intake, alert_channels=settings.sitrep_alert_channels,
                           known_services=lambda: tuple(policy.policy.services) if policy else (),
                           service_label=settings.sitrep_service_label,
-                          high_water=settings.sitrep_queue_high_water)
+                          high_water=settings.sitrep_queue_high_water,
+                          redactor=Redactor(extra_secrets=settings.secret_values()))
     services, verifier = build_services(
         settings, store=store, collectors=collectors, analyst=analyst, policy=policy,
         runner=executors, replicas=executors.current_replicas, scheduler=scheduler, alerts=alerts,

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import structlog
 
+from bot.digest.redact import Redactor
 from bot.intake.accept import AlertIntake, Delivery, IntakeResult
 from bot.intake.errors import AlertParseError
 from bot.intake.messages import parse_slack_message
@@ -52,8 +53,11 @@ class MessageOutcome:
 class AlertService:
     def __init__(self, intake: AlertIntake, *, alert_channels: Collection[str] = (),
                  known_services: Callable[[], Collection[str]] = tuple, service_label: str = "service",
-                 high_water: int = 500) -> None:
+                 high_water: int = 500, redactor: Redactor | None = None) -> None:
         self._intake = intake
+        #: what people and alerts write (a password pasted into /incident, a token in an annotation)
+        #: is redacted before it is stored, posted or sent anywhere
+        self._redactor = redactor or Redactor()
         self.alert_channels = frozenset(alert_channels)
         self._known_services = known_services
         self._service_label = service_label
@@ -72,7 +76,8 @@ class AlertService:
                                  user: str | None, response_url: str | None = None) -> int:
         """``/incident <service> [text]``: a new incident with its investigation queued."""
         alert = Alert(source=AlertSource.SLASH_COMMAND, name="/incident", service=service,
-                      summary=message, fingerprint=uuid.uuid4().hex[:16], starts_at=utcnow())
+                      summary=self._redactor.redact_text(message) if message else None,
+                      fingerprint=uuid.uuid4().hex[:16], starts_at=utcnow())
         delivery = Delivery(origin="slash_command", slack_channel=channel, requested_by=user,
                             response_url=response_url)
         result = await self._store_call(self._intake.accept, [alert], delivery)
@@ -97,7 +102,7 @@ class AlertService:
             return MessageOutcome(unreadable=exc.reason)
         delivery = Delivery(origin="slack", key=event_id, slack_channel=event.get("channel"),
                             slack_ts=event.get("ts"))
-        result = await self._store_call(self._intake.accept, alerts, delivery)
+        result = await self._store_call(self._intake.accept, self._redacted(alerts), delivery)
         return MessageOutcome(result=result)
 
     async def accept_webhook(self, kind: WebhookKind, body: bytes) -> IntakeResult:
@@ -119,7 +124,14 @@ class AlertService:
         if backlog >= self._high_water:
             raise BacklogFullError(backlog, retry_after=30)
         key = hashlib.sha256(body).hexdigest()[:32]
-        return await self._store_call(self._intake.accept, alerts, Delivery(origin=kind, key=key))
+        return await self._store_call(self._intake.accept, self._redacted(alerts), Delivery(origin=kind, key=key))
+
+    def _redacted(self, alerts: list[Alert]) -> list[Alert]:
+        """Summaries and annotations without secrets (labels are identity: left as they are)."""
+        return [alert.model_copy(update={
+            "summary": self._redactor.redact_text(alert.summary) if alert.summary else alert.summary,
+            "annotations": {k: self._redactor.redact_text(v) for k, v in alert.annotations.items()},
+        }) for alert in alerts]
 
     async def reject_body(self, kind: WebhookKind, *, reason: str, body: bytes) -> None:
         """Keep a body refused before parsing (too large...)."""

@@ -93,7 +93,8 @@ def test_an_alert_message_gets_one_brief_in_its_thread_however_often_slack_deliv
         text = json.dumps(brief["blocks"])
         assert "checkout" in text and "v2.14.2" in text
         assert db_rows(workdir, "select count(*) from incidents") == [(1,)]
-        assert db_rows(workdir, "select state from jobs where kind = 'investigate'") == [("done",)]
+        wait_for(lambda: db_rows(workdir, "select state from jobs where kind = 'investigate'") == [("done",)],
+                 timeout=10, what="the investigation job done (the chart follows the brief)")
         metrics = httpx.get(f"{sitrep.url}/metrics", timeout=10).text
         assert 'sitrep_alerts_total{outcome="opened"} 1.0' in metrics
         assert 'sitrep_jobs{kind="investigate",state="done"} 1.0' in metrics
