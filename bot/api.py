@@ -19,6 +19,15 @@ from bot.store.tables import IncidentRow
 MAX_LIMIT = 100
 
 
+#: the error answers every route documents (the schema-driven fuzz test holds the code to them)
+ERROR: dict[str, Any] = {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
+COMMON: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or wrong bearer token", **ERROR},
+    503: {"description": "the API is off (no SITREP_API_TOKEN) or the database is unavailable", **ERROR},
+}
+
+
 def _error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
 
@@ -61,7 +70,7 @@ def build_api_router(settings: Settings) -> APIRouter:
     def store_of(request: Request) -> IncidentStore:
         return request.app.state.runtime.store  # type: ignore[no-any-return]
 
-    @router.get("/incidents")
+    @router.get("/incidents", responses={**COMMON, 400: {"description": "bad cursor or limit", **ERROR}})
     async def list_incidents(request: Request) -> JSONResponse:
         if (denied := refused(request)) is not None:
             return denied
@@ -80,7 +89,7 @@ def build_api_router(settings: Settings) -> APIRouter:
         return JSONResponse({"items": [incident_json(r, store, full=False) for r in page],
                              "next_cursor": next_cursor})
 
-    @router.get("/incidents/{incident_id}")
+    @router.get("/incidents/{incident_id}", responses={**COMMON, 404: {"description": "no such incident", **ERROR}})
     async def get_incident(request: Request, incident_id: str) -> JSONResponse:
         if (denied := refused(request)) is not None:
             return denied
@@ -91,7 +100,8 @@ def build_api_router(settings: Settings) -> APIRouter:
         except (IncidentNotFoundError, ValueError):
             return _error(404, f"incident {incident_id[:20]} not found")
 
-    @router.get("/incidents/{incident_id}/timeline")
+    @router.get("/incidents/{incident_id}/timeline",
+                responses={**COMMON, 404: {"description": "no such incident", **ERROR}})
     async def get_timeline(request: Request, incident_id: str) -> JSONResponse:
         if (denied := refused(request)) is not None:
             return denied
