@@ -115,7 +115,10 @@ class Worker:
                 await self._give_up(job, handler, error="the worker running it stopped each time", bound=bound)
                 return
             bound.info("job_started")
-            work = asyncio.create_task(handler.run(job))
+            # every line the job logs carries its job and incident (the task copies this context)
+            with structlog.contextvars.bound_contextvars(job_id=job.id,
+                                                         incident_id=job.payload.get("incident_id")):
+                work = asyncio.create_task(handler.run(job))
             keeper = asyncio.create_task(self._keep_lease(job, work))
             try:
                 await work

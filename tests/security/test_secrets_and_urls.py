@@ -122,5 +122,8 @@ def test_no_secret_leaks_no_policy_text_shown_and_no_foreign_url_fetched(
         assert secret not in posted, f"a secret was posted to Slack: {secret[:6]}…"
         assert secret not in prompts, f"a secret was sent to the model: {secret[:6]}…"
     assert POLICY_CANARY not in posted and POLICY_CANARY not in logs
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    collected = [line for line in lines if line.get("event") == "source_collected"]
+    assert collected and all({"job_id", "incident_id", "source"} <= line.keys() for line in collected)
     assert fake_cloud.anthropic_calls(), "the model was asked (the prompts were really checked)"
     assert canary.hits == [], f"Sitrep fetched a URL it was only told about: {canary.hits}"
