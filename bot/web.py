@@ -25,6 +25,8 @@ log = structlog.get_logger(__name__)
 
 #: what a 503 for a locked or unreachable database asks callers to wait
 DATABASE_RETRY_AFTER_S = 5
+#: Slack's events, commands and interactivity payloads are a few kB; a view submission stays far below
+SLACK_BODY_MAX_BYTES = 1_000_000
 
 
 def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
@@ -47,6 +49,10 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
 
     @app.post("/slack/events")
     async def slack_events(request: Request) -> Response:
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > SLACK_BODY_MAX_BYTES:  # Slack always sends it
+            return JSONResponse({"error": f"body missing its length or over {SLACK_BODY_MAX_BYTES} bytes"},
+                                status_code=413)
         runtime: Runtime = request.app.state.runtime
         if runtime.slack_handler is None:
             return JSONResponse({"error": runtime.slack_problem}, status_code=503)
