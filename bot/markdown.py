@@ -295,6 +295,10 @@ def render_brief_markdown(brief: Brief) -> str:
         reason = brief.analysis.fallback_reason or "no reason given"
         lines += [f"> **{RULE_BASED_BANNER}** ({md.text(one_line(reason, limit=300))})", ""]
 
+    if brief.analysis.suspicious:
+        lines += ["> **Suspicious content in the evidence** (reads like instructions to the model):",
+                  *(f"> - {md.text(one_line(item, limit=300))}" for item in brief.analysis.suspicious[:10]), ""]
+
     if brief.summary:
         lines += ["## Summary", *_bullets(brief.summary, limit=SUMMARY_ITEM_MAX), ""]
 

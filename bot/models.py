@@ -375,6 +375,9 @@ class Analysis(BaseModel):
     #: the same digest was analysed minutes ago: this is that analysis, at no new cost
     reused: bool = False
     second_opinion: SecondOpinion | None = None
+    #: instruction-like text found in the evidence (``suspicious content in logs from Loki (logs-3:
+    #: override instruction)``): the model read something that tried to steer it
+    suspicious: list[str] = Field(default_factory=list)
 
 
 class BriefDraft(BaseModel):

@@ -147,6 +147,7 @@ class Sandbox:
             Route("/_control/reset", reset, methods=["POST"]),
             Route("/_control/anthropic", self.anthropic.control, methods=["GET", "POST", "DELETE"]),
             Route("/_control/argocd/deploy", self.argocd.deploy, methods=["POST"]),
+            Route("/_control/loki/lines", self.loki.add_lines, methods=["POST"]),
             Route("/_control/jaeger/dependencies", self.jaeger.set_dependencies, methods=["POST"]),
             Route("/_control/argocd/operations", self.argocd.list_operations,
                   methods=["GET", "DELETE"]),
@@ -387,6 +388,10 @@ class FakeCloud:
     def slack_files(self) -> list[dict[str, Any]]:
         """Files uploaded to the fake Slack (name, content, channel_id, thread_ts)."""
         return list(self._json("GET", "/slack/api/_files"))
+
+    def loki_lines(self, lines: list[str], *, level: str = "error") -> None:
+        """Log ``lines`` now in the sandbox Loki (as the scenario's service)."""
+        self._json("POST", "/_control/loki/lines", json=[{"line": line, "level": level} for line in lines])
 
     def argocd_deploy(self, target_revision: str, *, by: str = "someone") -> None:
         """A deploy lands in the fake ArgoCD after the scenario's history (it becomes current)."""

@@ -80,6 +80,29 @@ class FakeLoki(FakeUpstream):
         super().__init__(board=board)
         self.feed = feed
         self.tenant = tenant
+        #: lines added at run time (``POST /_control/loki/lines``), besides the scenario's own
+        self.extra: list[LogEntry] = []
+
+    def entries(self) -> list[LogEntry]:
+        if not self.extra:
+            return self.feed.log_entries()
+        return sorted([*self.feed.log_entries(), *self.extra], key=lambda e: e.ts_ns)
+
+    def reset(self) -> None:
+        super().reset()
+        self.extra.clear()
+
+    async def add_lines(self, request: Request) -> Response:
+        """Control: ``[{"line": str, "level": "error", "service": "checkout"}]`` logged now (a log line
+        carrying a secret or an injection attempt, for the tests)."""
+        scenario = self.feed.current()
+        now_ns = int(time.time() * 1e9)
+        for i, item in enumerate(await request.json()):
+            labels = (("container", "app"), ("level", str(item.get("level", "error"))),
+                      ("namespace", scenario.namespace), ("pod", f"{scenario.service}-7d9f8b6c5-x2k4q"),
+                      ("service", str(item.get("service", scenario.service))))
+            self.extra.append(LogEntry(labels, now_ns - 5_000_000_000 + i * 1_000_000, str(item["line"])))
+        return JSONResponse({"lines": len(self.extra)})
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -139,7 +162,7 @@ class FakeLoki(FakeUpstream):
 
     def _select(self, query: LogQuery, scenario: Scenario, *, start: int, end: int) -> list[LogEntry]:
         return [
-            entry for entry in self.feed.log_entries()
+            entry for entry in self.entries()
             if start <= entry.ts_ns < end and query.selects(entry.label_dict)
             and query.keeps(entry.label_dict, entry.line)
         ]
@@ -157,7 +180,7 @@ class FakeLoki(FakeUpstream):
                 extra = extracted_labels(entry.line, query.parser)
                 labels = tuple(sorted({**entry.label_dict, **extra}.items()))
             streams.setdefault(labels, []).append([str(entry.ts_ns), entry.line])
-        scanned = [e for e in self.feed.log_entries() if start <= e.ts_ns < end]
+        scanned = [e for e in self.entries() if start <= e.ts_ns < end]
         return {
             "status": "success",
             "data": {
@@ -207,7 +230,7 @@ class FakeLoki(FakeUpstream):
             start, end = self._window(dict(request.query_params), scenario, since_ns=6 * HOUR_NS)
         except QueryError as exc:
             return PlainTextResponse(f"{exc}\n", status_code=400)
-        names = {k for e in self.feed.log_entries() if start <= e.ts_ns < end for k, _ in e.labels}
+        names = {k for e in self.entries() if start <= e.ts_ns < end for k, _ in e.labels}
         return JSONResponse({"status": "success", "data": sorted(names)})
 
     async def label_values(self, request: Request) -> Response:
@@ -220,7 +243,7 @@ class FakeLoki(FakeUpstream):
             start, end = self._window(dict(request.query_params), scenario, since_ns=6 * HOUR_NS)
         except QueryError as exc:
             return PlainTextResponse(f"{exc}\n", status_code=400)
-        values = {e.label_dict[name] for e in self.feed.log_entries()
+        values = {e.label_dict[name] for e in self.entries()
                   if start <= e.ts_ns < end and name in e.label_dict}
         return JSONResponse({"status": "success", "data": sorted(values)})
 

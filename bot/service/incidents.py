@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 
+from bot.analyst.prompt import build_prompt
 from bot.models import Brief, IncidentStatus, TimelineEventType, utcnow
 from bot.store.incidents import IncidentStore
 from bot.store.tables import IncidentRow
@@ -22,6 +23,22 @@ class BriefMessage:
     severity: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ModelInput:
+    """What the model was sent for an incident's latest model brief, rebuilt from the redacted
+    evidence kept with it (the prompt is a pure function of request and evidence)."""
+
+    incident_id: int
+    brief: Brief
+    system: str
+    user: str
+    redactions: dict[str, int]
+
+
+class ModelInputUnavailableError(LookupError):
+    """No model brief with its evidence kept (rule-based only, or made before evidence was kept)."""
+
+
 class IncidentQueries:
     def __init__(self, store: IncidentStore) -> None:
         self._store = store
@@ -31,6 +48,18 @@ class IncidentQueries:
         brief = await asyncio.to_thread(self._store.latest_brief, incident_id)
         return BriefMessage(incident_id=incident_id, channel=row.slack_channel, ts=row.brief_ts,
                             thread_ts=row.slack_ts, brief=brief, severity=row.severity)
+
+    async def model_input(self, incident_id: int) -> ModelInput:
+        """The exact (redacted) prompt of the incident's latest model-written brief."""
+        briefs = await asyncio.to_thread(self._store.briefs_with_basis, incident_id)
+        for brief, basis in reversed(briefs):
+            if brief.is_rule_based or basis is None:
+                continue
+            prompt = build_prompt(basis.request, basis.results)
+            return ModelInput(incident_id=incident_id, brief=brief, system=prompt.system, user=prompt.user,
+                              redactions=dict(basis.redactions))
+        raise ModelInputUnavailableError(
+            f"incident {incident_id} has no model-written brief with its evidence kept")
 
 
 @dataclass(frozen=True, slots=True)

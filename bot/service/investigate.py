@@ -17,12 +17,13 @@ from bot.analyst.chain import Analyst
 from bot.analyst.chart import incident_chart
 from bot.collectors.base import Collector
 from bot.collectors.gather import gather_sources
+from bot.digest.injection import find_suspicious
 from bot.digest.redact import Redactor
 from bot.digest.scrub import scrub_results
 from bot.models import Brief, Deploy, InvestigationRequest, SourceName, SourceResult, TimelineEventType
 from bot.service.approve import ProposalView, RemediationService
 from bot.service.publisher import BriefPublisher
-from bot.store.incidents import IncidentStore
+from bot.store.incidents import BriefBasis, IncidentStore
 
 log = structlog.get_logger(__name__)
 
@@ -126,6 +127,9 @@ class Investigator:
         if removed:
             bound.info("evidence_redacted", kinds=dict(removed))
         brief = await self._analyst.analyse(request, results)
+        if suspicious := find_suspicious(results):
+            bound.warning("suspicious_evidence", items=[(s.evidence_id, s.kind) for s in suspicious])
+            brief.analysis.suspicious = [s.describe() for s in suspicious]
         bound.info("analysis_completed", status=brief.analysis.status.value,
                    model=brief.analysis.model, latency_ms=brief.analysis.latency_ms)
         await self._event(incident_id, TimelineEventType.ANALYSIS_COMPLETED,
@@ -138,7 +142,8 @@ class Investigator:
                               outcome="deny", rule=refused.rule, reasons=[refused.reason])
         proposals: list[ProposalView] = []
         if self._store is not None and incident_id is not None:
-            await asyncio.to_thread(self._store.save_brief, incident_id, brief)
+            basis = BriefBasis(request=request, results=results, redactions=dict(removed))
+            await asyncio.to_thread(self._store.save_brief, incident_id, brief, basis=basis)
             if self._remediation is not None and brief.actions:
                 proposals = await self._remediation.propose(
                     incident_id, brief, requester=requester, history=deploy_history(results)

@@ -418,15 +418,31 @@ def _footer_blocks(brief: Brief, *, incident_id: str | int | None) -> list[Block
     return [_context(parts)]
 
 
-def _feedback_blocks(incident_id: str | int | None) -> list[Block]:
-    """"Was this right?" buttons; their value is the incident id only."""
+def _feedback_blocks(brief: Brief, incident_id: str | int | None) -> list[Block]:
+    """"Was this right?" buttons, and "What the model saw" on a model's brief; their value is the
+    incident id only."""
     if incident_id is None or not str(incident_id).isdigit():
         return []
     value = json.dumps({"incident_id": int(incident_id)})
-    return [ActionsBlock(block_id="sitrep_feedback", elements=[
+    buttons = [
         ButtonElement(text="✓ Root cause correct", action_id=ActionId.FEEDBACK_CORRECT, value=value),
         ButtonElement(text="✗ Wrong root cause", action_id=ActionId.FEEDBACK_WRONG, value=value),
-    ])]
+    ]
+    if not brief.is_rule_based and brief.analysis.model:
+        buttons.append(ButtonElement(text="🔍 What the model saw", action_id=ActionId.SHOW_PROMPT, value=value))
+    return [ActionsBlock(block_id="sitrep_feedback", elements=buttons)]
+
+
+def _suspicious_blocks(brief: Brief) -> list[Block]:
+    """Instruction-like text in the evidence, shown where nobody can miss it."""
+    if not brief.analysis.suspicious:
+        return []
+    lines = [f"• {MRKDWN.text(one_line(item, limit=300))}" for item in brief.analysis.suspicious[:MAX_LIST_ITEMS]]
+    more = len(brief.analysis.suspicious) - MAX_LIST_ITEMS
+    if more > 0:
+        lines.append(f"… and {more} more")
+    return [_section("🕵️ *Suspicious content in the evidence* — text that reads like instructions to the "
+                     "model; check the brief against the evidence before acting\n" + "\n".join(lines))]
 
 
 def build_feedback_modal(incident_id: int) -> dict[str, Any]:
@@ -455,6 +471,7 @@ def build_brief_blocks(
     blocks: list[Block] = [
         _header(f"{emoji} {MRKDWN.text(_title(brief))}"),
         *_banner_blocks(brief),
+        *_suspicious_blocks(brief),
         *_summary_blocks(brief),
         *_root_cause_blocks(brief),
         *_evidence_blocks(brief)[0],
@@ -463,7 +480,7 @@ def build_brief_blocks(
         *_list_blocks(brief.unknowns, heading="*What I could not check*", noun="unknowns"),
         *_list_blocks(brief.next_checks, heading="*Next checks*", noun="next checks"),
         *_source_blocks(brief),
-        *_feedback_blocks(incident_id),
+        *_feedback_blocks(brief, incident_id),
         *_footer_blocks(brief, incident_id=incident_id),
     ]
     return _to_dicts(blocks, limit=MAX_BLOCKS if action_blocks is not None else MAX_BLOCKS - ACTION_ROWS_RESERVED)

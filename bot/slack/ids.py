@@ -19,6 +19,7 @@ class ActionId(StrEnum):
     REJECT = "sitrep_reject"
     FEEDBACK_CORRECT = "sitrep_feedback_correct"
     FEEDBACK_WRONG = "sitrep_feedback_wrong"
+    SHOW_PROMPT = "sitrep_show_prompt"  # "What the model saw"
 
 
 class CallbackId(StrEnum):
@@ -27,3 +28,4 @@ class CallbackId(StrEnum):
     APPROVE_CONFIRM = "sitrep_approve_confirm"  # critical actions: evidence + exact change first
     REJECT_REASON = "sitrep_reject_reason"
     FEEDBACK_WRONG_CAUSE = "sitrep_feedback_wrong_cause"  # "what was the actual cause?"
+    MODEL_INPUT = "sitrep_model_input"  # "What the model saw" (read only)

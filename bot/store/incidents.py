@@ -6,15 +6,41 @@ Methods are synchronous and short; async callers run them with ``asyncio.to_thre
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.models import Brief, IncidentStatus, TimelineEventType, utcnow
+from bot.models import Brief, IncidentStatus, InvestigationRequest, SourceResult, TimelineEventType, utcnow
 from bot.store.db import schema_is_current
 from bot.store.tables import AlertRow, BriefRow, IncidentRow, TimelineEventRow
+
+_RESULTS = TypeAdapter(list[SourceResult])
+
+
+@dataclass(frozen=True, slots=True)
+class BriefBasis:
+    """What a brief was made from, after redaction: the request, every source's result, and how many
+    values of each kind redaction removed (kinds only, never the values)."""
+
+    request: InvestigationRequest
+    results: list[SourceResult]
+    redactions: dict[str, int] = field(default_factory=dict)
+
+
+def _results_json(results: list[SourceResult]) -> str:
+    return _RESULTS.dump_json(results).decode()
+
+
+def _basis(row: BriefRow) -> BriefBasis | None:
+    if row.request is None or row.evidence is None:
+        return None
+    return BriefBasis(request=InvestigationRequest.model_validate_json(row.request),
+                      results=_RESULTS.validate_json(row.evidence),
+                      redactions=json.loads(row.redactions or "{}"))
 
 
 class IncidentNotFoundError(LookupError):
@@ -115,13 +141,17 @@ class IncidentStore:
             return list(session.exec(select(IncidentRow).where(IncidentRow.status == IncidentStatus.OPEN.value)
                                      .order_by(IncidentRow.id.desc()).limit(limit)))  # type: ignore[union-attr]
 
-    def save_brief(self, incident_id: int, brief: Brief) -> int:
+    def save_brief(self, incident_id: int, brief: Brief, *, basis: BriefBasis | None = None) -> int:
+        """Keep ``brief`` and, when given, what it was made from (redacted)."""
         with Session(self._engine) as session:
             row = BriefRow(
                 incident_id=incident_id,
                 status=brief.analysis.status.value,
                 model=brief.analysis.model,
                 body=brief.model_dump_json(),
+                request=basis.request.model_dump_json() if basis else None,
+                evidence=_results_json(basis.results) if basis else None,
+                redactions=json.dumps(basis.redactions) if basis else None,
             )
             session.add(row)
             session.commit()
@@ -136,6 +166,13 @@ class IncidentStore:
                 .order_by(BriefRow.id.desc())  # type: ignore[union-attr]
             ).first()
             return Brief.model_validate_json(row.body) if row else None
+
+    def briefs_with_basis(self, incident_id: int) -> list[tuple[Brief, BriefBasis | None]]:
+        """Every brief of the incident, oldest first, with what it was made from when kept."""
+        with Session(self._engine) as session:
+            rows = list(session.exec(select(BriefRow).where(BriefRow.incident_id == incident_id)
+                                     .order_by(BriefRow.id)))  # type: ignore[arg-type]
+        return [(Brief.model_validate_json(row.body), _basis(row)) for row in rows]
 
     def add_event(
         self,

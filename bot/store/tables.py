@@ -39,6 +39,12 @@ class BriefRow(SQLModel, table=True):
     status: str
     model: str | None = None
     body: str  # Brief JSON
+    #: what the brief was made from, redacted: the InvestigationRequest and the SourceResults (JSON),
+    #: and how many values of each kind redaction removed — for "what the model saw", re-fire deltas
+    #: and replay cases (``sitrep eval export``)
+    request: str | None = None
+    evidence: str | None = None
+    redactions: str | None = None
 
 
 class TimelineEventRow(SQLModel, table=True):

@@ -1,4 +1,4 @@
-""""Root cause correct / wrong" buttons on every brief, and the "what was it?" modal."""
+""""Root cause correct / wrong" buttons on every brief, the "what was it?" modal, and "What the model saw"."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
+from bot.service.incidents import ModelInputUnavailableError
 from bot.slack.blocks import build_feedback_modal
 from bot.slack.ids import ActionId, CallbackId
+from bot.slack.model_input import build_model_input_modal
 from bot.slack.refresh import refuse
 from bot.store.incidents import IncidentNotFoundError
 
@@ -45,6 +47,19 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         await client.views_open(trigger_id=body["trigger_id"], view=build_feedback_modal(incident_id))
 
+    async def handle_show_prompt(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        incident_id = _incident_id(body["actions"][0].get("value", ""))
+        if incident_id is None:
+            await refuse(client, body, "This button is not one Sitrep can read.")
+            return
+        try:
+            model_input = await services.queries.model_input(incident_id)
+        except (ModelInputUnavailableError, IncidentNotFoundError) as exc:
+            await refuse(client, body, f"Nothing to show: {exc}.")
+            return
+        await client.views_open(trigger_id=body["trigger_id"], view=build_model_input_modal(model_input))
+
     async def handle_feedback_cause(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()
         incident_id = _incident_id(view.get("private_metadata", ""))
@@ -57,4 +72,5 @@ def register(app: AsyncApp, services: Services) -> None:
 
     app.action(ActionId.FEEDBACK_CORRECT.value)(handle_feedback_correct)
     app.action(ActionId.FEEDBACK_WRONG.value)(handle_feedback_wrong)
+    app.action(ActionId.SHOW_PROMPT.value)(handle_show_prompt)
     app.view(CallbackId.FEEDBACK_WRONG_CAUSE.value)(handle_feedback_cause)
