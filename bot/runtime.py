@@ -31,8 +31,8 @@ from bot.policy.loader import PolicyError, PolicyHolder
 from bot.intake.accept import AlertIntake, IntakeLimits
 from bot.intake.graph import EdgeStore
 from bot.service.alerts import AlertService
-from bot.service.jobs import IncidentThreads, InvestigateJob, NoThreads, SayJob
-from bot.service.worker import Worker
+from bot.service.jobs import DeltaJob, IncidentThreads, InvestigateJob, NoThreads, SayJob
+from bot.service.worker import JobHandler, Worker
 from bot.service.approve import ActionRunner, ExecutionOutcome, ProposalView, RemediationService
 from bot.service.container import Services
 from bot.service.facts import LiveTargetFacts, ReplicaLookup
@@ -185,6 +185,7 @@ def intake_limits(settings: Settings) -> IntakeLimits:
         group_labels=tuple(settings.sitrep_group_labels),
         investigations_per_hour=settings.sitrep_service_investigations_per_hour,
         max_attempts=settings.sitrep_job_max_attempts,
+        refire_after=timedelta(seconds=settings.sitrep_refire_after_seconds),
     )
 
 
@@ -248,9 +249,7 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
     if worker:
         runtime.worker = Worker(
             queue,
-            {"investigate": InvestigateJob(investigator=services.investigator, store=store, threads=threads,
-                                           default_window=services.default_window),
-             "say": SayJob(store=store, threads=threads)},
+            _job_handlers(services, store=store, threads=threads),
             concurrency=settings.sitrep_max_investigations,
             lease=timedelta(seconds=settings.sitrep_job_lease_seconds),
         )
@@ -294,3 +293,12 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
         engine.dispose()
         log.info("sitrep_stopped")
 
+
+def _job_handlers(services: Services, *, store: IncidentStore, threads: IncidentThreads) -> dict[str, JobHandler]:
+    investigate = InvestigateJob(investigator=services.investigator, store=store, threads=threads,
+                                 default_window=services.default_window)
+    return {
+        "investigate": investigate,
+        "delta": DeltaJob(investigator=services.investigator, store=store, threads=threads, investigate=investigate),
+        "say": SayJob(store=store, threads=threads),
+    }

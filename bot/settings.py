@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     sitrep_group_window_seconds: float = 600.0
     #: an alert-opened investigation waits this long for related alerts (and its Slack message)
     sitrep_group_wait_seconds: float = 3.0
+    #: an alert sent again this long after it was first seen is a re-fire: Sitrep posts what changed
+    sitrep_refire_after_seconds: float = 300.0
     #: labels whose equal values link alerts of different services (shared node, database...)
     sitrep_group_labels: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["node", "database", "db", "db_instance"])

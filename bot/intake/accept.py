@@ -81,6 +81,15 @@ class IntakeResult:
         return [a.incident_id for a in self.alerts if a.outcome == "opened" and a.incident_id]
 
 
+def _age(at: datetime) -> timedelta:
+    return utcnow() - (at if at.tzinfo else at.replace(tzinfo=timezone.utc))
+
+
+def _is_open(session: Session, incident_id: int) -> bool:
+    incident = session.get(IncidentRow, incident_id)
+    return incident is not None and incident.status == IncidentStatus.OPEN.value
+
+
 @dataclass(frozen=True, slots=True)
 class IntakeLimits:
     group_window: timedelta = timedelta(minutes=10)
@@ -88,6 +97,8 @@ class IntakeLimits:
     group_labels: tuple[str, ...] = ("node", "database", "db", "db_instance")
     investigations_per_hour: int = 6
     max_attempts: int = 3
+    #: a re-sent alert older than this is a re-fire (worth a delta), not a retry or a Slack/webhook twin
+    refire_after: timedelta = timedelta(minutes=5)
 
 
 class AlertIntake:
@@ -234,7 +245,21 @@ class AlertIntake:
         session.add(incident_row)
         self._say(session, incident.id, line)  # a new alert (re-sends are duplicates, said nothing)
         assert row.id is not None
+        self._look_again(session, incident.id, row, why=f"`{row.name}` on {row.service} joined")
         return AlertOutcome(row.id, incident.id, "joined", reason)
+
+    def _look_again(self, session: Session, incident_id: int, row: AlertRow, *, why: str) -> None:
+        """A delta ("what changed since the last brief") once the group wait is over — unless an
+        investigation is still coming (its brief will include this) or a delta already waits."""
+        if self._investigation_pending(session, incident_id):
+            return
+        prefix = f"delta:{incident_id}:"
+        waiting = session.exec(select(JobRow.id).where(col(JobRow.state) == "queued")
+                               .where(col(JobRow.dedup_key).startswith(prefix))).first()
+        if waiting is None:
+            self._queue.enqueue("delta", {"incident_id": incident_id, "reason": why},
+                                dedup_key=f"{prefix}{row.id}", session=session,
+                                max_attempts=self._limits.max_attempts, delay=self._limits.group_wait)
 
     def _merge(self, session: Session, source: OpenIncident, *, into: OpenIncident, via: AlertRow) -> None:
         """``source`` turns out to be part of ``into``: its alerts move over, its waiting
@@ -264,6 +289,10 @@ class AlertIntake:
                    delivery: Delivery) -> AlertOutcome:
         row.incident_id, row.outcome, row.duplicate_of = known.incident_id, "duplicate", known.id
         session.add(row)
+        # not a retry or a twin seconds later: the alert is still firing, notified again (Alertmanager's
+        # repeat_interval) or fired anew — look at what changed since the brief
+        refired = _age(known.received_at) >= self._limits.refire_after
+
         if known.incident_id is not None and delivery.slack_ts:
             incident = session.get(IncidentRow, known.incident_id)
             # the webhook came first: thread the brief under the alert's own message if not posted yet
@@ -272,6 +301,8 @@ class AlertIntake:
                 session.add(incident)
         session.flush()
         assert row.id is not None
+        if refired and known.incident_id is not None and _is_open(session, known.incident_id):
+            self._look_again(session, known.incident_id, row, why=f"`{row.name}` on {row.service} fired again")
         return AlertOutcome(row.id, known.incident_id, "duplicate")
 
     def _resolve(self, session: Session, row: AlertRow, alert: Alert) -> AlertOutcome:

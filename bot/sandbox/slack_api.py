@@ -400,6 +400,8 @@ class FakeSlack(FakeUpstream):
         message = self.messages.get((channel, ts))
         if message is None:
             raise SlackError("message_not_found")
+        if message.get("bot_id") != self.workspace.bot_id:  # only the app's own messages
+            raise SlackError("cant_update_message")
         _check_content(params, allow_empty=True)
         for key in ("text", "blocks", "attachments", "metadata"):
             if key in params:

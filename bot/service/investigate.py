@@ -9,7 +9,9 @@ A brief is always produced: missing sources and a missing model make it partial 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import structlog
 
@@ -108,24 +110,9 @@ class Investigator:
                 await _quietly(publisher.source_finished(incident_id=incident_id, result=result),
                                what="publish_progress")
 
-        results = await gather_sources(
-            self._collectors,
-            request,
-            source_budget=self._source_budget,
-            total_budget=self._total_budget,
-            on_result=on_result,
-        )
-        if self._on_traces is not None:
-            try:
-                await asyncio.to_thread(self._on_traces, results)
-            except Exception as exc:
-                bound.warning("call_graph_not_learned", error=repr(exc))
-        # nothing collected reaches the model, Slack or the store unredacted
-        results, removed = scrub_results(results, self._redactor)
+        results, removed = await self.collect(request, on_result=on_result, log=bound)
         if request.message:
             request = request.model_copy(update={"message": self._redactor.redact_text(request.message)})
-        if removed:
-            bound.info("evidence_redacted", kinds=dict(removed))
         brief = await self._analyst.analyse(request, results)
         if suspicious := find_suspicious(results):
             bound.warning("suspicious_evidence", items=[(s.evidence_id, s.kind) for s in suspicious])
@@ -166,6 +153,28 @@ class Investigator:
         chart = await asyncio.to_thread(incident_chart, results, service=service, incident_id=incident_id)
         if chart is not None:
             await publisher.chart_ready(incident_id=incident_id, chart=chart)
+
+    async def collect(self, request: InvestigationRequest, *,
+                      on_result: Callable[[SourceResult], Awaitable[None]] | None = None,
+                      log: Any = log) -> tuple[list[SourceResult], Counter[str]]:
+        """Every source in parallel under its budget, redacted: the results and the kinds removed."""
+        results = await gather_sources(
+            self._collectors,
+            request,
+            source_budget=self._source_budget,
+            total_budget=self._total_budget,
+            on_result=on_result,
+        )
+        if self._on_traces is not None:
+            try:
+                await asyncio.to_thread(self._on_traces, results)
+            except Exception as exc:
+                log.warning("call_graph_not_learned", error=repr(exc))
+        # nothing collected reaches the model, Slack or the store unredacted
+        results, removed = scrub_results(results, self._redactor)
+        if removed:
+            log.info("evidence_redacted", kinds=dict(removed))
+        return results, removed
 
     async def _event(self, incident_id: int | None, type: TimelineEventType, **data: object) -> None:
         if self._store is None or incident_id is None:

@@ -14,7 +14,8 @@ from typing import Protocol
 
 import structlog
 
-from bot.models import InvestigationRequest, TimelineEventType, utcnow
+from bot.analyst.delta import evidence_delta
+from bot.models import IncidentStatus, InvestigationRequest, TimelineEventType, utcnow
 from bot.service.investigate import Investigator
 from bot.service.publisher import BriefPublisher
 from bot.store.incidents import IncidentNotFoundError, IncidentStore
@@ -55,6 +56,9 @@ class IncidentThreads(Protocol):
     async def tell_requester(self, response_url: str, text: str) -> None:
         """An ephemeral note to the person who typed the command."""
 
+    async def mark_root(self, incident: IncidentRow, *, latest: str) -> None:
+        """Show the incident's latest state on its root message (where Sitrep may edit it)."""
+
 
 class NoThreads:
     """Slack is not configured: briefs go to the store and the API only."""
@@ -70,6 +74,9 @@ class NoThreads:
         log.info("thread_line_not_said", reason="Slack is not configured", text=text)
 
     async def tell_requester(self, response_url: str, text: str) -> None:
+        return None
+
+    async def mark_root(self, incident: IncidentRow, *, latest: str) -> None:
         return None
 
 
@@ -138,6 +145,45 @@ class InvestigateJob:
                 channel=incident.slack_channel, thread_ts=incident.slack_ts,
                 text=(f"⚠️ I gave up investigating {incident.service} after {job.attempts} attempts "
                       f"({error}). Try `/incident {incident.service}` again."))
+
+
+class DeltaJob:
+    """An alert of an open incident fired again, or another one joined: look again and post what
+    changed since the last brief in the thread (not a second brief); the root shows the latest state."""
+
+    def __init__(self, *, investigator: Investigator, store: IncidentStore, threads: IncidentThreads,
+                 investigate: InvestigateJob) -> None:
+        self._investigator = investigator
+        self._store = store
+        self._threads = threads
+        self._request_for = investigate.request_for
+
+    async def run(self, job: Job) -> None:
+        incident_id = int(job.payload["incident_id"])
+        incident = await asyncio.to_thread(self._store.get, incident_id)
+        if incident.status != IncidentStatus.OPEN.value:
+            return
+        kept = [(brief, basis) for brief, basis in
+                await asyncio.to_thread(self._store.briefs_with_basis, incident_id) if basis is not None]
+        if not kept:
+            return  # the first brief is still coming: it will include this alert
+        last_brief, basis = kept[-1]
+        request = self._request_for(incident)
+        results, _ = await self._investigator.collect(request)
+        delta = evidence_delta(basis.results, results)
+        since = basis.request.window_end.astimezone(timezone.utc).strftime("%H:%M UTC")
+        why = str(job.payload.get("reason") or "the incident's alerts changed")
+        lines = delta.lines()
+        await asyncio.to_thread(self._store.add_event, incident_id, TimelineEventType.DELTA_POSTED,
+                                data={"reason": why, "changes": lines, "since": since})
+        if not (incident.slack_channel and incident.slack_ts):
+            return  # no thread (no Slack): the timeline has it
+        text = f"🔁 *What changed since the last brief* ({since}) — {why}:\n" + "\n".join(f"• {line}" for line in lines)
+        await self._threads.say(channel=incident.slack_channel, thread_ts=incident.slack_ts, text=text)
+        await self._threads.mark_root(incident, latest=f"{lines[0]} (as of {utcnow():%H:%M} UTC)")
+
+    async def give_up(self, job: Job, *, error: str) -> None:
+        log.warning("delta_dropped", incident_id=job.payload.get("incident_id"), error=error)
 
 
 class SayJob:

@@ -201,8 +201,10 @@ def _to_dicts(blocks: Iterable[Block], *, limit: int = MAX_BLOCKS) -> list[dict[
 # --------------------------------------------------------------------------- /incident
 
 
-def build_root_blocks(*, service: str, message: str | None, requested_by: str | None) -> list[dict[str, Any]]:
-    """The channel message ``/incident`` posts; the brief goes in its thread."""
+def build_root_blocks(*, service: str, message: str | None, requested_by: str | None,
+                      latest: str | None = None) -> list[dict[str, Any]]:
+    """The channel message ``/incident`` posts; the brief goes in its thread. ``latest``: the newest
+    change seen (a re-fire's delta), shown under it."""
     text = f"🔎 Investigating {MRKDWN.bold(one_line(service, limit=PARAM_MAX))}"
     if message and message.strip():
         text += f' — "{MRKDWN.text(one_line(message, limit=SUMMARY_ITEM_MAX))}"'
@@ -213,7 +215,10 @@ def build_root_blocks(*, service: str, message: str | None, requested_by: str | 
             else MRKDWN.text(one_line(requested_by, limit=PARAM_MAX))
         )
         text += f" (requested by {who})"
-    return _to_dicts([_section(text)])
+    blocks: list[Block] = [_section(text)]
+    if latest:
+        blocks.append(_context([f"🔁 Latest: {MRKDWN.text(one_line(latest, limit=500))} — details in the thread"]))
+    return _to_dicts(blocks)
 
 
 def _progress_field(key: str, value: str) -> str:

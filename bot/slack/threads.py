@@ -56,6 +56,27 @@ class SlackIncidentThreads:
                                    service=incident.service, brief_ts=incident.brief_ts, on_posted=on_posted,
                                    react_to_root=incident.origin == "alert" and thread_ts == incident.slack_ts)
 
+    async def mark_root(self, incident: IncidentRow, *, latest: str) -> None:
+        """Sitrep's own root message gets a "latest" line; an alert's own message (another app's,
+        which Slack will not let Sitrep edit) gets a 🔁 reaction."""
+        if not (incident.slack_channel and incident.slack_ts):
+            return
+        try:
+            try:
+                await self._client.chat_update(
+                    channel=incident.slack_channel, ts=incident.slack_ts, text=f"Investigating {incident.service}",
+                    blocks=build_root_blocks(service=incident.service, message=incident.message,
+                                             requested_by=incident.requested_by, latest=latest))
+            except SlackApiError as exc:
+                if exc.response.get("error") != "cant_update_message":
+                    raise
+                # the root is the alert's own message (another app's): mark it instead
+                await self._client.reactions_add(channel=incident.slack_channel, timestamp=incident.slack_ts,
+                                                 name="repeat")
+        except SlackApiError as exc:  # the thread has the delta; the root is a convenience
+            if exc.response.get("error") != "already_reacted":
+                log.warning("root_update_failed", incident_id=incident.id, error=exc.response.get("error"))
+
     async def say(self, *, channel: str, thread_ts: str, text: str) -> None:
         await self._client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
 
