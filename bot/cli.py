@@ -84,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("action_json", help='an Action as JSON (or a file), e.g. \'{"kind": "restart", ...}\'')
     check.add_argument("--policy-dir", default=None, help="policy folder (default $SITREP_POLICY_DIR)")
     check.add_argument("--json", action="store_true", help="print the Decision as JSON")
+
+    evaluation = commands.add_parser("eval", help="replay your own incidents against the current analyzer")
+    eval_commands = evaluation.add_subparsers(dest="eval_command", metavar="SUBCOMMAND", required=True)
+    export = eval_commands.add_parser(
+        "export", help="write a replay case (redacted evidence + ground truth) for every brief marked "
+                       "right or wrong and every resolved incident whose fix was verified")
+    export.add_argument("--out", default="eval-cases", help="folder for the case files (default eval-cases)")
+    run = eval_commands.add_parser("run", help="replay case files through today's analyzer/model; print accuracy")
+    run.add_argument("directory", nargs="?", default="eval-cases", help="folder of case files (default eval-cases)")
     return parser
 
 
@@ -95,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sitrep: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     level = settings.log_level
-    if args.command == "investigate" and "log_level" not in settings.model_fields_set:
+    if args.command in ("investigate", "eval") and "log_level" not in settings.model_fields_set:
         level = "WARNING"  # a person at a terminal wants the brief, not the progress lines
     configure_logging(level=level, fmt=settings.log_format, secrets=settings.secret_values())
     if args.command == "serve":
@@ -108,7 +117,41 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_investigate(settings, args))
     if args.command == "policy":
         return _policy(settings, args)
+    if args.command == "eval":
+        return asyncio.run(_eval(settings, args))
     raise AssertionError(args.command)
+
+
+async def _eval(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.analyst.factory import build_analyst
+    from bot.service.replay import ReplayCaseError, export_cases, load_cases, replay
+    from bot.store.db import create_schema, make_engine
+    from bot.store.incidents import IncidentStore
+
+    if args.eval_command == "export":
+        engine = make_engine(settings.database_url)
+        try:
+            create_schema(engine)
+            written = await asyncio.to_thread(export_cases, IncidentStore(engine), Path(args.out))
+        finally:
+            engine.dispose()
+        print(f"{len(written)} replay cases written to {args.out}/" + "".join(f"\n  {p.name}" for p in written))
+        return 0
+    try:
+        cases = load_cases(Path(args.directory))
+    except ReplayCaseError as exc:
+        print(f"sitrep eval run: {exc}", file=sys.stderr)
+        return 1
+    analyst = build_analyst(settings)
+    model = settings.sitrep_model if (settings.anthropic_api_key or settings.openai_api_key) else None
+    try:
+        report = await replay(cases, analyst, analyzer=f"model {model}" if model else "the rule-based analyzer")
+    finally:
+        await analyst.aclose()
+    print(report.table())
+    return 0
 
 
 def _policy(settings: Settings, args: argparse.Namespace) -> int:
