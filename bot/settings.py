@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     jaeger_url: str | None = None
     kubernetes_api_url: str | None = None
     grafana_url: str | None = None
+    #: on-call approvers (``oncall:pagerduty/<schedule>``, ``oncall:opsgenie/<schedule>`` in policies)
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_token: SecretStr | None = None
+    opsgenie_api_url: str = "https://api.opsgenie.com"
+    opsgenie_api_key: SecretStr | None = None
+    #: YAML file: schedule (``pagerduty/PABC123``, ``opsgenie/<id>``, or a rota name) → Slack user ids;
+    #: the fallback when the schedule's service is not configured or does not answer
+    sitrep_oncall_rota: str | None = None
     #: the uid of Grafana's Loki datasource, for Explore links on log evidence
     sitrep_grafana_loki_datasource: str = "loki"
 

@@ -77,12 +77,18 @@ def check_approver(
     requester: str | None,
     already_approved: Collection[str],
     groups: Collection[str] = (),
+    on_call: Collection[str] = (),
+    deploy_author: str | None = None,
+    identities: Collection[str] = (),
     now: datetime | None = None,
 ) -> str | None:
     """Why ``approver`` may not approve now, or ``None`` if the approval counts.
 
     ``groups`` are the user-group handles ``approver`` belongs to (resolved by the caller with
     ``usergroups.users.list``); without them only approvers listed by user id can approve.
+    ``on_call`` are the schedules of ``decision.approvers`` (``oncall:pagerduty/P…``) ``approver`` is on
+    call for now. ``deploy_author``: who made the deploy a rollback undoes, when known; ``identities``
+    (the approver's user id, name, email) tell whether that is ``approver``, who may then not approve.
     ``now`` checks the expiry when given.
     """
     if decision.outcome is not DecisionOutcome.APPROVE:
@@ -98,7 +104,19 @@ def check_approver(
             "You requested this action; under the two-person rule it must be approved by "
             "other people."
         )
+    if deploy_author and _same_person(deploy_author, {approver, *identities}):
+        return (
+            f"You made the deploy this rolls back (by {deploy_author}); someone else must approve "
+            "undoing it."
+        )
     wanted = {_handle(a) for a in decision.approvers if a.startswith("@")}
-    if approver in decision.approvers or wanted & {_handle(g) for g in groups}:
+    scheduled = {a for a in decision.approvers if a.startswith("oncall:")} & set(on_call)
+    if approver in decision.approvers or wanted & {_handle(g) for g in groups} or scheduled:
         return None
     return f"You are not allowed to approve this action; approvers: {', '.join(decision.approvers)}."
+
+
+def _same_person(author: str, identities: Collection[str]) -> bool:
+    """``author`` as ArgoCD records it (``ana``, ``ana@example.com``) is one of ``identities``."""
+    names = {i.strip().lower() for i in identities if i and i.strip()}
+    return author.strip().lower() in names

@@ -5,8 +5,9 @@ Unknown keys are errors (a typo such as ``aprovers`` must not silently drop a re
 
 Value formats, checked here so a mistake is a lint error rather than a surprise at 3 am:
 
-- approvers and owners: Slack user ids (``U0123ABCD``, ``W0123ABCD``) or user-group handles (``"@sre"``;
-  quote them, ``@`` cannot start a plain YAML value),
+- approvers and owners: Slack user ids (``U0123ABCD``, ``W0123ABCD``), user-group handles (``"@sre"``;
+  quote them, ``@`` cannot start a plain YAML value) or whoever is on call now for a schedule
+  (``oncall:pagerduty/PABC123``, ``oncall:opsgenie/<schedule id>``, ``oncall:rota/<name>``),
 - ``expires_after``: a positive duration ``90s``, ``15m``, ``2h``, ``1d``,
 - ``rate_limit``: ``N/minute``, ``N/hour``, ``N/day`` or ``N/<duration>`` (``3/15m``),
 - freeze ``from``/``to``: timestamps with a time zone (``2026-11-27T00:00:00Z``).
@@ -44,7 +45,8 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "policies" / "schema.json"
 
 _DURATION_RE = re.compile(r"^([1-9][0-9]*)([smhd])$")
 _RATE_RE = re.compile(r"^([1-9][0-9]*)/(minute|hour|day|[1-9][0-9]*[smhd])$")
-_APPROVER_RE = re.compile(r"^(?:[UW][A-Z0-9]{2,}|@[A-Za-z0-9][A-Za-z0-9._-]*)$")
+_APPROVER_RE = re.compile(
+    r"^(?:[UW][A-Z0-9]{2,}|@[A-Za-z0-9][A-Za-z0-9._-]*|oncall:(?:pagerduty|opsgenie|rota)/[A-Za-z0-9._-]+)$")
 _SERVICE_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _NAMED_PERIODS = {"minute": "1m", "hour": "1h", "day": "1d"}
@@ -90,7 +92,8 @@ def _check_approver(value: str) -> str:
     if not _APPROVER_RE.match(value):
         raise PydanticCustomError(
             "approver",
-            "'{value}' is neither a Slack user id (U0123ABCD, W0123ABCD) nor a user-group handle (\"@sre\")",
+            "'{value}' is neither a Slack user id (U0123ABCD, W0123ABCD), a user-group handle (\"@sre\") nor "
+            "an on-call schedule (oncall:pagerduty/PABC123, oncall:opsgenie/<schedule id>, oncall:rota/<name>)",
             {"value": value},
         )
     return value
@@ -128,7 +131,9 @@ Approver = Annotated[
         {
             "type": "string",
             "pattern": _APPROVER_RE.pattern,
-            "description": "a Slack user id (U…/W…) or a user-group handle (@…)",
+            "description": "a Slack user id (U…/W…), a user-group handle (@…), or whoever is on call now "
+                           "for a schedule: oncall:pagerduty/<schedule id>, oncall:opsgenie/<schedule id>, "
+                           "oncall:rota/<name> (the static rota file)",
         }
     ),
 ]
@@ -275,7 +280,7 @@ class Rule(_Strict):
             raise PydanticCustomError(
                 "stray_key", "limits only bound scale actions, and this rule does not cover scale", {}
             )
-        people = [a for a in self.approvers if not a.startswith("@")]
+        people = [a for a in self.approvers if not a.startswith(("@", "oncall:"))]
         if (
             self.approvers
             and len(people) == len(self.approvers)

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-UPSTREAMS = ("loki", "prometheus", "argocd", "jaeger", "slack", "anthropic")
+UPSTREAMS = ("loki", "prometheus", "argocd", "jaeger", "slack", "anthropic", "pagerduty", "opsgenie")
 
 #: builds the error body an upstream answers with for an HTTP status (its own error shape)
 ErrorResponder = Callable[["Fault"], Response]

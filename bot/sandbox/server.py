@@ -42,6 +42,7 @@ from starlette.routing import Mount, Route
 from bot.sandbox.anthropic_api import AnthropicMode, FakeAnthropic
 from bot.sandbox.faults import FakeUpstream, FaultBoard, fault_routes
 from bot.sandbox.kubernetes_api import FakeKubernetes
+from bot.sandbox.oncall_api import FakeOpsgenie, FakePagerDuty
 from bot.sandbox.scenario import Scenario, ScenarioFeed
 from bot.sandbox.signer import SlackSigner
 from bot.sandbox.slack_api import FakeSlack, SlackWorkspace, response_url_for
@@ -57,6 +58,8 @@ class Credentials:
     argocd_token: str
     anthropic_api_key: str
     kubernetes_token: str = field(default_factory=lambda: f"k8s-sandbox-token-{secrets.token_hex(10)}")
+    pagerduty_token: str = field(default_factory=lambda: f"pd-sandbox-token-{secrets.token_hex(10)}")
+    opsgenie_key: str = field(default_factory=lambda: f"og-sandbox-key-{secrets.token_hex(10)}")
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -94,11 +97,13 @@ class Sandbox:
         self.slack = FakeSlack(token=creds.slack_bot_token, workspace=workspace, board=self.board)
         self.anthropic = FakeAnthropic(self.feed, api_key=creds.anthropic_api_key, board=self.board)
         self.kubernetes = FakeKubernetes(self.feed, token=creds.kubernetes_token, board=self.board)
+        self.pagerduty = FakePagerDuty(token=creds.pagerduty_token, board=self.board)
+        self.opsgenie = FakeOpsgenie(token=creds.opsgenie_key, board=self.board)
 
     @property
     def fakes(self) -> dict[str, FakeUpstream]:
         return {f.name: f for f in (self.loki, self.prometheus, self.argocd, self.jaeger, self.slack,
-                                    self.anthropic)}
+                                    self.anthropic, self.pagerduty, self.opsgenie)}
 
     def reset(self) -> None:
         self.board.clear()
@@ -125,6 +130,13 @@ class Sandbox:
             self.reset()
             return JSONResponse({"reset": True})
 
+        async def oncall(request: Request) -> Response:
+            """``{"pagerduty": {"PSRE01": ["sre-ana@example.com"]}, "opsgenie": {...}}``: who is on call."""
+            body = await request.json()
+            self.pagerduty.rotas.update(body.get("pagerduty") or {})
+            self.opsgenie.rotas.update(body.get("opsgenie") or {})
+            return JSONResponse({"pagerduty": self.pagerduty.rotas, "opsgenie": self.opsgenie.rotas})
+
         async def healthz(request: Request) -> Response:
             return JSONResponse({"ok": True})
 
@@ -148,6 +160,7 @@ class Sandbox:
             Route("/_control/anthropic", self.anthropic.control, methods=["GET", "POST", "DELETE"]),
             Route("/_control/argocd/deploy", self.argocd.deploy, methods=["POST"]),
             Route("/_control/loki/lines", self.loki.add_lines, methods=["POST"]),
+            Route("/_control/oncall", oncall, methods=["POST"]),
             Route("/_control/jaeger/dependencies", self.jaeger.set_dependencies, methods=["POST"]),
             Route("/_control/argocd/operations", self.argocd.list_operations,
                   methods=["GET", "DELETE"]),
@@ -160,6 +173,8 @@ class Sandbox:
             Mount("/slack/api", self.slack.asgi()),
             Mount("/anthropic", self.anthropic.asgi()),
             Mount("/kubernetes", self.kubernetes.asgi()),
+            Mount("/pagerduty", self.pagerduty.asgi()),
+            Mount("/opsgenie", self.opsgenie.asgi()),
         ])
 
 
@@ -179,6 +194,10 @@ def sandbox_env(url: str, sandbox: Sandbox) -> dict[str, str]:
         "ANTHROPIC_API_KEY": creds.anthropic_api_key,
         "KUBERNETES_API_URL": f"{url}/kubernetes",
         "KUBERNETES_TOKEN": creds.kubernetes_token,
+        "PAGERDUTY_API_URL": f"{url}/pagerduty",
+        "PAGERDUTY_TOKEN": creds.pagerduty_token,
+        "OPSGENIE_API_URL": f"{url}/opsgenie",
+        "OPSGENIE_API_KEY": creds.opsgenie_key,
     }
     if sandbox.loki.tenant is not None:
         env["LOKI_TENANT"] = sandbox.loki.tenant
@@ -392,6 +411,12 @@ class FakeCloud:
     def loki_lines(self, lines: list[str], *, level: str = "error") -> None:
         """Log ``lines`` now in the sandbox Loki (as the scenario's service)."""
         self._json("POST", "/_control/loki/lines", json=[{"line": line, "level": level} for line in lines])
+
+    def on_call(self, *, pagerduty: Mapping[str, list[str]] | None = None,
+                opsgenie: Mapping[str, list[str]] | None = None) -> None:
+        """Who is on call now, by schedule id (emails ``<slack name>@example.com``)."""
+        self._json("POST", "/_control/oncall", json={"pagerduty": dict(pagerduty or {}),
+                                                      "opsgenie": dict(opsgenie or {})})
 
     def argocd_deploy(self, target_revision: str, *, by: str = "someone") -> None:
         """A deploy lands in the fake ArgoCD after the scenario's history (it becomes current)."""

@@ -112,6 +112,7 @@ class FakeSlack(FakeUpstream):
             "conversations.replies": self.conversations_replies,
             "conversations.history": self.conversations_history,
             "users.info": self.users_info,
+            "users.lookupByEmail": self.users_lookup_by_email,
             "usergroups.list": self.usergroups_list,
             "usergroups.users.list": self.usergroups_users_list,
             "views.open": self.views_open,
@@ -453,6 +454,15 @@ class FakeSlack(FakeUpstream):
         found = [_public(m) for (c, _), m in sorted(self.messages.items(), reverse=True)
                  if c == channel and m.get("thread_ts") in (None, m["ts"])]
         return {"messages": found, "has_more": False}
+
+    async def users_lookup_by_email(self, params: Params, request: Request) -> Params:
+        """``<name>@example.com`` is the workspace user called ``name``."""
+        email = str(params.get("email") or "")
+        name, _, domain = email.partition("@")
+        uid = next((u for u, n in self.workspace.users.items() if n == name), None)
+        if uid is None or domain != "example.com":
+            raise SlackError("users_not_found")
+        return {"user": self._user(uid)}
 
     async def users_info(self, params: Params, request: Request) -> Params:
         uid = params.get("user")

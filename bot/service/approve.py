@@ -58,6 +58,25 @@ class ActionRunner(Protocol):
     async def execute(self, action: Action, *, dry_run: bool, history_id: int | None = None) -> ExecutionOutcome: ...
 
 
+@dataclass(frozen=True, slots=True)
+class OnCallStatus:
+    """Which of the schedules asked about the approver is on call for now; ``notes`` say where an
+    answer came from a fallback (or from nowhere), for the approver to see."""
+
+    on_call: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
+
+
+class ApproverDirectory(Protocol):
+    """Facts about an approver beyond their user-group handles (the Slack side implements it)."""
+
+    async def on_call(self, user: str, refs: Sequence[str]) -> OnCallStatus: ...
+
+    async def identities(self, user: str) -> set[str]:
+        """The user's id, name and email: to recognise them as the author of a deploy."""
+        ...
+
+
 class TargetFacts(Protocol):
     """What the policy needs to know about the target now (ArgoCD history, replicas)."""
 
@@ -93,6 +112,8 @@ class ClickResult:
     refusal: str | None = None
     executed: ExecutionOutcome | None = None
     counted: bool = False
+    #: shown to the clicker only: e.g. the on-call schedule service was down and the rota file answered
+    notes: tuple[str, ...] = ()
 
 
 class RemediationService:
@@ -148,34 +169,45 @@ class RemediationService:
     # ------------------------------------------------------------------ clicks
 
     async def approve(
-        self, proposal_id: int, *, user: str, groups: Callable[[], Awaitable[Sequence[str]]]
+        self, proposal_id: int, *, user: str, groups: Callable[[], Awaitable[Sequence[str]]],
+        directory: ApproverDirectory | None = None,
     ) -> ClickResult:
-        """Count ``user``'s approval if the policy lets them give it; execute once enough."""
+        """Count ``user``'s approval if the policy lets them give it; execute once enough.
+
+        ``directory`` answers for approvers named as on-call schedules and tells whether ``user``
+        made the deploy a rollback would undo (they may then not approve it)."""
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
         await self._event(row.incident_id, TimelineEventType.APPROVAL_CLICKED, actor=user,
                           proposal_id=proposal_id)
+        status = OnCallStatus()
+        notes: tuple[str, ...] = ()
         refusal = await self._refuse_if_closed(row)
         if refusal is None:
             decision = Decision.model_validate_json(row.decision)
             already = await asyncio.to_thread(self._proposals.approvers, proposal_id)
+            status = await self._on_call(user, decision, directory)
+            notes = status.notes
+            author = await self._deploy_author(row)
+            identities = await directory.identities(user) if directory is not None and author else set()
             refusal = check_approver(decision, user, requester=row.requester, already_approved=already,
-                                     groups=await groups(), now=self._clock())
+                                     groups=await groups(), on_call=status.on_call, deploy_author=author,
+                                     identities=identities, now=self._clock())
         if refusal is not None:
             await self._event(row.incident_id, TimelineEventType.APPROVAL_REFUSED, actor=user,
-                              proposal_id=proposal_id, reason=refusal)
-            return ClickResult(proposal=await self.view(proposal_id), refusal=refusal)
+                              proposal_id=proposal_id, reason=refusal, notes=list(notes))
+            return ClickResult(proposal=await self.view(proposal_id), refusal=refusal, notes=notes)
         counted = await asyncio.to_thread(self._proposals.add_approval, proposal_id, user)
         if not counted:
             return ClickResult(proposal=await self.view(proposal_id),
                                refusal="You have already approved this action.")
         await self._event(row.incident_id, TimelineEventType.APPROVAL_GIVEN, actor=user,
-                          proposal_id=proposal_id)
+                          proposal_id=proposal_id, on_call=sorted(status.on_call), notes=list(notes))
         decision = Decision.model_validate_json(row.decision)
         approvals = await asyncio.to_thread(self._proposals.approvers, proposal_id)
         executed = None
         if len(approvals) >= max(decision.min_approvals, 1):
             executed = await self._execute(proposal_id, actor=user, from_states=[ProposalState.PENDING])
-        return ClickResult(proposal=await self.view(proposal_id), executed=executed, counted=True)
+        return ClickResult(proposal=await self.view(proposal_id), executed=executed, counted=True, notes=notes)
 
     async def reject(self, proposal_id: int, *, user: str, reason: str | None = None) -> ClickResult:
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
@@ -205,17 +237,22 @@ class RemediationService:
                 expired.append(await self.view(row.id))
         return expired
 
-    async def awaiting(self, user: str, *, groups: Sequence[str]) -> list[ProposalView]:
-        """Pending proposals ``user`` may approve now (the policy's approvers, not the requester of
-        a two-person rule, not already approved by them), oldest first."""
+    async def awaiting(self, user: str, *, groups: Sequence[str],
+                       directory: ApproverDirectory | None = None) -> list[ProposalView]:
+        """Pending proposals ``user`` may approve now (the policy's approvers, including the on-call
+        schedules they are on call for, not the requester of a two-person rule, not already approved
+        by them), oldest first."""
         now = self._clock()
+        rows = await asyncio.to_thread(self._proposals.pending)
+        decisions = {row.id: Decision.model_validate_json(row.decision) for row in rows}
+        refs = sorted({a for d in decisions.values() for a in d.approvers if a.startswith("oncall:")})
+        on_call = (await directory.on_call(user, refs)).on_call if refs and directory is not None else frozenset()
         mine = []
-        for row in await asyncio.to_thread(self._proposals.pending):
+        for row in rows:
             assert row.id is not None
             already = await asyncio.to_thread(self._proposals.approvers, row.id)
-            decision = Decision.model_validate_json(row.decision)
-            if check_approver(decision, user, requester=row.requester, already_approved=already,
-                              groups=groups, now=now) is None:
+            if check_approver(decisions[row.id], user, requester=row.requester, already_approved=already,
+                              groups=groups, on_call=on_call, now=now) is None:
                 mine.append(await asyncio.to_thread(load_view, self._proposals, row))
         return mine
 
@@ -281,6 +318,25 @@ class RemediationService:
             except Exception:
                 log.exception("on_executed_failed", proposal_id=proposal_id)
         return result
+
+    async def _on_call(self, user: str, decision: Decision, directory: ApproverDirectory | None) -> OnCallStatus:
+        refs = [a for a in decision.approvers if a.startswith("oncall:")]
+        if not refs or directory is None:
+            return OnCallStatus()
+        return await directory.on_call(user, refs)
+
+    async def _deploy_author(self, row: ProposalRow) -> str | None:
+        """Who made the deploy a rollback proposal would undo (what runs now), when ArgoCD says."""
+        action = Action.model_validate_json(row.action)
+        if action.kind is not ActionKind.ROLLBACK:
+            return None
+        try:
+            history = await self._facts.history(self._complete_target(action))
+        except Exception:  # an unknown author never blocks an approval; the policy check still runs
+            log.warning("deploy_author_unknown", proposal_id=row.id, exc_info=True)
+            return None
+        current = _current_deploy(history)
+        return next((d.initiated_by for d in history if d.history_id == current), None)
 
     def _complete_target(self, action: Action) -> Action:
         """Fill the ArgoCD app and namespace the policy declares for the service, when the

@@ -12,6 +12,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.service.container import Services
 from bot.settings import Settings
 from bot.slack.listeners import actions, commands, events, feedback, home, views
+from bot.oncall import OnCallDirectory
+from bot.slack.approvers import Approvers, SlackApproverDirectory
 from bot.slack.usergroups import UserGroupResolver
 
 
@@ -38,11 +40,15 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         # the listener acks first and hands the work to a background task
         process_before_response=False,
     )
-    groups = UserGroupResolver(client)
+    schedules = OnCallDirectory(
+        pagerduty_url=settings.pagerduty_api_url, pagerduty_token=settings.pagerduty_token,
+        opsgenie_url=settings.opsgenie_api_url, opsgenie_key=settings.opsgenie_api_key,
+        rota_file=settings.sitrep_oncall_rota)
+    approvers = Approvers(UserGroupResolver(client), SlackApproverDirectory(client, schedules))
     commands.register(app, services)
     events.register(app, services)
-    actions.register(app, services, groups=groups)
-    views.register(app, services, groups=groups)
+    actions.register(app, services, approvers=approvers)
+    views.register(app, services, approvers=approvers)
     feedback.register(app, services)
-    home.register(app, services, groups=groups)
+    home.register(app, services, approvers=approvers)
     return app

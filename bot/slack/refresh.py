@@ -45,6 +45,9 @@ async def apply_click(services: Services, client: AsyncWebClient, body: dict[str
     user = body["user"]["id"]
     view = result.proposal
     message = await services.queries.brief_message(view.incident_id)
+    if result.notes:  # e.g. PagerDuty did not answer and the rota file said who is on call
+        await refuse(client, body, "Note: " + " · ".join(result.notes), channel=message.channel,
+                     thread_ts=message.thread_ts)
     if result.refusal is not None:
         await refuse(client, body, result.refusal, channel=message.channel, thread_ts=message.thread_ts)
         return

@@ -13,6 +13,7 @@ from .support import NOW
 TWO_PERSON = Decision(outcome=DecisionOutcome.APPROVE, rule="r", reasons=["x"], approvers=["@sre", "U0LEAD"],
                       min_approvals=2, expires_at=NOW + timedelta(minutes=15), two_person=True)
 ONE = TWO_PERSON.model_copy(update={"min_approvals": 1, "two_person": False})
+ON_CALL = ONE.model_copy(update={"approvers": ["oncall:pagerduty/PSRE01", "U0LEAD"]})
 DENIED = Decision(outcome=DecisionOutcome.DENY, rule="default deny", reasons=["no"])
 
 
@@ -35,6 +36,18 @@ DENIED = Decision(outcome=DecisionOutcome.DENY, rule="default deny", reasons=["n
         pytest.param(TWO_PERSON, "U0LEAD", {"now": NOW + timedelta(minutes=15)}, "expired", id="expired"),
         pytest.param(TWO_PERSON, "U0LEAD", {"now": NOW + timedelta(minutes=14)}, None, id="not-yet-expired"),
         pytest.param(DENIED, "U0LEAD", {}, "does not take approvals", id="denied-decision"),
+        pytest.param(ON_CALL, "U0SRE1", {"on_call": ["oncall:pagerduty/PSRE01"]}, None, id="on-call-now"),
+        pytest.param(ON_CALL, "U0SRE1", {"on_call": ["oncall:pagerduty/POTHER"]}, "not allowed to approve",
+                     id="on-call-for-another-schedule"),
+        pytest.param(ON_CALL, "U0SRE1", {"groups": ["oncall:pagerduty/PSRE01"]}, "not allowed to approve",
+                     id="a-group-is-not-a-schedule"),
+        pytest.param(ON_CALL, "U0LEAD", {"deploy_author": "Lead@Example.com",
+                                         "identities": ["lead", "lead@example.com"]},
+                     "You made the deploy", id="deploy-author-may-not-approve-its-rollback"),
+        pytest.param(ON_CALL, "U0LEAD", {"deploy_author": "U0LEAD"}, "You made the deploy",
+                     id="deploy-author-by-user-id"),
+        pytest.param(ON_CALL, "U0LEAD", {"deploy_author": "alice", "identities": ["dev-alice"]}, None,
+                     id="another-author-is-no-bar"),
     ],
 )
 def test_check_approver(decision: Decision, approver: str, kw: dict[str, object], phrase: str | None) -> None:

@@ -658,4 +658,5 @@ async def test_fake_cloud_async_context_manager() -> None:
         async with httpx.AsyncClient(base_url=cloud.url) as client:
             index = (await client.get("/")).json()
     assert index["scenario"]["service"] == "checkout"
-    assert set(index["fakes"]) == {"loki", "prometheus", "argocd", "jaeger", "slack", "anthropic"}
+    assert set(index["fakes"]) == {"loki", "prometheus", "argocd", "jaeger", "slack", "anthropic",
+                                    "pagerduty", "opsgenie"}

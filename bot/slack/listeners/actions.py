@@ -11,14 +11,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
-from bot.slack.usergroups import UserGroupResolver
+from bot.slack.approvers import Approvers
 from bot.slack.ids import ActionId
 from bot.slack.listeners.home import refresh_home
 from bot.slack.proposals import ProposalRef, build_approval_modal, build_reject_modal
 from bot.slack.refresh import apply_click, refuse
 
 
-def register(app: AsyncApp, services: Services, *, groups: UserGroupResolver) -> None:
+def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None:
     async def handle_approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         ref = _ref(body)
@@ -33,10 +33,11 @@ def register(app: AsyncApp, services: Services, *, groups: UserGroupResolver) ->
             await client.views_open(trigger_id=body["trigger_id"], view=build_approval_modal(view, brief))
             return
         result = await remediation.approve(ref.proposal_id, user=user,
-                                           groups=lambda: groups.groups_of(user))
+                                           groups=lambda: approvers.groups.groups_of(user),
+                                           directory=approvers.directory)
         await apply_click(services, client, body, result)
         if (body.get("view") or {}).get("type") == "home":  # clicked in App Home: show the new state there
-            await refresh_home(services, client, user, groups)
+            await refresh_home(services, client, user, approvers)
 
     async def handle_reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()

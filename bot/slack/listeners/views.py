@@ -8,20 +8,21 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
-from bot.slack.usergroups import UserGroupResolver
+from bot.slack.approvers import Approvers
 from bot.slack.ids import CallbackId
 from bot.slack.proposals import ProposalRef
 from bot.slack.refresh import apply_click
 
 
-def register(app: AsyncApp, services: Services, *, groups: UserGroupResolver) -> None:
+def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None:
     async def handle_approve_confirm(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                                      client: AsyncWebClient) -> None:
         await ack()  # close the modal at once; the outcome goes to the thread (or to the user)
         ref = ProposalRef.model_validate_json(view["private_metadata"])
         user = body["user"]["id"]
         result = await services.require_remediation().approve(
-            ref.proposal_id, user=user, groups=lambda: groups.groups_of(user))
+            ref.proposal_id, user=user, groups=lambda: approvers.groups.groups_of(user),
+            directory=approvers.directory)
         await apply_click(services, client, body, result)
 
     async def handle_reject_reason(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
