@@ -98,10 +98,21 @@ class ProposalView:
     expires_at: datetime | None = None
     reason: str | None = None
     execution: dict[str, Any] | None = None
+    #: what puts the target back as it was before this action ran (recorded before it ran)
+    revert: Action | None = None
+    #: the proposal this one reverts, and the proposal that reverts this one
+    reverts: int | None = None
+    reverted_by: int | None = None
 
     @property
     def needs_buttons(self) -> bool:
         return self.state == ProposalState.PENDING
+
+    @property
+    def revertible(self) -> bool:
+        """Executed for real, with a recorded prior state, not yet reverted, not itself a revert."""
+        return (self.state == ProposalState.EXECUTED and self.revert is not None and self.reverted_by is None
+                and self.reverts is None and self.execution is not None and not self.execution.get("dry_run"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +267,34 @@ class RemediationService:
                 mine.append(await asyncio.to_thread(load_view, self._proposals, row))
         return mine
 
+    async def request_revert(self, proposal_id: int, *, user: str) -> ClickResult:
+        """Propose putting back what ``proposal_id`` changed: a new proposal (``user`` its requester)
+        under the same policy and approval rules, at most one per executed action."""
+        original = await self.view(proposal_id)
+        refusal = _why_not_revertible(original)
+        if refusal is not None or original.revert is None:
+            return ClickResult(proposal=original, refusal=refusal or "Nothing to revert.")
+        action = self._complete_target(original.revert)
+        history = await self._facts.history(action) if action.kind in _NEEDS_HISTORY else []
+        context = PolicyContext(now=self._clock(), requester=user, history=history,
+                                replicas=await self._replicas(action), executions=await self._recent_executions())
+        decision = evaluate(action, context=context, policy=self._policy.policy)
+        new = NewProposal(action=action.model_dump_json(), decision=decision.model_dump_json(),
+                          state=_initial_state(decision), expires_at=decision.expires_at,
+                          basis_deploy=_current_deploy(history))
+        pid = await asyncio.to_thread(self._proposals.add_revert, proposal_id, new, requester=user)
+        if pid is None:
+            again = await self.view(proposal_id)
+            return ClickResult(proposal=again, refusal=f"A revert of this action was already requested "
+                                                       f"(proposal {again.reverted_by}).")
+        await self._event(original.incident_id, TimelineEventType.ACTION_PROPOSED, actor=user, proposal_id=pid,
+                          reverts=proposal_id, action=json.loads(new.action), outcome=decision.outcome.value,
+                          rule=decision.rule, reasons=decision.reasons)
+        executed = None
+        if decision.outcome is DecisionOutcome.AUTO:
+            executed = await self._execute(pid, actor="policy", from_states=[ProposalState.AUTO])
+        return ClickResult(proposal=await self.view(pid), executed=executed, counted=True)
+
     async def view(self, proposal_id: int) -> ProposalView:
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
         return await asyncio.to_thread(load_view, self._proposals, row)
@@ -273,7 +312,7 @@ class RemediationService:
             return None
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
         action = self._complete_target(Action.model_validate_json(row.action))
-        history = await self._facts.history(action) if action.kind is ActionKind.ROLLBACK else []
+        history = await self._facts.history(action) if action.kind in _NEEDS_HISTORY else []
         context = PolicyContext(now=self._clock(), requester=row.requester, history=history,
                                 replicas=await self._replicas(action),
                                 executions=await self._recent_executions())
@@ -291,6 +330,9 @@ class RemediationService:
             return None
         if not await asyncio.to_thread(self._proposals.start_execution, proposal_id, dry_run=self._dry_run):
             return None
+        undo = revert_action(action, proposal_id=proposal_id, history=history, replicas=context.replicas)
+        if undo is not None:  # the state before, kept before anything changes it
+            await asyncio.to_thread(self._proposals.record_revert, proposal_id, undo.model_dump_json())
         await self._event(row.incident_id, TimelineEventType.EXECUTION_STARTED, actor=actor,
                           proposal_id=proposal_id, action=json.loads(row.action), dry_run=self._dry_run)
         try:
@@ -422,13 +464,60 @@ def load_view(proposals: ProposalStore, row: ProposalRow) -> ProposalView:
     assert row.id is not None
     execution = proposals.execution(row.id)
     return _view(row, approvals=proposals.approvers(row.id),
-                 execution=json.loads(execution.result) if execution and execution.finished_at else None)
+                 execution=json.loads(execution.result) if execution and execution.finished_at else None,
+                 reverted_by=proposals.revert_of(row.id))
 
 
-def _view(row: ProposalRow, *, approvals: list[str], execution: dict[str, Any] | None) -> ProposalView:
+def _view(row: ProposalRow, *, approvals: list[str], execution: dict[str, Any] | None,
+          reverted_by: int | None = None) -> ProposalView:
     assert row.id is not None
     return ProposalView(
         id=row.id, incident_id=row.incident_id, action=Action.model_validate_json(row.action),
         decision=Decision.model_validate_json(row.decision), state=row.state, approvals=approvals,
         expires_at=as_utc(row.expires_at) if row.expires_at else None, reason=row.reason, execution=execution,
+        revert=Action.model_validate_json(row.revert_action) if row.revert_action else None,
+        reverts=row.reverts, reverted_by=reverted_by,
     )
+
+
+#: actions whose policy check and revert need the ArgoCD history
+_NEEDS_HISTORY = (ActionKind.ROLLBACK, ActionKind.SYNC)
+
+
+def revert_action(action: Action, *, proposal_id: int, history: Sequence[Deploy], replicas: int | None) -> Action | None:
+    """The action that puts ``action``'s target back as it is now (before ``action`` runs): the deploy
+    running now for a rollback or a sync, the replica count for a scale; None for what cannot be undone
+    (a restart, a runbook)."""
+    service = action.target.service
+    match action.kind:
+        case ActionKind.ROLLBACK | ActionKind.SYNC:
+            current_id = _current_deploy(history)
+            current = next((d for d in history if d.history_id == current_id), None)
+            if current is None:
+                return None
+            label = current.target_revision or current.revision[:12]
+            why = f"revert of proposal {proposal_id}: {service} ran {label} (history {current.history_id}) before it"
+            if action.kind is ActionKind.ROLLBACK:
+                return Action(kind=ActionKind.ROLLBACK, target=action.target, rationale=why,
+                              params={"to_revision": label, "history_id": current.history_id})
+            return Action(kind=ActionKind.SYNC, target=action.target, rationale=why,
+                          params={"revision": current.revision})
+        case ActionKind.SCALE if replicas is not None:
+            return Action(kind=ActionKind.SCALE, target=action.target, params={"replicas": replicas},
+                          rationale=f"revert of proposal {proposal_id}: {service} had {replicas} replicas before it")
+        case _:
+            return None
+
+
+def _why_not_revertible(view: ProposalView) -> str | None:
+    if view.reverts is not None:
+        return f"This action was itself the revert of proposal {view.reverts}; Sitrep does not revert a revert."
+    if view.state != ProposalState.EXECUTED:
+        return f"Only an executed action can be reverted; this one is {view.state}."
+    if view.execution is not None and view.execution.get("dry_run"):
+        return "That was a dry run: nothing changed, so there is nothing to revert."
+    if view.revert is None:
+        return f"A {view.action.kind.value} cannot be undone: Sitrep has no earlier state to go back to."
+    if view.reverted_by is not None:
+        return f"A revert of this action was already requested (proposal {view.reverted_by})."
+    return None

@@ -57,6 +57,36 @@ class ProposalStore:
             session.commit()
             return [row.id for row in rows if row.id is not None]
 
+    def add_revert(self, original_id: int, proposal: NewProposal, *, requester: str | None) -> int | None:
+        """Add the proposal reverting ``original_id`` after the incident's others; None when one
+        exists already (two clicks on Revert, or two replicas: one revert, ever)."""
+        original = self.get(original_id)
+        with Session(self._engine) as session:
+            last = max((r.position for r in session.exec(
+                select(ProposalRow).where(ProposalRow.incident_id == original.incident_id))), default=-1)
+            row = ProposalRow(incident_id=original.incident_id, position=last + 1, action=proposal.action,
+                              decision=proposal.decision, state=proposal.state, expires_at=proposal.expires_at,
+                              requester=requester, basis_deploy=proposal.basis_deploy, reverts=original_id)
+            session.add(row)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                return None
+            return row.id
+
+    def record_revert(self, proposal_id: int, revert_action: str) -> None:
+        """Keep how to undo ``proposal_id`` (an Action JSON), before it executes."""
+        with Session(self._engine) as session:
+            session.execute(update(ProposalRow).where(ProposalRow.id == proposal_id)  # type: ignore[arg-type]
+                            .values(revert_action=revert_action))
+            session.commit()
+
+    def revert_of(self, proposal_id: int) -> int | None:
+        """The id of the proposal reverting ``proposal_id``, if someone asked for one."""
+        with Session(self._engine) as session:
+            return session.exec(select(ProposalRow.id).where(ProposalRow.reverts == proposal_id)).first()
+
     def get(self, proposal_id: int) -> ProposalRow:
         with Session(self._engine) as session:
             row = session.get(ProposalRow, proposal_id)

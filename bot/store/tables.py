@@ -76,6 +76,10 @@ class ProposalRow(SQLModel, table=True):
     reason: str | None = None  # rejection reason, or why execution was refused
     #: the ArgoCD history id that was current when the action was proposed (stale-brief guard)
     basis_deploy: int | None = None
+    #: Action JSON that puts the target back as it was, recorded before this action executed
+    revert_action: str | None = None
+    #: the proposal this one reverts; unique, so an executed action is reverted at most once
+    reverts: int | None = Field(default=None, unique=True)
 
 
 class ApprovalRow(SQLModel, table=True):

@@ -58,12 +58,13 @@ def history(*, newer: bool = False) -> list[Deploy]:
 @dataclass
 class Facts:
     deploys: list[Deploy]
+    count: int | None = 4
 
     async def history(self, action: Action) -> list[Deploy]:
         return self.deploys
 
     async def replicas(self, action: Action) -> int | None:
-        return 4
+        return self.count
 
 
 def brief(*actions: Action) -> Brief:
@@ -82,7 +83,7 @@ RESTART_CART = Action(kind="restart", target=ActionTarget(service="cart", namesp
 
 
 class Rig:
-    def __init__(self, tmp_path: Path, *, deploys: list[Deploy] | None = None) -> None:
+    def __init__(self, tmp_path: Path, *, deploys: list[Deploy] | None = None, dry_run: bool = True) -> None:
         self.engine = make_engine(f"sqlite:///{tmp_path / 'sitrep.db'}")
         create_schema(self.engine)
         self.incidents = IncidentStore(self.engine)
@@ -91,7 +92,7 @@ class Rig:
         self.facts = Facts(deploys if deploys is not None else history())
         self.service = RemediationService(
             proposals=ProposalStore(self.engine), incidents=self.incidents, policy=PolicyHolder(POLICIES),
-            runner=self.runner, facts=self.facts, dry_run=True, clock=lambda: self.now,
+            runner=self.runner, facts=self.facts, dry_run=dry_run, clock=lambda: self.now,
         )
 
     async def propose(self, *actions: Action, requester: str = "U0ONCALL") -> list[int]:
