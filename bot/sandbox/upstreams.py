@@ -444,9 +444,12 @@ class FakeArgoCD(FakeUpstream):
 
     def applications(self) -> dict[str, dict[str, Any]]:
         apps = {scenario.app: scenario.argocd_application() for scenario in self.feed.all()}
-        app = apps[self.feed.current().app]  # control deploys land on the first scenario's app
-        history = app["status"]["history"]
         for extra in self.extra_deploys:
+            # control deploys land on the first scenario's app; rollbacks and syncs on their own
+            app = apps.get(extra.get("app") or self.feed.current().app)
+            if app is None:
+                continue
+            history = app["status"]["history"]
             entry = {**history[-1], "id": history[-1]["id"] + 1, "revision": extra["revision"],
                      "deployedAt": extra["at"], "deployStartedAt": extra["at"],
                      "source": {**history[-1]["source"], "targetRevision": extra["target_revision"]},
@@ -455,7 +458,7 @@ class FakeArgoCD(FakeUpstream):
             app["spec"]["source"] = dict(entry["source"])
             app["status"]["sync"]["revision"] = extra["revision"]
         if self.auto_sync_disabled:
-            app["spec"].get("syncPolicy", {}).pop("automated", None)
+            apps[self.feed.current().app]["spec"].get("syncPolicy", {}).pop("automated", None)
         return apps
 
     async def patch_application(self, request: Request) -> Response:
@@ -543,13 +546,29 @@ class FakeArgoCD(FakeUpstream):
         if self.enforce_auto_sync and (app["spec"].get("syncPolicy") or {}).get("automated") \
                 and not body.get("dryRun"):
             return argocd_error(400, "rollback cannot be initiated when auto-sync is enabled")
+        if not body.get("dryRun"):
+            # as ArgoCD does once the rollback's sync completes: a new history entry at that revision
+            target = next(e for e in app["status"]["history"] if e["id"] == body.get("id"))
+            self._deployed(name, revision=target["revision"], target_revision=target["source"]["targetRevision"])
         if self.heals and not body.get("dryRun"):
             self._heal(name)
         return JSONResponse(app)
 
     async def sync(self, request: Request) -> Response:
-        app, _, error = await self._operation(request, "sync")
-        return error or JSONResponse(app)
+        app, body, error = await self._operation(request, "sync")
+        if error is not None or app is None:
+            return error or argocd_error(500, "no application")
+        if not body.get("dryRun"):
+            revision = body.get("revision") or app["status"]["sync"]["revision"]
+            known = next((e for e in app["status"]["history"] if e["revision"] == revision), None)
+            label = known["source"]["targetRevision"] if known else app["spec"]["source"]["targetRevision"]
+            self._deployed(request.path_params["name"], revision=revision, target_revision=label)
+        return JSONResponse(app)
+
+    def _deployed(self, app: str, *, revision: str, target_revision: str) -> None:
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.extra_deploys.append({"app": app, "revision": revision, "target_revision": target_revision,
+                                   "at": at, "by": "sitrep"})
 
     async def resource_actions(self, request: Request) -> Response:
         if request.method == "GET":

@@ -20,6 +20,7 @@ class ActionId(StrEnum):
     FEEDBACK_CORRECT = "sitrep_feedback_correct"
     FEEDBACK_WRONG = "sitrep_feedback_wrong"
     SHOW_PROMPT = "sitrep_show_prompt"  # "What the model saw"
+    REVERT = "sitrep_revert"  # after an executed rollback/scale/sync: propose putting it back
 
 
 class CallbackId(StrEnum):

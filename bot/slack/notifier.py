@@ -6,15 +6,21 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.markdown import describe_action
+from bot.service.approve import ProposalView
 from bot.service.container import Services
 from bot.service.verify import Verdict, VerdictState
-from bot.slack.blocks import MRKDWN
+from bot.slack.blocks import MRKDWN, _section
+from bot.slack.proposals import revert_button
 from bot.slack.refresh import refresh_brief
 
 log = structlog.get_logger(__name__)
 
 _MARK = {VerdictState.RECOVERED: "✅ recovered", VerdictState.STILL_FAILING: "⚠️ still failing",
          VerdictState.WORSE: "🔥 worse", VerdictState.UNKNOWN: "❔ could not verify"}
+
+
+_DID_NOT_HELP = (VerdictState.STILL_FAILING, VerdictState.WORSE)
 
 
 def verdict_text(verdict: Verdict) -> str:
@@ -34,8 +40,21 @@ class SlackThreadNotifier:
         message = await self._services.queries.brief_message(incident_id)
         if message.channel is None:
             return
-        await self._client.chat_postMessage(channel=message.channel, thread_ts=message.thread_ts,
-                                            text=f"Verification of proposal {proposal_id}: {verdict_text(verdict)}")
+        text = f"Verification of proposal {proposal_id}: {verdict_text(verdict)}"
+        blocks = None
+        view = await self._revertible(proposal_id) if verdict.state in _DID_NOT_HELP else None
+        if view is not None:  # it did not help, or made it worse: offer to put things back as they were
+            text += f" — consider reverting it: {describe_action(view.revert, style=MRKDWN)}" if view.revert else ""
+            blocks = [_section(text), revert_button(view)]
+        await self._client.chat_postMessage(channel=message.channel, thread_ts=message.thread_ts, text=text,
+                                            blocks=blocks)
+
+    async def _revertible(self, proposal_id: int) -> ProposalView | None:
+        remediation = self._services.remediation
+        if remediation is None:
+            return None
+        view = await remediation.view(proposal_id)
+        return view if view.revertible else None
 
     async def expire_due(self) -> None:
         """Expire proposals past their time and replace their buttons by "expired"."""

@@ -89,6 +89,32 @@ def approval_buttons(view: ProposalView) -> ActionsBlock:
     )
 
 
+def revert_button(view: ProposalView) -> ActionsBlock:
+    """Revert an executed action: asks for a new proposal back to the recorded prior state (the
+    same policy and approvals apply; nothing runs on this click alone)."""
+    what = one_line(describe_action(view.revert, style=PLAIN), limit=200) if view.revert else "undo it"
+    return ActionsBlock(
+        block_id=f"revert-{view.id}",
+        elements=[ButtonElement(
+            text="↩️ Revert", action_id=ActionId.REVERT, value=ProposalRef(proposal_id=view.id).model_dump_json(),
+            confirm=ConfirmObject(title="Ask to revert?", text=clip_mrkdwn(
+                f"{what}. The policy decides again and approvers must approve before it runs.", 300),
+                confirm="Ask to revert", deny="Cancel"),
+        )],
+    )
+
+
+def revert_request_blocks(view: ProposalView, *, user: str) -> list[Block]:
+    """The thread message after someone clicked Revert: the revert proposal and its decision, with
+    Approve/Reject when it needs approval."""
+    blocks: list[Block] = [_section(
+        f"↩️ <@{user}> asked to revert proposal {view.reverts}: {describe_action(view.action, style=MRKDWN)}\n"
+        f"{decision_line(view)}")]
+    if view.needs_buttons:
+        blocks.append(approval_buttons(view))
+    return blocks
+
+
 def build_proposal_blocks(proposals: Sequence[ProposalView],
                           refused: Sequence[RefusedAction] = ()) -> list[Block]:
     """One section per proposal (safest first), its decision, and buttons only when pending;
@@ -100,6 +126,8 @@ def build_proposal_blocks(proposals: Sequence[ProposalView],
                                f"{decision_line(view)}"))
         if view.needs_buttons:
             blocks.append(approval_buttons(view))
+        elif view.revertible:
+            blocks.append(revert_button(view))
     for item in refused[:3]:
         blocks.append(_section(f"• `{MRKDWN.text(item.kind)}` proposed by the model\n"
                                f"⛔ denied — {MRKDWN.text(item.reason)} _(rule: {MRKDWN.text(item.rule)})_"))

@@ -9,10 +9,10 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.service.approve import ClickResult, ProposalState
+from bot.service.approve import ClickResult, ProposalState, ProposalView
 from bot.service.container import Services
-from bot.slack.blocks import brief_fallback_text, brief_metadata, build_brief_blocks
-from bot.slack.proposals import build_action_blocks, decision_line
+from bot.slack.blocks import _section, brief_fallback_text, brief_metadata, build_brief_blocks
+from bot.slack.proposals import build_action_blocks, decision_line, revert_button
 
 log = structlog.get_logger(__name__)
 
@@ -53,14 +53,26 @@ async def apply_click(services: Services, client: AsyncWebClient, body: dict[str
         return
     try:
         await refresh_brief(services, client, view.incident_id)
+        await _settle_clicked_message(client, body, view, brief_ts=message.ts)
     except SlackApiError as exc:
         log.warning("brief_refresh_failed", incident_id=view.incident_id, error=exc.response.get("error"))
     if message.channel is None:
         return
-    if view.state == ProposalState.REJECTED:
-        text = f"<@{user}> rejected proposal {view.id}. {decision_line(view)}"
-    elif view.state == ProposalState.PENDING:
-        text = f"<@{user}> approved proposal {view.id}. {decision_line(view)}"
-    else:
-        text = f"<@{user}> approved proposal {view.id}. {decision_line(view)}"
-    await client.chat_postMessage(channel=message.channel, thread_ts=message.thread_ts, text=text)
+    verb = "rejected" if view.state == ProposalState.REJECTED else "approved"
+    text = f"<@{user}> {verb} proposal {view.id}. {decision_line(view)}"
+    blocks = [_section(text), revert_button(view)] if view.revertible else None
+    await client.chat_postMessage(channel=message.channel, thread_ts=message.thread_ts, text=text, blocks=blocks)
+
+
+async def _settle_clicked_message(client: AsyncWebClient, body: dict[str, Any], view: ProposalView,
+                                  *, brief_ts: str | None) -> None:
+    """A click on buttons in a thread message (a revert request), not on the brief: once the proposal
+    is decided, that message shows the decision instead of buttons."""
+    clicked = body.get("message") or {}
+    channel = (body.get("channel") or {}).get("id")
+    if not clicked.get("ts") or clicked.get("ts") == brief_ts or channel is None or view.needs_buttons:
+        return
+    if not any(b.get("block_id") == f"proposal-{view.id}" for b in clicked.get("blocks") or []):
+        return
+    text = f"Proposal {view.id}: {decision_line(view)}"
+    await client.chat_update(channel=channel, ts=clicked["ts"], text=text, blocks=[_section(text)])

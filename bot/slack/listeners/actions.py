@@ -14,8 +14,8 @@ from bot.service.container import Services
 from bot.slack.approvers import Approvers
 from bot.slack.ids import ActionId
 from bot.slack.listeners.home import refresh_home
-from bot.slack.proposals import ProposalRef, build_approval_modal, build_reject_modal
-from bot.slack.refresh import apply_click, refuse
+from bot.slack.proposals import ProposalRef, build_approval_modal, build_reject_modal, revert_request_blocks
+from bot.slack.refresh import apply_click, refresh_brief, refuse
 
 
 def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None:
@@ -48,8 +48,29 @@ def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None
         view = await services.require_remediation().view(ref.proposal_id)
         await client.views_open(trigger_id=body["trigger_id"], view=build_reject_modal(view))
 
+    async def handle_revert(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """Ask to revert an executed action: a new proposal in the thread, decided by the policy and
+        approved like any other; nothing runs on this click unless the policy says ``auto``."""
+        await ack()
+        ref = _ref(body)
+        if ref is None:
+            await refuse(client, body, "This button is not one Sitrep can read.")
+            return
+        user = body["user"]["id"]
+        result = await services.require_remediation().request_revert(ref.proposal_id, user=user)
+        message = await services.queries.brief_message(result.proposal.incident_id)
+        if result.refusal is not None:
+            await refuse(client, body, result.refusal, channel=message.channel, thread_ts=message.thread_ts)
+            return
+        await refresh_brief(services, client, result.proposal.incident_id)
+        if message.channel is not None:
+            blocks = revert_request_blocks(result.proposal, user=user)
+            await client.chat_postMessage(channel=message.channel, thread_ts=message.thread_ts, blocks=blocks,
+                                          text=f"<@{user}> asked to revert proposal {ref.proposal_id}")
+
     app.action(ActionId.APPROVE.value)(handle_approve)
     app.action(ActionId.REJECT.value)(handle_reject)
+    app.action(ActionId.REVERT.value)(handle_revert)
 
 
 def _ref(body: dict[str, Any]) -> ProposalRef | None:
