@@ -42,7 +42,7 @@ SECRET_NAME = "sitrep-secrets"
 #: env vars that must come from the Secret (the optional ones may be absent from it)
 SECRET_ENV = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "ANTHROPIC_API_KEY", "ARGOCD_TOKEN",
               "SITREP_WEBHOOK_TOKEN", "SITREP_API_TOKEN", "DATABASE_URL"}
-OPTIONAL_SECRET_ENV = {"ANTHROPIC_API_KEY", "ARGOCD_TOKEN"}
+OPTIONAL_SECRET_ENV = {"ANTHROPIC_API_KEY", "ARGOCD_TOKEN", "PAGERDUTY_TOKEN", "OPSGENIE_API_KEY"}
 #: any env var whose name looks like a credential must come from a Secret too
 SECRETISH_NAME = re.compile(r"(TOKEN|SECRET|KEY|PASSWORD|DATABASE_URL)$")
 POLICY_DIR = "/etc/sitrep/policies"
