@@ -113,6 +113,21 @@ class Trace(BaseModel):
     error: bool
     spans: list[Span] = Field(default_factory=list)
 
+    def depth_of(self, span: Span) -> int:
+        """How many parent spans ``span`` has in this trace (0 for a root; a cycle stops the count)."""
+        by_id = {s.span_id: s for s in self.spans}
+        level, seen = 0, {span.span_id}
+        while span.parent_id in by_id and span.parent_id not in seen:
+            span = by_id[span.parent_id]
+            seen.add(span.span_id)
+            level += 1
+        return level
+
+    def deepest_failing_span(self) -> Span | None:
+        """The erroring span furthest from the root (the longest on a tie): where a failure starts,
+        as far as this trace shows."""
+        return max((s for s in self.spans if s.error), key=lambda s: (self.depth_of(s), s.duration_ms), default=None)
+
     def call_edges(self) -> set[tuple[str, str]]:
         """``(caller, callee)`` services: a span whose parent span runs in another service."""
         by_id = {span.span_id: span for span in self.spans}

@@ -224,16 +224,6 @@ class FailingSpan:
     erroring_traces: int  # all erroring traces
 
 
-def _depth(span_id: str, parents: dict[str, str | None]) -> int:
-    depth, seen = 0, set()
-    current = parents.get(span_id)
-    while current is not None and current in parents and current not in seen:
-        seen.add(current)
-        depth += 1
-        current = parents.get(current)
-    return depth
-
-
 def deepest_failing_span(evidence: Iterable[Evidence]) -> FailingSpan | None:
     """Across erroring traces, the (service, operation) most often found as the deepest span
     with an error; ties go to the deeper, then the slower one."""
@@ -241,18 +231,16 @@ def deepest_failing_span(evidence: Iterable[Evidence]) -> FailingSpan | None:
     best: dict[tuple[str, str], tuple[int, float, str]] = {}
     erroring = 0
     for item, trace in payloads(evidence, Trace):
-        failing = [span for span in trace.spans if span.error]
-        if not (trace.error or failing):
+        span = trace.deepest_failing_span()
+        if not (trace.error or span):
             continue
         erroring += 1
-        if not failing:
+        if span is None:
             key = (trace.root_service, trace.root_operation)
             depth, duration = 0, trace.duration_ms
         else:
-            parents = {span.span_id: span.parent_id for span in trace.spans}
-            span = max(failing, key=lambda s: (_depth(s.span_id, parents), s.duration_ms))
             key = (span.service, span.operation)
-            depth, duration = _depth(span.span_id, parents), span.duration_ms
+            depth, duration = trace.depth_of(span), span.duration_ms
         counts[key] += 1
         if key not in best:
             best[key] = (depth, duration, item.id)

@@ -158,7 +158,7 @@ def describe_trace(trace: Trace) -> str:
     text = f"trace {trace.trace_id[:8]}… {trace.root_service} {trace.root_operation} {_ms(trace.duration_ms)}"
     if trace.error:
         text += " error" + (f" (HTTP {root.status_code})" if root and root.status_code else "")
-        failing = deepest_failing_span(trace.spans)
+        failing = trace.deepest_failing_span()
         if failing is not None and failing is not root:
             text += f"; deepest failing span: {failing.service} {failing.operation} ({_ms(failing.duration_ms)})"
     else:
@@ -173,21 +173,6 @@ def root_span(spans: list[Span]) -> Span | None:
     ids = {s.span_id for s in spans}
     roots = [s for s in spans if s.parent_id is None or s.parent_id not in ids]
     return min(roots or spans, key=lambda s: s.start, default=None)
-
-
-def deepest_failing_span(spans: list[Span]) -> Span | None:
-    """The failing span furthest from the root (the longest on a tie)."""
-    by_id = {s.span_id: s for s in spans}
-
-    def depth(span: Span) -> int:
-        level, seen = 0, {span.span_id}
-        while span.parent_id in by_id and span.parent_id not in seen:
-            span = by_id[span.parent_id]
-            seen.add(span.span_id)
-            level += 1
-        return level
-
-    return max((s for s in spans if s.error), key=lambda s: (depth(s), s.duration_ms), default=None)
 
 
 def _span(raw: Mapping[str, Any], processes: Mapping[str, Any]) -> Span:

@@ -45,16 +45,10 @@ def digest_traces(traces: Iterable[tuple[str, Trace]], *, slow_ms: float = 1000.
     edges: set[tuple[str, str]] = set()
     for evidence_id, trace in traces:
         edges |= trace.call_edges()
-        by_id = {span.span_id: span for span in trace.spans}
         for span in trace.spans:
-            depth, parent = 0, by_id.get(span.parent_id or "")
-            seen = {span.span_id}
-            while parent is not None and parent.span_id not in seen:
-                seen.add(parent.span_id)
-                depth += 1
-                parent = by_id.get(parent.parent_id or "")
             if not (span.error or span.duration_ms >= slow_ms):
                 continue
+            depth = trace.depth_of(span)
             group = groups.setdefault((span.service, span.operation), SpanGroup(span.service, span.operation))
             group.count += 1
             group.errors += int(span.error)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from bot.collectors.jaeger import JaegerCollector, deepest_failing_span, parse_trace
+from bot.collectors.jaeger import JaegerCollector, parse_trace
 from bot.models import EvidenceSource, SourceStatus, Trace
 from tests.collectors.support import fixture_json, incident_request
 
@@ -111,7 +111,7 @@ def test_deepest_failing_span_follows_the_chain() -> None:
     trace = parse_trace(raw)
 
     assert trace is not None
-    failing = deepest_failing_span(trace.spans)
+    failing = trace.deepest_failing_span()
     assert failing is not None
     assert (failing.span_id, failing.service, failing.error) == ("a1b2c3d4e5f60008", "payments", True)
 
