@@ -24,6 +24,10 @@ from bot.slack.proposals import build_action_blocks
 
 log = structlog.get_logger(__name__)
 
+def _continued_text(incident_id: int) -> str:
+    return f"Evidence of incident {incident_id}, continued"
+
+
 class SlackBriefPublisher:
     """``brief_ts``: the message of an earlier attempt, updated instead of posting a second one;
     ``on_posted`` records a newly posted message's ts at once (so a retry finds it)."""
@@ -41,6 +45,8 @@ class SlackBriefPublisher:
         self._on_posted = on_posted
         #: the root is another bot's alert message: show the state there as reactions
         self._react = react_to_root
+        #: an earlier attempt's brief exists: it may have posted the continuation already
+        self._resumed = brief_ts is not None
         self._continued = False
 
     async def _reaction(self, name: str) -> None:
@@ -104,12 +110,26 @@ class SlackBriefPublisher:
             await self._posted(response["ts"])
         if not self._continued:  # evidence that did not fit, once, in the thread below the brief
             self._continued = True
-            for i, part in enumerate(build_continuation_messages(brief), start=1):
-                await self._client.chat_postMessage(
-                    channel=self._channel, thread_ts=self._thread_ts, blocks=part,
-                    text=f"Evidence of incident {incident_id}, continued ({i})",
-                )
+            parts = build_continuation_messages(brief)
+            if parts and not await self._continued_before(incident_id):
+                for i, part in enumerate(parts, start=1):
+                    await self._client.chat_postMessage(
+                        channel=self._channel, thread_ts=self._thread_ts, blocks=part,
+                        text=f"{_continued_text(incident_id)} ({i})",
+                    )
         return self.brief_ts
+
+    async def _continued_before(self, incident_id: int) -> bool:
+        """A retried job: did the earlier attempt post the continuation before it failed?"""
+        if not self._resumed:
+            return False
+        try:
+            replies = await self._client.conversations_replies(channel=self._channel, ts=self._thread_ts, limit=200)
+        except SlackApiError as exc:  # cannot tell: posting twice beats losing evidence
+            log.warning("replies_unavailable", error=exc.response.get("error"))
+            return False
+        marker = _continued_text(incident_id)
+        return any(str(m.get("text") or "").startswith(marker) for m in replies.get("messages") or [])
 
     async def chart_ready(self, *, incident_id: int, chart: Chart) -> None:
         await self._client.files_upload_v2(

@@ -47,3 +47,38 @@ async def test_progress_then_brief_then_continuation_and_chart_in_one_thread() -
     assert continued and all(kw["thread_ts"] == "100.1" for kw in continued)
     upload = client.calls[-1]
     assert upload[0] == "files_upload_v2" and upload[1]["thread_ts"] == "100.1" and upload[1]["content"] == b"\x89PNG"
+
+
+class ThreadClient(RecordingClient):
+    """Also answers ``conversations_replies`` with the messages posted in the thread so far."""
+
+    def __init__(self, earlier: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.earlier = earlier
+
+    async def conversations_replies(self, **kwargs: Any) -> dict[str, Any]:
+        posted = [{"text": kw.get("text", "")} for m, kw in self.calls if m == "chat_postMessage"]
+        return {"ok": True, "messages": self.earlier + posted}
+
+
+async def test_a_retried_job_does_not_post_the_continuation_twice() -> None:
+    evidence = [EvidenceRef(id=f"logs-{i}", source=EvidenceSource.LOGS, detail="x" * 200) for i in range(120)]
+    brief = rule_based_brief(evidence=evidence)
+    first = ThreadClient([])
+    await SlackBriefPublisher(first, channel="C1", thread_ts="100.1", service="checkout").brief_ready(  # type: ignore[arg-type]
+        incident_id=7, brief=brief)
+    continued = [{"text": kw["text"]} for m, kw in first.calls if m == "chat_postMessage" and "continued" in kw["text"]]
+    assert continued
+
+    # the job failed after that (say the chart upload) and runs again: the brief message is known
+    retry = ThreadClient(continued)
+    publisher = SlackBriefPublisher(retry, channel="C1", thread_ts="100.1", service="checkout",  # type: ignore[arg-type]
+                                    brief_ts="17000.000001")
+    await publisher.brief_ready(incident_id=7, brief=brief)
+    assert [m for m, _ in retry.calls] == ["chat_update"]  # the brief updated in place, nothing posted again
+
+    # an earlier attempt that died before the continuation: it is posted now
+    unfinished = ThreadClient([])
+    await SlackBriefPublisher(unfinished, channel="C1", thread_ts="100.1", service="checkout",  # type: ignore[arg-type]
+                              brief_ts="17000.000001").brief_ready(incident_id=7, brief=brief)
+    assert len([m for m, _ in unfinished.calls if m == "chat_postMessage"]) == len(continued)
