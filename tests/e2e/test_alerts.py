@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +78,11 @@ def db_rows(workdir: Path, query: str) -> list[tuple[Any, ...]]:
 def test_an_alert_message_gets_one_brief_in_its_thread_however_often_slack_delivers_it(
     fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
 ) -> None:
-    with run_sitrep(alert_env, workdir=workdir) as sitrep:
+    # the default group wait: the investigation starts 3 s after the alert, the 👀 must not
+    with run_sitrep({**alert_env, "SITREP_GROUP_WAIT_SECONDS": "3"}, workdir=workdir) as sitrep:
         event = alert_message_event(signer)
         body = signer.event_body(event, event_id="Ev0AM000001")
+        delivered = time.time()
         for retry in range(3):  # the first delivery and Slack's retries
             headers = signer.headers(body)
             if retry:
@@ -88,8 +91,11 @@ def test_an_alert_message_gets_one_brief_in_its_thread_however_often_slack_deliv
             assert response.status_code == 200
         [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="a brief")
         assert brief["channel"] == ALERTS and brief["thread"] == event["ts"]  # in the alert's own thread
-        reactions = [(c["params"]["name"], c["params"]["timestamp"]) for c in fake_cloud.slack_calls("reactions.add")]
+        reacted = [c for c in fake_cloud.slack_calls("reactions.add") if c["ok"]]
+        reactions = [(c["params"]["name"], c["params"]["timestamp"]) for c in reacted]
         assert reactions == [("eyes", event["ts"]), ("white_check_mark", event["ts"])]  # on the alert itself
+        # 👀 comes with the acknowledgement, before the investigation waits for related alerts
+        assert reacted[0]["at"] - delivered < 1.0, "the alert was not marked as seen within a second"
         text = json.dumps(brief["blocks"])
         assert "checkout" in text and "v2.14.2" in text
         assert db_rows(workdir, "select count(*) from incidents") == [(1,)]

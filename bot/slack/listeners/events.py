@@ -48,7 +48,12 @@ def register(app: AsyncApp, services: Services) -> None:
 
     async def handle_message(event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
         outcome: MessageOutcome | None = context.get(_OUTCOME)
-        if outcome is None or outcome.unreadable is None:
+        if outcome is None:
+            return
+        if outcome.result is not None and outcome.result.opened and not outcome.result.repeated_delivery:
+            # seen, at once: the investigation (and its placeholder) waits a few seconds for related alerts
+            await _eyes(client, event)
+        if outcome.unreadable is None:
             return
         try:
             await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("ts"),
@@ -58,3 +63,11 @@ def register(app: AsyncApp, services: Services) -> None:
 
     app.middleware(store_alert_message)
     app.event("message")(handle_message)
+
+
+async def _eyes(client: AsyncWebClient, event: dict[str, Any]) -> None:
+    try:
+        await client.reactions_add(channel=event["channel"], timestamp=event["ts"], name="eyes")
+    except SlackApiError as exc:  # no reactions:write, or already there: the brief still comes
+        if exc.response.get("error") != "already_reacted":
+            log.warning("reaction_failed", name="eyes", error=exc.response.get("error"))
