@@ -58,12 +58,27 @@ class Decision(BaseModel):
                 return "runs automatically"
             case DecisionOutcome.APPROVE:
                 plural = "s" if self.min_approvals != 1 else ""
-                text = f"needs {self.min_approvals} approval{plural} from {', '.join(self.approvers)}"
+                text = f"needs {self.min_approvals} approval{plural} from {approver_names(self.approvers)}"
                 return text + (" (two-person rule)" if self.two_person else "")
             case DecisionOutcome.DENY:
                 return f"denied: {self.reasons[0]}" if self.reasons else "denied"
             case DecisionOutcome.MANUAL:
                 return "manual step: nothing to execute"
+
+
+_PROVIDERS = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "rota": "rota"}
+
+
+def approver_names(approvers: Collection[str]) -> str:
+    """``@sre, U0LEAD, the on-call of PagerDuty PSRE01``: approvers as a person reads them."""
+    shown = []
+    for approver in approvers:
+        provider, _, schedule = approver.removeprefix("oncall:").partition("/")
+        if approver.startswith("oncall:") and schedule:
+            shown.append(f"the on-call of {_PROVIDERS.get(provider, provider)} {schedule}")
+        else:
+            shown.append(approver)
+    return ", ".join(shown)
 
 
 def _handle(value: str) -> str:
@@ -113,7 +128,7 @@ def check_approver(
     scheduled = {a for a in decision.approvers if a.startswith("oncall:")} & set(on_call)
     if approver in decision.approvers or wanted & {_handle(g) for g in groups} or scheduled:
         return None
-    return f"You are not allowed to approve this action; approvers: {', '.join(decision.approvers)}."
+    return f"You are not allowed to approve this action; approvers: {approver_names(decision.approvers)}."
 
 
 def _same_person(author: str, identities: Collection[str]) -> bool:

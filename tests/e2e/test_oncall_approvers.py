@@ -31,7 +31,7 @@ def test_only_the_person_on_call_in_pagerduty_may_approve(
     with start(fake_cloud, sitrep_env, workdir, PAGERDUTY_POLICY) as sitrep:
         send_incident(sitrep, signer, "checkout p99 high")
         brief_call = wait_for_brief(fake_cloud, timeout=20)
-        assert "oncall:pagerduty/PSRE01" in json.dumps(brief_call["blocks"])
+        assert "needs 1 approval from the on-call of PagerDuty PSRE01" in json.dumps(brief_call["blocks"])
         click(sitrep, signer, brief_call, user="U0SRE1")  # an SRE, but not on call
         refusal = wait_for(lambda: ephemerals(fake_cloud, "U0SRE1"), timeout=10, what="a refusal")
         assert "not allowed" in refusal[0]

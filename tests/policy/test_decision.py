@@ -59,6 +59,12 @@ def test_check_approver(decision: Decision, approver: str, kw: dict[str, object]
         assert refusal is not None and phrase in refusal
 
 
+def test_on_call_approvers_read_as_people_say_them() -> None:
+    assert ON_CALL.describe() == "needs 1 approval from the on-call of PagerDuty PSRE01, U0LEAD"
+    refusal = check_approver(ON_CALL, "U0DEV", requester=None, already_approved=())
+    assert refusal is not None and "approvers: the on-call of PagerDuty PSRE01, U0LEAD" in refusal
+
+
 def test_describe() -> None:
     assert TWO_PERSON.describe() == "needs 2 approvals from @sre, U0LEAD (two-person rule)"
     assert DENIED.describe() == "denied: no"
