@@ -46,6 +46,7 @@ def test_fire_read_approve_and_see_the_rollback_recover(demo: str, page: object,
     approve.first.click()
     page.locator("#ops").get_by_text("rollback").wait_for(timeout=20_000)  # type: ignore[attr-defined]
     page.get_by_text("recovered").first.wait_for(timeout=40_000)  # type: ignore[attr-defined]
+    thread.get_by_role("button", name="Revert").first.wait_for(timeout=5_000)  # the executed rollback can be undone
     shot = tmp_path / "demo-after-approval.png"
     page.screenshot(path=str(shot), full_page=True)  # type: ignore[attr-defined]
     assert shot.stat().st_size > 10_000
