@@ -31,7 +31,6 @@ from pydantic import SecretStr
 log = structlog.get_logger(__name__)
 
 PREFIX = "oncall:"
-PROVIDERS = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "rota": "the rota file"}
 
 
 class ScheduleUnavailableError(RuntimeError):
