@@ -252,19 +252,28 @@ class RemediationService:
                        directory: ApproverDirectory | None = None) -> list[ProposalView]:
         """Pending proposals ``user`` may approve now (the policy's approvers, including the on-call
         schedules they are on call for, not the requester of a two-person rule, not already approved
-        by them), oldest first."""
+        by them, not the rollback of their own deploy), oldest first."""
         now = self._clock()
         rows = await asyncio.to_thread(self._proposals.pending)
         decisions = {row.id: Decision.model_validate_json(row.decision) for row in rows}
         refs = sorted({a for d in decisions.values() for a in d.approvers if a.startswith("oncall:")})
         on_call = (await directory.on_call(user, refs)).on_call if refs and directory is not None else frozenset()
         mine = []
+        identities: set[str] | None = None
         for row in rows:
             assert row.id is not None
             already = await asyncio.to_thread(self._proposals.approvers, row.id)
             if check_approver(decisions[row.id], user, requester=row.requester, already_approved=already,
-                              groups=groups, on_call=on_call, now=now) is None:
-                mine.append(await asyncio.to_thread(load_view, self._proposals, row))
+                              groups=groups, on_call=on_call, now=now) is not None:
+                continue
+            author = await self._deploy_author(row)  # only rollbacks have one
+            if author and directory is not None:
+                identities = identities if identities is not None else await directory.identities(user)
+                if check_approver(decisions[row.id], user, requester=row.requester, already_approved=already,
+                                  groups=groups, on_call=on_call, deploy_author=author, identities=identities,
+                                  now=now) is not None:
+                    continue  # their own deploy: they would be refused
+            mine.append(await asyncio.to_thread(load_view, self._proposals, row))
         return mine
 
     async def request_revert(self, proposal_id: int, *, user: str) -> ClickResult:

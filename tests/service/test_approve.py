@@ -83,7 +83,8 @@ RESTART_CART = Action(kind="restart", target=ActionTarget(service="cart", namesp
 
 
 class Rig:
-    def __init__(self, tmp_path: Path, *, deploys: list[Deploy] | None = None, dry_run: bool = True) -> None:
+    def __init__(self, tmp_path: Path, *, deploys: list[Deploy] | None = None, dry_run: bool = True,
+                 policies: Path = POLICIES) -> None:
         self.engine = make_engine(f"sqlite:///{tmp_path / 'sitrep.db'}")
         create_schema(self.engine)
         self.incidents = IncidentStore(self.engine)
@@ -91,7 +92,7 @@ class Rig:
         self.now = NOW
         self.facts = Facts(deploys if deploys is not None else history())
         self.service = RemediationService(
-            proposals=ProposalStore(self.engine), incidents=self.incidents, policy=PolicyHolder(POLICIES),
+            proposals=ProposalStore(self.engine), incidents=self.incidents, policy=PolicyHolder(policies),
             runner=self.runner, facts=self.facts, dry_run=dry_run, clock=lambda: self.now,
         )
 
