@@ -28,9 +28,9 @@ import structlog
 import yaml
 from pydantic import SecretStr
 
-log = structlog.get_logger(__name__)
+from bot.policy.decision import ON_CALL_PREFIX
 
-PREFIX = "oncall:"
+log = structlog.get_logger(__name__)
 
 
 class ScheduleUnavailableError(RuntimeError):
@@ -70,7 +70,7 @@ class OnCallDirectory:
         return answer
 
     async def _lookup(self, ref: str) -> OnCallAnswer:
-        provider, _, schedule = ref.removeprefix(PREFIX).partition("/")
+        provider, _, schedule = ref.removeprefix(ON_CALL_PREFIX).partition("/")
         if provider == "rota":
             contacts = self._rota(schedule)
             if isinstance(contacts, str):

@@ -22,6 +22,10 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 
+#: an approver naming whoever is on call now for a schedule: ``oncall:<provider>/<schedule>``
+ON_CALL_PREFIX = "oncall:"
+
+
 class DecisionOutcome(StrEnum):
     AUTO = "auto"
     APPROVE = "approve"
@@ -46,6 +50,11 @@ class Decision(BaseModel):
     critical: bool = False
     #: for an allowed rollback: the ArgoCD history id of the target, what the executor sends
     target_history_id: int | None = None
+
+    @property
+    def on_call_schedules(self) -> list[str]:
+        """The approvers that name an on-call schedule (``oncall:pagerduty/PABC123``)."""
+        return [a for a in self.approvers if a.startswith(ON_CALL_PREFIX)]
 
     @property
     def executable(self) -> bool:
@@ -73,8 +82,8 @@ def approver_names(approvers: Collection[str]) -> str:
     """``@sre, U0LEAD, the on-call of PagerDuty PSRE01``: approvers as a person reads them."""
     shown = []
     for approver in approvers:
-        provider, _, schedule = approver.removeprefix("oncall:").partition("/")
-        if approver.startswith("oncall:") and schedule:
+        provider, _, schedule = approver.removeprefix(ON_CALL_PREFIX).partition("/")
+        if approver.startswith(ON_CALL_PREFIX) and schedule:
             shown.append(f"the on-call of {_PROVIDERS.get(provider, provider)} {schedule}")
         else:
             shown.append(approver)
@@ -125,7 +134,7 @@ def check_approver(
             "undoing it."
         )
     wanted = {_handle(a) for a in decision.approvers if a.startswith("@")}
-    scheduled = {a for a in decision.approvers if a.startswith("oncall:")} & set(on_call)
+    scheduled = set(decision.on_call_schedules) & set(on_call)
     if approver in decision.approvers or wanted & {_handle(g) for g in groups} or scheduled:
         return None
     return f"You are not allowed to approve this action; approvers: {approver_names(decision.approvers)}."

@@ -155,18 +155,14 @@ class RemediationService:
         self, incident_id: int, brief: Brief, *, requester: str | None, history: Sequence[Deploy] = ()
     ) -> list[ProposalView]:
         """Evaluate each action of the brief and store it as a proposal; run the ``auto`` ones."""
-        now = self._clock()
         executions = await self._recent_executions()
         new: list[NewProposal] = []
         decisions: list[Decision] = []
         for action in brief.sorted_actions():
-            context = PolicyContext(now=now, requester=requester, history=list(history),
-                                    replicas=await self._replicas(action), executions=executions)
-            decision = evaluate(action, context=context, policy=self._policy.policy)
+            decision, proposal = await self._decide(action, requester=requester, history=history,
+                                                    executions=executions)
             decisions.append(decision)
-            new.append(NewProposal(action=action.model_dump_json(), decision=decision.model_dump_json(),
-                                   state=_initial_state(decision), expires_at=decision.expires_at,
-                                   basis_deploy=_current_deploy(history)))
+            new.append(proposal)
         ids = await asyncio.to_thread(self._proposals.add, incident_id, new, requester=requester)
         for pid, decision, item in zip(ids, decisions, new, strict=True):
             await self._event(incident_id, TimelineEventType.ACTION_PROPOSED, proposal_id=pid,
@@ -256,7 +252,7 @@ class RemediationService:
         now = self._clock()
         rows = await asyncio.to_thread(self._proposals.pending)
         decisions = {row.id: Decision.model_validate_json(row.decision) for row in rows}
-        refs = sorted({a for d in decisions.values() for a in d.approvers if a.startswith("oncall:")})
+        refs = sorted({ref for d in decisions.values() for ref in d.on_call_schedules})
         on_call = (await directory.on_call(user, refs)).on_call if refs and directory is not None else frozenset()
         mine = []
         identities: set[str] | None = None
@@ -285,12 +281,8 @@ class RemediationService:
             return ClickResult(proposal=original, refusal=refusal or "Nothing to revert.")
         action = self._complete_target(original.revert)
         history = await self._facts.history(action) if action.kind in _NEEDS_HISTORY else []
-        context = PolicyContext(now=self._clock(), requester=user, history=history,
-                                replicas=await self._replicas(action), executions=await self._recent_executions())
-        decision = evaluate(action, context=context, policy=self._policy.policy)
-        new = NewProposal(action=action.model_dump_json(), decision=decision.model_dump_json(),
-                          state=_initial_state(decision), expires_at=decision.expires_at,
-                          basis_deploy=_current_deploy(history))
+        decision, new = await self._decide(action, requester=user, history=history,
+                                           executions=await self._recent_executions())
         pid = await asyncio.to_thread(self._proposals.add_revert, proposal_id, new, requester=user)
         if pid is None:
             again = await self.view(proposal_id)
@@ -370,8 +362,18 @@ class RemediationService:
                 log.exception("on_executed_failed", proposal_id=proposal_id)
         return result
 
+    async def _decide(self, action: Action, *, requester: str | None, history: Sequence[Deploy],
+                      executions: list[Execution]) -> tuple[Decision, NewProposal]:
+        """The policy's decision on ``action`` now, and the proposal row that records it."""
+        context = PolicyContext(now=self._clock(), requester=requester, history=list(history),
+                                replicas=await self._replicas(action), executions=executions)
+        decision = evaluate(action, context=context, policy=self._policy.policy)
+        return decision, NewProposal(action=action.model_dump_json(), decision=decision.model_dump_json(),
+                                     state=_initial_state(decision), expires_at=decision.expires_at,
+                                     basis_deploy=_current_deploy(history))
+
     async def _on_call(self, user: str, decision: Decision, directory: ApproverDirectory | None) -> OnCallStatus:
-        refs = [a for a in decision.approvers if a.startswith("oncall:")]
+        refs = decision.on_call_schedules
         if not refs or directory is None:
             return OnCallStatus()
         return await directory.on_call(user, refs)

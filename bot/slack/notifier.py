@@ -43,8 +43,8 @@ class SlackThreadNotifier:
         text = f"Verification of proposal {proposal_id}: {verdict_text(verdict)}"
         blocks = None
         view = await self._revertible(proposal_id) if verdict.state in _DID_NOT_HELP else None
-        if view is not None:  # it did not help, or made it worse: offer to put things back as they were
-            text += f" — consider reverting it: {describe_action(view.revert, style=MRKDWN)}" if view.revert else ""
+        if view is not None and view.revert is not None:  # it did not help: offer to put things back
+            text += f" — consider reverting it: {describe_action(view.revert, style=MRKDWN)}"
             blocks = [_section(text), revert_button(view)]
         await self._client.chat_postMessage(channel=message.channel, thread_ts=message.thread_ts, text=text,
                                             blocks=blocks)

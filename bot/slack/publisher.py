@@ -24,6 +24,7 @@ from bot.slack.proposals import build_action_blocks
 
 log = structlog.get_logger(__name__)
 
+
 def _continued_text(incident_id: int) -> str:
     return f"Evidence of incident {incident_id}, continued"
 
