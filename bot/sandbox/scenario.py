@@ -9,6 +9,14 @@ The story (``../shared/fixtures/upstream/README.md``, shifted to now)::
                 connection from pool" (orders-db) and "POST /api/checkout 503"; erroring traces
                 POST /api/checkout → SELECT orders (orders-db, 5 s, error)
 
+``argocd_shape`` picks how the ArgoCD application tracks its source, as real setups do
+(``../shared/fixtures/upstream/argocd/``): ``tag`` (each deploy its own tag, the default), ``branch``
+(``targetRevision: HEAD``, deploys told apart by sha only), ``helm`` (a Helm repository chart; the
+chart version is the revision) or ``multi`` (a chart plus a ``ref: values`` git repo; the culprit is a
+values-only commit). In every shape history 13 runs image ``v2.14.3`` and 12 runs ``v2.14.2``, and
+``manifests()`` / ``revision_metadata()`` answer what ArgoCD's manifests and revision metadata
+endpoints would.
+
 Everything is deterministic for a given ``seed`` and cheap (a few hundred log lines, ten traces,
 metric values computed on demand). Timestamps are relative to ``now``: ``Scenario.at(t)`` is the same
 story ending at ``t``. ``ScenarioFeed`` hands the fakes the scenario to serve: a fixed one (tests), or
@@ -17,6 +25,7 @@ one that follows the clock (``live=True``, the demo).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -26,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from bot.models import utcnow
 
@@ -69,13 +78,43 @@ class LogEntry:
         return dict(self.labels)
 
 
+#: how an ArgoCD application tracks its source (``Scenario.argocd_shape``)
+ArgoCDShape = Literal["tag", "branch", "helm", "multi"]
+ARGOCD_SHAPES: tuple[str, ...] = ("tag", "branch", "helm", "multi")
+GIT_REPO_URL = "https://github.com/example/shop-deploy.git"
+CHART_REPO_URL = "https://charts.example.com"
+VALUES_REPO_URL = "https://github.com/example/platform-values.git"
+#: the branch the ``multi`` shape's values source tracks
+VALUES_BRANCH = "main"
+OLDEST_SHA = "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
+#: chart versions of history 11, the previous and the culprit deploy
+CHART_VERSIONS: dict[str, tuple[str, str, str]] = {
+    "helm": ("1.8.0", "1.8.1", "1.9.0"),
+    "multi": ("1.11.4", "1.12.0", "1.12.0"),  # the culprit is a values-only commit
+}
+TRACKING_ID = "argocd.argoproj.io/tracking-id"
+#: what ArgoCD puts in place of every Secret value it serves (gitops-engine ``diff.HideSecretData``)
+SECRET_MASK = "++++++++"
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
+    """One ``status.history`` entry. ``revision`` identifies the deploy: the git sha (for a
+    multi-source app the values repo's sha) or, for a Helm repository source, the chart version."""
+
     id: int
-    revision: str  # git sha
-    target_revision: str  # tag
+    revision: str
+    target_revision: str  # the (first) source's targetRevision: a tag, "HEAD" or a chart version
     deployed_at: datetime
     initiated_by: dict[str, Any]
+    release: str = ""  # the image tag it runs (v2.14.2); "" means target_revision
+    chart_version: str = ""  # helm and multi
+    broken: bool = False  # runs the culprit's configuration
+    started_at: datetime | None = None  # deployStartedAt; None: 14 s before deployed_at
+
+    @property
+    def image_tag(self) -> str:
+        return self.release or self.target_revision
 
 
 @dataclass(frozen=True)
@@ -112,10 +151,15 @@ class Scenario:
     history: timedelta = timedelta(hours=1)
     #: unix time a rollback fixed it (the demo's ArgoCD sets it); metrics are back to baseline after
     recovered_at: float | None = None
+    #: how the ArgoCD application tracks its source: "tag", "branch", "helm" or "multi"
+    argocd_shape: str = "tag"
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:  # a naive time is taken as UTC, never as local time
             object.__setattr__(self, "now", self.now.replace(tzinfo=UTC))
+        if self.argocd_shape not in ARGOCD_SHAPES:
+            raise ValueError(f"argocd_shape must be one of {', '.join(ARGOCD_SHAPES)}, "
+                             f"got {self.argocd_shape!r}")
 
     # ------------------------------------------------------------------ the timeline
 
@@ -142,15 +186,47 @@ class Scenario:
     @cached_property
     def argocd_history(self) -> list[HistoryEntry]:
         """Oldest first, as ArgoCD lists it."""
+        oldest, previous, culprit = CHART_VERSIONS.get(self.argocd_shape, ("", "", ""))
         history = [
-            HistoryEntry(11, "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39", "v2.14.1",
-                         _second(self.now - timedelta(days=2, minutes=17)), {"username": "admin"}),
-            HistoryEntry(self.previous_history_id, self.previous_sha, self.previous_revision,
-                         _second(self.now - timedelta(hours=26, minutes=4)), {"automated": True}),
-            HistoryEntry(self.culprit_history_id, self.culprit_sha, self.culprit_revision,
-                         _second(self.deployed_at), {"username": self.deployed_by}),
+            self._history_entry(11, OLDEST_SHA, "v2.14.1", oldest,
+                                _second(self.now - timedelta(days=2, minutes=17)), {"username": "admin"}),
+            self._history_entry(self.previous_history_id, self.previous_sha, self.previous_revision, previous,
+                                _second(self.now - timedelta(hours=26, minutes=4)), {"automated": True}),
+            self._history_entry(self.culprit_history_id, self.culprit_sha, self.culprit_revision, culprit,
+                                _second(self.deployed_at), {"username": self.deployed_by}, broken=True),
         ]
         return history if self.deployed_recently else history[:-1]
+
+    def _history_entry(self, id: int, sha: str, release: str, chart: str, at: datetime,
+                       by: dict[str, Any], *, broken: bool = False) -> HistoryEntry:
+        shape = self.argocd_shape
+        if shape == "helm":  # a Helm repository has no commits: the chart version is the revision
+            return HistoryEntry(id, chart, chart, at, by, release, chart, broken)
+        target = {"tag": release, "branch": "HEAD"}.get(shape, chart)
+        return HistoryEntry(id, sha, target, at, by, release, chart, broken)
+
+    def new_deploy(self, current: HistoryEntry, *, release: str, revision: str | None, at: datetime,
+                   by: str) -> HistoryEntry:
+        """A deploy after ``current`` that runs image ``release`` (a control deploy, or a sync to a
+        revision outside the history); its id is set when it joins a history."""
+        sha = revision or hashlib.sha1(release.encode()).hexdigest()
+        who = {"username": by}
+        if self.argocd_shape == "helm":
+            chart = revision or _next_patch(current.chart_version)
+            return HistoryEntry(0, chart, chart, at, who, release, chart, started_at=at)
+        target = {"tag": release, "branch": "HEAD"}.get(self.argocd_shape, current.chart_version)
+        return HistoryEntry(0, sha, target, at, who, release, current.chart_version, started_at=at)
+
+    @property
+    def rollback_revision(self) -> str:
+        """How Sitrep names the previous deploy in a rollback: its git sha (tag, branch), its chart
+        version (helm) or its values repo sha (multi)."""
+        return CHART_VERSIONS["helm"][1] if self.argocd_shape == "helm" else self.previous_sha
+
+    @property
+    def culprit_identity(self) -> str:
+        """The culprit deploy's identity, as ``rollback_revision`` is the previous one's."""
+        return CHART_VERSIONS["helm"][2] if self.argocd_shape == "helm" else self.culprit_sha
 
     @property
     def degraded(self) -> bool:
@@ -159,91 +235,334 @@ class Scenario:
 
     # ------------------------------------------------------------------ ArgoCD
 
-    def argocd_application(self) -> dict[str, Any]:
-        """The ``v1alpha1Application`` body of ``GET /api/v1/applications/checkout``."""
-        repo = "https://github.com/example/shop-deploy.git"
+    def argocd_application(self, history: Sequence[HistoryEntry] | None = None) -> dict[str, Any]:
+        """The ``v1alpha1Application`` body of ``GET /api/v1/applications/checkout``, shaped like
+        ``application.json`` (tag), ``application_branch_tracking.json``, ``application_helm.json`` or
+        ``application_multi_source.json``. ``history``: the entries to show (the fake ArgoCD's, with
+        the deploys made after the scenario's own); the newest is what runs."""
+        shape = self.argocd_shape
+        entries = list(self.argocd_history if history is None else history)
         health = ({"status": "Degraded",
                    "message": f'Deployment "{self.service}" exceeded its progress deadline'}
                   if self.degraded else {"status": "Healthy"})
-        path = f"apps/{self.app}"
-        current = self.argocd_history[-1]
+        current = entries[-1]
+        multi = shape == "multi"
+        destination = {"server": "https://kubernetes.default.svc", "namespace": self.namespace}
 
-        def source(target: str) -> dict[str, str]:
-            return {"repoURL": repo, "path": path, "targetRevision": target}
+        def entry_body(entry: HistoryEntry) -> dict[str, Any]:
+            started = entry.started_at or entry.deployed_at - timedelta(seconds=14)
+            body: dict[str, Any] = {"id": entry.id}
+            if not multi:
+                body["revision"] = entry.revision
+            body["deployedAt"] = _rfc3339(entry.deployed_at)
+            body["deployStartedAt"] = _rfc3339(started)
+            body["source"] = self._argocd_source(entry)
+            if multi:
+                body["sources"] = self._argocd_sources(entry)
+                body["revisions"] = [entry.chart_version, entry.revision]
+            body["initiatedBy"] = dict(entry.initiated_by)
+            return body
 
-        history = [
+        history_bodies = [entry_body(entry) for entry in entries]
+        metadata: dict[str, Any] = {
+            "name": self.app,
+            "namespace": "argocd",
+            "uid": "6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5b",
+            "resourceVersion": "884213",
+            "generation": 57,
+            "creationTimestamp": "2025-06-02T10:11:12Z",
+            "labels": {"team": "payments"},
+        }
+        sync_policy: dict[str, Any] = {"automated": {"prune": True, "selfHeal": True}}
+        spec: dict[str, Any] = {"project": self.namespace}
+        if multi:
+            spec["sources"] = self._argocd_sources(current)
+        else:
+            spec["source"] = self._argocd_source(current)
+        spec["destination"] = dict(destination)
+        spec["syncPolicy"] = sync_policy
+        compared: dict[str, Any] = {"source": self._argocd_source(current), "destination": dict(destination)}
+        sync: dict[str, Any] = {"status": "Synced", "comparedTo": compared}
+        if multi:
+            compared["sources"] = self._argocd_sources(current)
+            sync["revisions"] = [current.chart_version, current.revision]
+        else:
+            sync["revision"] = current.revision
+        operation_sync: dict[str, Any] = {"revision": current.revision}
+        sync_result: dict[str, Any] = {"resources": [], "revision": current.revision,
+                                       "source": self._argocd_source(current)}
+        operation: dict[str, Any] = {"sync": operation_sync, "initiatedBy": dict(current.initiated_by),
+                                     "retry": {"limit": 5}}
+        resources: list[dict[str, Any]] = [
             {
-                "id": entry.id,
-                "revision": entry.revision,
-                "deployedAt": _rfc3339(entry.deployed_at),
-                "deployStartedAt": _rfc3339(entry.deployed_at - timedelta(seconds=14)),
-                "source": source(entry.target_revision),
-                "initiatedBy": dict(entry.initiated_by),
-            }
-            for entry in self.argocd_history
+                "group": "apps", "version": "v1", "kind": "Deployment",
+                "namespace": self.namespace, "name": self.service, "status": "Synced",
+                "health": health,
+            },
+            {"version": "v1", "kind": "ConfigMap", "namespace": self.namespace,
+             "name": f"{self.service}-config", "status": "Synced"},
+            {"version": "v1", "kind": "Service", "namespace": self.namespace,
+             "name": self.service, "status": "Synced", "health": {"status": "Healthy"}},
         ]
-        return {
-            "metadata": {
-                "name": self.app,
-                "namespace": "argocd",
-                "uid": "6a1f0c3e-2b4d-4e5f-8a9b-0c1d2e3f4a5b",
-                "resourceVersion": "884213",
-                "generation": 57,
-                "creationTimestamp": "2025-06-02T10:11:12Z",
-                "labels": {"team": "payments"},
+        images = [f"registry.example.com/{self.namespace}/{self.service}:{current.image_tag}"]
+        if shape != "tag":  # the newer, fuller shapes of the second batch of fixtures
+            metadata["finalizers"] = ["resources-finalizer.argocd.argoproj.io"]
+            resources = self._argocd_resources(health)
+            images = sorted(self._images(current))
+            options = {"branch": ["ServerSideApply=true"], "multi": ["CreateNamespace=true"]}.get(shape)
+            if options:
+                sync_policy["syncOptions"] = list(options)
+            verb = "serverside-applied" if shape == "branch" else "configured"
+            sync_result["resources"] = [
+                {"group": r.get("group", ""), "version": r["version"], "kind": r["kind"],
+                 "namespace": r["namespace"], "name": r["name"], "status": "Synced",
+                 "message": f"{r['kind'].lower()}{'.' + r['group'] if r.get('group') else ''}/{r['name']} "
+                            f"{verb if r['kind'] in ('ConfigMap', 'Secret', 'Deployment') else 'unchanged'}",
+                 "hookPhase": "Running", "syncPhase": "Sync"}
+                for r in resources
+            ]
+            if shape == "helm":
+                operation_sync["syncStrategy"] = {"hook": {}}
+                operation_sync["source"] = self._argocd_source(current)
+                del operation["retry"]  # a person's sync: no automated retry
+            else:
+                operation_sync["prune"] = True
+                if multi:
+                    del operation_sync["revision"]
+                    operation_sync["sources"] = self._argocd_sources(current)
+                    operation_sync["revisions"] = [current.chart_version, current.revision]
+                    sync_result["revision"] = ""
+                    sync_result["sources"] = self._argocd_sources(current)
+                    sync_result["revisions"] = [current.chart_version, current.revision]
+                else:
+                    operation_sync["source"] = self._argocd_source(current)
+                operation_sync["syncOptions"] = list(sync_policy["syncOptions"])
+        status: dict[str, Any] = {
+            "resources": resources,
+            "sync": sync,
+            "health": {
+                "status": health["status"],
+                "lastTransitionTime": _rfc3339(self.onset + timedelta(seconds=20) if self.degraded
+                                               else current.deployed_at),
             },
-            "spec": {
-                "project": self.namespace,
-                "source": source(current.target_revision),
-                "destination": {"server": "https://kubernetes.default.svc", "namespace": self.namespace},
-                "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
-            },
-            "status": {
-                "resources": [
-                    {
-                        "group": "apps", "version": "v1", "kind": "Deployment",
-                        "namespace": self.namespace, "name": self.service, "status": "Synced",
-                        "health": health,
-                    },
-                    {"version": "v1", "kind": "ConfigMap", "namespace": self.namespace,
-                     "name": f"{self.service}-config", "status": "Synced"},
-                    {"version": "v1", "kind": "Service", "namespace": self.namespace,
-                     "name": self.service, "status": "Synced", "health": {"status": "Healthy"}},
-                ],
-                "sync": {
-                    "status": "Synced",
-                    "comparedTo": {
-                        "source": source(current.target_revision),
-                        "destination": {"server": "https://kubernetes.default.svc",
-                                        "namespace": self.namespace},
-                    },
-                    "revision": current.revision,
-                },
-                "health": {
-                    "status": health["status"],
-                    "lastTransitionTime": _rfc3339(self.onset + timedelta(seconds=20) if self.degraded
-                                                   else current.deployed_at),
-                },
-                "history": history,
-                "reconciledAt": _rfc3339(self.now),
-                "operationState": {
-                    "operation": {
-                        "sync": {"revision": current.revision},
-                        "initiatedBy": dict(current.initiated_by),
-                        "retry": {"limit": 5},
-                    },
-                    "phase": "Succeeded",
-                    "message": "successfully synced (all tasks run)",
-                    "syncResult": {"resources": [], "revision": current.revision,
-                                   "source": source(current.target_revision)},
-                    "startedAt": history[-1]["deployStartedAt"],
-                    "finishedAt": history[-1]["deployedAt"],
-                },
-                "sourceType": "Kustomize",
-                "summary": {"images": [f"registry.example.com/{self.namespace}/{self.service}:"
-                                       f"{current.target_revision}"]},
+            "history": history_bodies,
+            "reconciledAt": _rfc3339(self.now),
+            "operationState": {
+                "operation": operation,
+                "phase": "Succeeded",
+                "message": "successfully synced (all tasks run)",
+                "syncResult": sync_result,
+                "startedAt": history_bodies[-1]["deployStartedAt"],
+                "finishedAt": history_bodies[-1]["deployedAt"],
             },
         }
+        if multi:
+            status["summary"] = {"images": images}
+            status["sourceTypes"] = ["Helm", ""]
+        else:
+            status["sourceType"] = "Helm" if shape == "helm" else "Kustomize"
+            status["summary"] = {"images": images}
+        if shape != "tag":
+            status["resourceHealthSource"] = "appTree"
+            status["controllerNamespace"] = "argocd"
+        return {"metadata": metadata, "spec": spec, "status": status}
+
+    def _argocd_source(self, entry: HistoryEntry) -> dict[str, Any]:
+        """The singular ``source`` of an entry (``{"repoURL": ""}`` for a multi-source app)."""
+        if self.argocd_shape == "multi":
+            return {"repoURL": ""}
+        if self.argocd_shape == "helm":
+            return {"repoURL": CHART_REPO_URL, "targetRevision": entry.chart_version,
+                    "helm": {"valueFiles": ["values-prod.yaml"], "releaseName": self.service,
+                             "parameters": [{"name": "replicaCount", "value": "3"}]},
+                    "chart": self.service}
+        return {"repoURL": GIT_REPO_URL, "path": f"apps/{self.app}", "targetRevision": entry.target_revision}
+
+    def _argocd_sources(self, entry: HistoryEntry) -> list[dict[str, Any]]:
+        """A multi-source entry's ``sources``: the chart, then the values repository."""
+        return [
+            {"repoURL": CHART_REPO_URL, "targetRevision": entry.chart_version,
+             "helm": {"valueFiles": [f"$values/{self.service}/prod/values.yaml"], "releaseName": self.service},
+             "chart": self.service},
+            {"repoURL": VALUES_REPO_URL, "targetRevision": VALUES_BRANCH, "ref": "values"},
+        ]
+
+    def _argocd_resources(self, health: dict[str, Any]) -> list[dict[str, Any]]:
+        ns, name = self.namespace, self.service
+        return [
+            {"version": "v1", "kind": "ConfigMap", "namespace": ns, "name": f"{name}-config", "status": "Synced"},
+            {"version": "v1", "kind": "Secret", "namespace": ns, "name": f"{name}-db", "status": "Synced"},
+            {"version": "v1", "kind": "Service", "namespace": ns, "name": name, "status": "Synced",
+             "health": {"status": "Healthy"}},
+            {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": ns, "name": name,
+             "status": "Synced", "health": dict(health)},
+            {"group": "autoscaling", "version": "v2", "kind": "HorizontalPodAutoscaler", "namespace": ns,
+             "name": name, "status": "Synced",
+             "health": {"status": "Healthy", "message": "recommended size matches current size"}},
+        ]
+
+    def _images(self, entry: HistoryEntry) -> list[str]:
+        """The images the entry runs, init containers included (the ``tag`` shape has none)."""
+        image = f"registry.example.com/{self.namespace}/{self.service}"
+        if self.argocd_shape == "tag":
+            return [f"{image}:{entry.image_tag}"]
+        return [f"{image}:{entry.image_tag}", f"{image}-migrate:{entry.image_tag}"]
+
+    def deploy_for(self, revision: str | Sequence[str] | None = None, *,
+                   history: Sequence[HistoryEntry] | None = None) -> HistoryEntry:
+        """The history entry ``revision`` names, newest first: a sha (or a prefix of 7+ hex digits), a
+        chart version, a tag (``tag`` shape), the tracked branch (the newest entry), or for a
+        multi-source app ``[chart version, values revision]``. None: the newest. KeyError if none."""
+        entries = list(self.argocd_history if history is None else history)
+        current = entries[-1]
+        if revision is None or revision == "":
+            return current
+        if not isinstance(revision, str):
+            wanted = list(revision)
+            if self.argocd_shape == "multi" and len(wanted) == 2:
+                if wanted[0] not in {e.chart_version for e in entries}:
+                    raise KeyError(wanted[0])
+                revision = wanted[1]  # the values decide what runs: image tag and configuration
+            elif len(wanted) == 1:
+                revision = wanted[0]
+            else:
+                raise KeyError(repr(wanted))
+        branches = {"branch": ("HEAD",), "multi": (VALUES_BRANCH, "HEAD")}.get(self.argocd_shape, ())
+        if revision in branches:
+            return current
+        for entry in reversed(entries):
+            if revision == entry.revision or (self.argocd_shape == "tag" and revision == entry.target_revision):
+                return entry
+        if self.argocd_shape != "helm" and _is_short_sha(revision):
+            for entry in reversed(entries):
+                if entry.revision.startswith(revision.lower()):
+                    return entry
+        raise KeyError(revision)
+
+    def manifests(self, revision: str | Sequence[str] | None = None, *,
+                  history: Sequence[HistoryEntry] | None = None) -> list[str]:
+        """``GET /api/v1/applications/{app}/manifests``' ``manifests``: compact JSON with sorted keys,
+        each with its tracking-id annotation, Secret values masked as ArgoCD masks them
+        (``manifests_current.json``). The culprit changes DB_POOL_MAX, FEATURE_GIFT_CARDS,
+        UPSTREAM_TIMEOUT, the image and adds a Secret key. KeyError for an unknown revision."""
+        entry = self.deploy_for(revision, history=history)
+        return [json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+                for obj in self._objects(entry)]
+
+    def _objects(self, entry: HistoryEntry) -> list[dict[str, Any]]:
+        ns, name, broken = self.namespace, self.service, entry.broken
+        labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": ns}
+
+        def metadata(group: str, kind: str, object_name: str) -> dict[str, Any]:
+            return {"annotations": {TRACKING_ID: f"{self.app}:{group}/{kind}:{ns}/{object_name}"},
+                    "labels": dict(labels), "name": object_name, "namespace": ns}
+
+        database = self.failing_dependency or f"{name}-db"
+        config = {
+            "DB_HOST": f"{database}.{ns}.svc.cluster.local",
+            "DB_NAME": name,
+            "DB_POOL_MAX": str(self.pool_max) if broken else "50",
+            "DB_POOL_TIMEOUT_MS": "5000",
+            "FEATURE_GIFT_CARDS": "true" if broken else "false",
+            "LOG_LEVEL": "info",
+        }
+        secret = {"DB_PASSWORD": _b64(f"{name}-{self.seed}-s3cret"), "DB_USER": _b64(name)}
+        if broken:
+            secret["DB_PASSWORD_ROTATED"] = _b64(f"{name}-{self.seed}-r0tated")
+        env_from = [{"configMapRef": {"name": f"{name}-config"}}, {"secretRef": {"name": f"{name}-db"}}]
+        image, *init_images = self._images(entry)
+        container = {
+            "env": [{"name": "OTEL_SERVICE_NAME", "value": name},
+                    {"name": "UPSTREAM_TIMEOUT", "value": "3s" if broken else "30s"}],
+            "envFrom": env_from,
+            "image": image,
+            "livenessProbe": {"failureThreshold": 3, "httpGet": {"path": "/healthz", "port": "http"},
+                              "periodSeconds": 10, "timeoutSeconds": 2},
+            "name": name,
+            "ports": [{"containerPort": 8080, "name": "http"}],
+            "readinessProbe": {"failureThreshold": 3, "httpGet": {"path": "/readyz", "port": "http"},
+                               "periodSeconds": 5},
+            "resources": {"limits": {"memory": "1Gi"}, "requests": {"cpu": "250m", "memory": "512Mi"}},
+        }
+        pod: dict[str, Any] = {"containers": [container]}
+        if init_images:
+            pod["initContainers"] = [{"args": ["migrate", "up"], "envFrom": env_from, "image": init_images[0],
+                                      "name": "migrate"}]
+        return [
+            {"apiVersion": "v1", "data": config, "kind": "ConfigMap",
+             "metadata": metadata("", "ConfigMap", f"{name}-config")},
+            hide_secret_data({"apiVersion": "v1", "data": secret, "kind": "Secret",
+                              "metadata": metadata("", "Secret", f"{name}-db"), "type": "Opaque"}),
+            {"apiVersion": "v1", "kind": "Service", "metadata": metadata("", "Service", name),
+             "spec": {"ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+                      "selector": {"app.kubernetes.io/name": name}}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata("apps", "Deployment", name),
+             "spec": {"replicas": 3, "revisionHistoryLimit": 5,
+                      "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
+                      "strategy": {"rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+                                   "type": "RollingUpdate"},
+                      "template": {"metadata": {"labels": dict(labels)}, "spec": pod}}},
+            {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+             "metadata": metadata("autoscaling", "HorizontalPodAutoscaler", name),
+             "spec": {"maxReplicas": 10, "minReplicas": 3,
+                      "metrics": [{"resource": {"name": "cpu", "target": {"averageUtilization": 70,
+                                                                          "type": "Utilization"}},
+                                   "type": "Resource"}],
+                      "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}}},
+        ]
+
+    def revision_metadata(self, sha: str, *, history: Sequence[HistoryEntry] | None = None
+                          ) -> dict[str, Any] | None:
+        """``GET …/revisions/{sha}/metadata`` for a commit in the history (``revision_metadata.json``):
+        ``author`` "Name <email>", the author ``date``, ``tags`` only when a tag points at the commit,
+        ``message``. None for an unknown sha, and always for a Helm repository (it has no commits)."""
+        if self.argocd_shape == "helm" or not _is_short_sha(sha):
+            return None
+        entries = list(self.argocd_history if history is None else history)
+        entry = next((e for e in entries if e.revision == sha.lower()), None) or next(
+            (e for e in entries if e.revision.startswith(sha.lower())), None)
+        if entry is None:
+            return None
+        name = self.service
+        tags: list[str] = []
+        if entry.broken:
+            author = f"{self.deployed_by.capitalize()} Example <{self.deployed_by}@example.com>"
+            message = (f"{name}: release {entry.image_tag} (#731)\n\n"
+                       f"* bump {name} images to {entry.image_tag}\n"
+                       f"* DB_POOL_MAX 50 -> {self.pool_max} per pod ahead of the pgbouncer rollout\n"
+                       f"* UPSTREAM_TIMEOUT 30s -> 3s\n"
+                       f"* add DB_PASSWORD_ROTATED for the credential rotation\n"
+                       f"* turn on FEATURE_GIFT_CARDS")
+            tags = [f"{name}-{entry.image_tag}"]
+        elif entry.revision == self.previous_sha:
+            author = "Dana Kim <dana.kim@example.com>"
+            message = f"{name}: release {entry.image_tag} (#724)\n\n* bump {name} images to {entry.image_tag}"
+        elif entry.revision == OLDEST_SHA:
+            author = "Sam Ortiz <sam.ortiz@example.com>"
+            message = f"{name}: release {entry.image_tag} (#719)"
+        else:
+            who = str(entry.initiated_by.get("username") or "someone")
+            author = f"{who} <{who.split('@')[0]}@example.com>"
+            message = f"{name}: release {entry.image_tag}"
+        if self.argocd_shape == "tag":
+            tags = [entry.target_revision]  # the tag the app tracks points at the commit
+        original = next((e for e in entries if e.revision == entry.revision), entry)
+        metadata: dict[str, Any] = {
+            "author": author,
+            "date": _rfc3339(original.deployed_at - timedelta(minutes=2, seconds=7)),
+        }
+        if tags:
+            metadata["tags"] = tags
+        metadata["message"] = message
+        return metadata
+
+    def chart_details(self, version: str) -> dict[str, Any] | None:
+        """``GET …/revisions/{version}/chartdetails`` for a chart version the app deployed (helm, multi)."""
+        if version not in CHART_VERSIONS.get(self.argocd_shape, ()):
+            return None
+        return {"description": f"The {self.service} service of the {self.namespace} platform",
+                "home": f"https://github.com/example/charts/tree/main/charts/{self.service}",
+                "maintainers": ["Platform Team <platform@example.com>"]}
 
     # ------------------------------------------------------------------ Prometheus
 
@@ -479,6 +798,32 @@ def _second(moment: datetime) -> datetime:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hide_secret_data(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A Secret as ArgoCD serves it (gitops-engine ``diff.HideSecretData`` with no live object):
+    ``stringData`` moves into ``data`` and every ``data`` value becomes ``++++++++``; the keys stay."""
+    if manifest.get("kind") != "Secret" or "/" in str(manifest.get("apiVersion", "v1")):
+        return manifest
+    hidden = dict(manifest)
+    data = dict(hidden.pop("stringData", None) or {}, **(hidden.get("data") or {}))
+    if data:
+        hidden["data"] = {key: SECRET_MASK for key in data}
+    return hidden
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _is_short_sha(text: str) -> bool:
+    """A full or truncated commit sha as ArgoCD's repo server accepts it (7 or more hex digits)."""
+    return len(text) >= 7 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _next_patch(version: str) -> str:
+    major, _, rest = version.rpartition(".")
+    return f"{major}.{int(rest) + 1}" if major and rest.isdigit() else f"{version}-1"
 
 
 def _hex(rng: random.Random, digits: int) -> str:
