@@ -13,6 +13,7 @@ import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -37,7 +38,16 @@ from bot.sandbox.query import (
     promql_series,
     unix_seconds,
 )
-from bot.sandbox.scenario import LogEntry, Scenario, ScenarioFeed
+from bot.sandbox.scenario import (
+    CHART_REPO_URL,
+    GIT_REPO_URL,
+    VALUES_BRANCH,
+    VALUES_REPO_URL,
+    HistoryEntry,
+    LogEntry,
+    Scenario,
+    ScenarioFeed,
+)
 
 HOUR_NS = 3600 * 1_000_000_000
 
@@ -383,14 +393,45 @@ GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 429: 8, 499: 1, 5
               503: 14, 504: 4}
 
 
-def argocd_error(status: int, message: str) -> Response:
-    return JSONResponse({"error": message, "code": GRPC_CODES.get(status, 2), "message": message},
-                        status_code=status)
+def argocd_error(status: int, message: str, *, code: int | None = None) -> Response:
+    """grpc-gateway's ``runtimeError`` body. ``code``: the gRPC code when the status alone does not
+    say it (a plain Go error from ArgoCD is code 2, Unknown, served as HTTP 500)."""
+    return JSONResponse({"error": message, "code": code if code is not None else GRPC_CODES.get(status, 2),
+                         "message": message}, status_code=status)
+
+
+class GoJSONResponse(JSONResponse):
+    """JSON as Go's ``encoding/json`` writes it: ``<``, ``>`` and ``&`` escaped as ``\u003c``…
+    (``revision_metadata.json``'s ``author``)."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+                .encode("utf-8"))
+
+
+def _unknown_commit(revision: str) -> str:
+    """What the repo server answers (code Internal) for a sha the git repository does not have."""
+    return (f"Failed to checkout revision {revision}: `git fetch origin {revision} --tags --force --prune` "
+            f"failed exit status 128: fatal: remote error: upload-pack: not our ref {revision}")
+
+
+def _not_a_git_repo(repo: str) -> str:
+    return (f"Failed to fetch default: `git fetch origin --tags --force --prune` failed exit status 128: "
+            f"fatal: repository '{repo}/' not found")
+
+
+def _unknown_chart(chart: str, version: str) -> str:
+    return (f"`helm pull --destination /tmp/helm-{chart} --version {version} --repo {CHART_REPO_URL} {chart}` "
+            f"failed exit status 1: Error: chart \"{chart}\" version \"{version}\" not found in "
+            f"{CHART_REPO_URL} repository")
 
 
 class FakeArgoCD(FakeUpstream):
-    """The applications API with bearer-token auth. ``rollback``/``sync``/resource actions are
-    recorded in ``operations`` and answered with the application (state unchanged).
+    """The applications API with bearer-token auth, for each scenario's app in its ``argocd_shape``.
+    ``rollback``/``sync``/resource actions are recorded in ``operations``; a rollback or sync appends
+    a history entry as ArgoCD does once its sync completes. ``/revisions/{revision}/metadata``,
+    ``/revisions/{revision}/chartdetails`` and ``/manifests`` answer from the scenario.
     ``enforce_auto_sync``: refuse a rollback while automated sync is on, as ArgoCD does."""
 
     name = "argocd"
@@ -405,8 +446,8 @@ class FakeArgoCD(FakeUpstream):
         #: test "still failing"
         self.heals = False
         self.operations: list[dict[str, Any]] = []
-        #: deploys made after the scenario's own history (``POST /_control/argocd/deploy``)
-        self.extra_deploys: list[dict[str, Any]] = []
+        #: deploys made after the scenarios' own histories: (app, entry); ids are given in order
+        self.extra_deploys: list[tuple[str, HistoryEntry]] = []
         self.auto_sync_disabled = False
 
     def reset(self) -> None:
@@ -424,6 +465,9 @@ class FakeArgoCD(FakeUpstream):
             Route(app, self.patch_application, methods=["PATCH"]),
             Route(f"{app}/rollback", self.rollback, methods=["POST"]),
             Route(f"{app}/sync", self.sync, methods=["POST"]),
+            Route(f"{app}/manifests", self.manifests, methods=["GET"]),
+            Route(f"{app}/revisions/{{revision}}/metadata", self.revision_metadata, methods=["GET"]),
+            Route(f"{app}/revisions/{{revision}}/chartdetails", self.chart_details, methods=["GET"]),
             Route(f"{app}/resource/actions", self.resource_actions, methods=["GET", "POST"]),
             Route("/_operations", self.list_operations, methods=["GET", "DELETE"]),
         ]
@@ -442,21 +486,19 @@ class FakeArgoCD(FakeUpstream):
             return argocd_error(401, "invalid session: token signature is invalid")
         return None
 
+    def scenario_for(self, app: str) -> Scenario | None:
+        return next((s for s in self.feed.all() if s.app == app), None)
+
+    def history(self, scenario: Scenario) -> list[HistoryEntry]:
+        """The scenario's history followed by the deploys made since (rollbacks, syncs, control)."""
+        entries = list(scenario.argocd_history)
+        for app, entry in self.extra_deploys:
+            if app == scenario.app:
+                entries.append(replace(entry, id=entries[-1].id + 1))
+        return entries
+
     def applications(self) -> dict[str, dict[str, Any]]:
-        apps = {scenario.app: scenario.argocd_application() for scenario in self.feed.all()}
-        for extra in self.extra_deploys:
-            # control deploys land on the first scenario's app; rollbacks and syncs on their own
-            app = apps.get(extra.get("app") or self.feed.current().app)
-            if app is None:
-                continue
-            history = app["status"]["history"]
-            entry = {**history[-1], "id": history[-1]["id"] + 1, "revision": extra["revision"],
-                     "deployedAt": extra["at"], "deployStartedAt": extra["at"],
-                     "source": {**history[-1]["source"], "targetRevision": extra["target_revision"]},
-                     "initiatedBy": {"username": extra.get("by", "someone")}}
-            history.append(entry)
-            app["spec"]["source"] = dict(entry["source"])
-            app["status"]["sync"]["revision"] = extra["revision"]
+        apps = {s.app: s.argocd_application(self.history(s)) for s in self.feed.all()}
         if self.auto_sync_disabled:
             apps[self.feed.current().app]["spec"].get("syncPolicy", {}).pop("automated", None)
         return apps
@@ -476,15 +518,18 @@ class FakeArgoCD(FakeUpstream):
         return JSONResponse(self.applications()[request.path_params["name"]])
 
     async def deploy(self, request: Request) -> Response:
-        """Control: a deploy lands after the scenario's (someone else rolled out or back)."""
+        """Control: a deploy lands after the scenario's (someone else rolled out or back).
+        ``{"target_revision": "v2.14.4", "by": "bob", "revision": <sha or chart version>,
+        "release": <image tag, default target_revision>, "app": <default the first scenario's>}``."""
         body = json.loads(await request.body() or b"{}")
+        scenario = self.scenario_for(str(body.get("app") or "")) or self.feed.current()
         target = str(body.get("target_revision") or "v9.9.9")
-        self.extra_deploys.append({
-            "target_revision": target, "by": str(body.get("by") or "someone"),
-            "revision": str(body.get("revision") or hashlib.sha1(target.encode()).hexdigest()),
-            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        })
-        return JSONResponse({"deploys": self.extra_deploys})
+        entry = scenario.new_deploy(self.history(scenario)[-1], release=str(body.get("release") or target),
+                                    revision=str(body["revision"]) if body.get("revision") else None,
+                                    at=_now_second(), by=str(body.get("by") or "someone"))
+        self.extra_deploys.append((scenario.app, entry))
+        return JSONResponse({"deploys": [{"app": app, "revision": e.revision, "target_revision": e.target_revision,
+                                          "release": e.image_tag} for app, e in self.extra_deploys]})
 
     def _app(self, request: Request) -> tuple[dict[str, Any] | None, Response | None]:
         if denied := self._denied(request):
@@ -517,6 +562,128 @@ class FakeArgoCD(FakeUpstream):
         app, error = self._app(request)
         return error or JSONResponse(app)
 
+    # ------------------------------------------------------------------ revisions and manifests
+
+    def _source_of(self, scenario: Scenario, history: list[HistoryEntry], params: Mapping[str, str]
+                   ) -> tuple[str, Response | None]:
+        """The repoURL of the source ``sourceIndex``/``versionId`` select (server/application
+        ``getAppSourceBySourceIndexAndVersionId``), or the error ArgoCD answers."""
+        try:
+            index = int(params.get("sourceIndex") or 0)
+            version = int(params["versionId"]) if params.get("versionId") else None
+        except ValueError as exc:
+            return "", argocd_error(400, f"type mismatch, parameter: sourceIndex or versionId, error: {exc}")
+        if version is not None and all(e.id != version for e in history):
+            return "", argocd_error(500, "error getting app source by source index and version ID: error "
+                                         f"getting source by version ID: revision history not found for "
+                                         f"version ID {version}", code=2)
+        # every entry of a scenario's app has the same repositories, in the same order
+        repos = [CHART_REPO_URL, VALUES_REPO_URL] if scenario.argocd_shape == "multi" else \
+            [CHART_REPO_URL if scenario.argocd_shape == "helm" else GIT_REPO_URL]
+        if not 0 <= index < len(repos):
+            count = "there is only 1 source" if len(repos) == 1 else f"there are only {len(repos)} sources"
+            return "", argocd_error(500, "error getting app source by source index and version ID: source "
+                                         f"index {index} not found because {count}", code=2)
+        return repos[index], None
+
+    async def revision_metadata(self, request: Request) -> Response:
+        """``GET …/revisions/{revision}/metadata``: git commits only. A chart version fails as in
+        the repo server (``revision 1.9.0 must be resolved``, HTTP 500, code 2); an unknown sha fails
+        to check out (HTTP 500, code 13)."""
+        self.record(request)
+        app, error = self._app(request)
+        if error is not None or app is None:
+            return error or argocd_error(500, "no application")
+        scenario = self.scenario_for(request.path_params["name"])
+        assert scenario is not None
+        history = self.history(scenario)
+        repo, error = self._source_of(scenario, history, request.query_params)
+        if error is not None:
+            return error
+        revision = request.path_params["revision"]
+        if not _is_sha(revision):
+            return argocd_error(500, f"revision {revision} must be resolved", code=2)
+        if repo == CHART_REPO_URL:  # a Helm repository is no git repository
+            return argocd_error(500, "error acquiring repo lock: rpc error: code = Internal desc = "
+                                     + _not_a_git_repo(repo))
+        metadata = scenario.revision_metadata(revision, history=history)
+        if metadata is None:
+            return argocd_error(500, "error acquiring repo lock: rpc error: code = Internal desc = "
+                                     + _unknown_commit(revision))
+        return GoJSONResponse(metadata)
+
+    async def chart_details(self, request: Request) -> Response:
+        """``GET …/revisions/{version}/chartdetails``: description, home, maintainers of a chart."""
+        self.record(request)
+        app, error = self._app(request)
+        if error is not None or app is None:
+            return error or argocd_error(500, "no application")
+        name = request.path_params["name"]
+        scenario = self.scenario_for(name)
+        assert scenario is not None
+        repo, error = self._source_of(scenario, self.history(scenario), request.query_params)
+        if error is not None:
+            return error
+        if repo != CHART_REPO_URL:
+            return argocd_error(500, f"no chart found for application: {name}", code=2)
+        version = request.path_params["revision"]
+        details = scenario.chart_details(version)
+        if details is None:
+            return argocd_error(500, "error extracting chart: " + _unknown_chart(scenario.service, version),
+                                code=2)
+        return GoJSONResponse(details)
+
+    async def manifests(self, request: Request) -> Response:
+        """``GET …/manifests?revision=…`` (one source) or ``?revisions=…&sourcePositions=1&…``
+        (multi-source, positions from 1): ``{"manifests": [...]}`` as ArgoCD v2.11+ answers."""
+        self.record(request)
+        app, error = self._app(request)
+        if error is not None or app is None:
+            return error or argocd_error(500, "no application")
+        scenario = self.scenario_for(request.path_params["name"])
+        assert scenario is not None
+        history = self.history(scenario)
+        params = request.query_params
+        wanted: str | list[str]
+        if scenario.argocd_shape == "multi":
+            current = history[-1]
+            wanted = [current.chart_version, VALUES_BRANCH]  # what spec.sources track
+            positions, revisions = params.getlist("sourcePositions"), params.getlist("revisions")
+            if len(positions) != len(revisions):
+                return argocd_error(400, "the number of revisions and source positions must match")
+            for position, revision in zip(positions, revisions, strict=True):
+                if not position.lstrip("-").isdigit() or not 1 <= int(position) <= len(wanted):
+                    return argocd_error(500, "source position is out of range", code=2)
+                wanted[int(position) - 1] = revision
+        else:
+            wanted = params.get("revision") or ""
+        try:
+            manifests = scenario.manifests(wanted or None, history=history)
+        except KeyError:
+            return self._manifest_error(scenario, wanted, history)
+        return GoJSONResponse({"manifests": manifests})
+
+    def _manifest_error(self, scenario: Scenario, wanted: str | list[str], history: list[HistoryEntry]
+                        ) -> Response:
+        if isinstance(wanted, list):
+            chart, values = wanted
+            if chart not in {e.chart_version for e in history}:
+                wanted, shape = chart, "helm"
+            else:
+                wanted, shape = values, "git"
+        else:
+            shape = "helm" if scenario.argocd_shape == "helm" else "git"
+        prefix = "error generating manifests: rpc error: "
+        if shape == "helm":
+            return argocd_error(500, f"{prefix}code = Unknown desc = {_unknown_chart(scenario.service, wanted)}",
+                                code=2)
+        if _is_sha(wanted):
+            return argocd_error(500, f"{prefix}code = Internal desc = {_unknown_commit(wanted)}")
+        return argocd_error(500, f"{prefix}code = Unknown desc = unable to resolve '{wanted}' to a commit SHA",
+                            code=2)
+
+    # ------------------------------------------------------------------ operations
+
     async def _operation(self, request: Request, op: str) -> tuple[dict[str, Any] | None,
                                                                     dict[str, Any], Response | None]:
         self.record(request)
@@ -539,36 +706,55 @@ class FakeArgoCD(FakeUpstream):
         if error is not None or app is None:
             return error or argocd_error(500, "no application")
         name = request.path_params["name"]
-        ids = {entry["id"] for entry in app["status"]["history"]}
-        if body.get("id") not in ids:
+        scenario = self.scenario_for(name)
+        assert scenario is not None
+        target = next((e for e in self.history(scenario) if e.id == body.get("id")), None)
+        if target is None:
             return argocd_error(400, f"application {name} does not have deployment with id "
                                      f"{body.get('id')}")
         if self.enforce_auto_sync and (app["spec"].get("syncPolicy") or {}).get("automated") \
                 and not body.get("dryRun"):
             return argocd_error(400, "rollback cannot be initiated when auto-sync is enabled")
         if not body.get("dryRun"):
-            # as ArgoCD does once the rollback's sync completes: a new history entry at that revision
-            target = next(e for e in app["status"]["history"] if e["id"] == body.get("id"))
-            self._deployed(name, revision=target["revision"], target_revision=target["source"]["targetRevision"])
-        if self.heals and not body.get("dryRun"):
-            self._heal(name)
+            # as ArgoCD does once the rollback's sync completes: a new entry with the target's
+            # source(s) and revision(s)
+            self._deployed(scenario, target)
+            if self.heals:
+                self._heal(name)
         return JSONResponse(app)
 
     async def sync(self, request: Request) -> Response:
+        """A sync to ``revision`` (or, multi-source, ``revisions`` at ``sourcePositions``); none: the
+        revision the app tracks. An unknown revision is synced too (ArgoCD resolves it later)."""
         app, body, error = await self._operation(request, "sync")
         if error is not None or app is None:
             return error or argocd_error(500, "no application")
+        name = request.path_params["name"]
+        scenario = self.scenario_for(name)
+        assert scenario is not None
         if not body.get("dryRun"):
-            revision = body.get("revision") or app["status"]["sync"]["revision"]
-            known = next((e for e in app["status"]["history"] if e["revision"] == revision), None)
-            label = known["source"]["targetRevision"] if known else app["spec"]["source"]["targetRevision"]
-            self._deployed(request.path_params["name"], revision=revision, target_revision=label)
+            history = self.history(scenario)
+            current = history[-1]
+            wanted: str | list[str] | None = body.get("revision") or None
+            if scenario.argocd_shape == "multi" and body.get("revisions"):
+                wanted = [current.chart_version, VALUES_BRANCH]
+                positions = body.get("sourcePositions") or list(range(1, len(body["revisions"]) + 1))
+                for position, revision in zip(positions, body["revisions"], strict=False):
+                    if 1 <= int(position) <= len(wanted):
+                        wanted[int(position) - 1] = str(revision)
+            try:
+                target = scenario.deploy_for(wanted, history=history)
+            except KeyError:
+                unknown = wanted[-1] if isinstance(wanted, list) else str(wanted)
+                target = scenario.new_deploy(current, release=current.image_tag, revision=unknown,
+                                             at=_now_second(), by="sitrep")
+            self._deployed(scenario, target)
         return JSONResponse(app)
 
-    def _deployed(self, app: str, *, revision: str, target_revision: str) -> None:
-        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.extra_deploys.append({"app": app, "revision": revision, "target_revision": target_revision,
-                                   "at": at, "by": "sitrep"})
+    def _deployed(self, scenario: Scenario, target: HistoryEntry) -> None:
+        at = _now_second()
+        self.extra_deploys.append((scenario.app, replace(target, id=0, deployed_at=at, started_at=at,
+                                                         initiated_by={"username": "sitrep"})))
 
     async def resource_actions(self, request: Request) -> Response:
         if request.method == "GET":
@@ -597,6 +783,15 @@ class FakeArgoCD(FakeUpstream):
         if request.method == "DELETE":
             self.operations.clear()
         return JSONResponse(self.operations)
+
+
+def _now_second() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _is_sha(text: str) -> bool:
+    """A full or truncated commit sha (ArgoCD's ``git.IsCommitSHA``/``IsTruncatedCommitSHA``)."""
+    return len(text) >= 7 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 # =========================================================================== Jaeger
