@@ -10,6 +10,7 @@ Everything here is plain pydantic: no Slack, HTTP or database types.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -81,15 +82,89 @@ class MetricSeries(BaseModel):
     points: list[tuple[datetime, float]] = Field(default_factory=list)  # NaN/Inf kept as float
 
 
+class ConfigChange(BaseModel):
+    """One difference between what two deploys apply, as an approver reads it (``bot.manifests``)."""
+
+    what: str  # "image checkout", "ConfigMap checkout-config DB_POOL_MAX", "Secret checkout-db key PASSWORD"
+    before: str | None = None  # None: absent before
+    after: str | None = None  # None: absent after
+    hidden: bool = False  # a Secret key: its values are never shown
+
+    def line(self) -> str:
+        """``ConfigMap checkout-config DB_POOL_MAX 50 → 10``; ``Secret checkout-db key X added``."""
+        if self.before is None:
+            return f"{self.what} added" + ("" if self.hidden or self.after is None else f" ({self.after})")
+        if self.after is None:
+            return f"{self.what} removed" + ("" if self.hidden else f" (was {self.before})")
+        if self.hidden:
+            return f"{self.what} changed (value hidden)"
+        return f"{self.what} {self.before} → {self.after}"
+
+    def reversed(self) -> ConfigChange:
+        return self.model_copy(update={"before": self.after, "after": self.before})
+
+
 class Deploy(BaseModel):
+    """One entry of an ArgoCD application's history. It is identified by ``history_id`` and
+    ``revision`` (``bot.deploy_history``); ``label`` is how people name it, never a branch."""
+
     kind: Literal["deploy"] = "deploy"
     app: str
     history_id: int
-    revision: str  # git sha
-    target_revision: str | None = None  # the tag/branch the source pointed at, e.g. v2.14.3
+    #: identity: the git sha; a Helm repository source's chart version; for a multi-source app the
+    #: first git sha of ``revisions`` (or its first revision when none is a sha)
+    revision: str
+    #: a multi-source app's revisions, one per source in source order (empty for one source)
+    revisions: list[str] = Field(default_factory=list)
+    #: what the source pointed at: a tag, a branch, ``HEAD``, a chart version
+    target_revision: str | None = None
+    #: ``target_revision`` names this deploy alone (a tag or a chart version, not a branch)
+    pinned: bool = False
+    chart: str | None = None  # a Helm chart name, when a source is a Helm repository
     deployed_at: datetime
     initiated_by: str | None = None
     current: bool = False  # the newest history entry = what runs now
+    #: the current entry only: the revision(s) ArgoCD reports the tracked ref at (``status.sync``)
+    head_revisions: list[str] = Field(default_factory=list)
+    #: the current entry only: ``spec.syncPolicy.automated`` when auto-sync is on (prune, selfHeal…)
+    auto_sync: dict[str, Any] | None = None
+    #: image references this deploy runs (its manifests; ``status.summary.images`` for the current)
+    images: list[str] = Field(default_factory=list)
+    #: revision metadata (git sources): tags pointing at the sha, author, date, message
+    git_tags: list[str] = Field(default_factory=list)
+    author: str | None = None
+    message: str | None = None
+    #: the human label (``bot.deploy_history.label_history``): changed image tags, a git tag, the
+    #: chart version, else the short sha; with the short sha added when two entries would share it
+    label: str = ""
+    #: what this deploy changed against the one before it (None: not read; see ``changes_note``)
+    changes: list[ConfigChange] | None = None
+    changes_note: str | None = None  # why the change is unknown: "manifests: HTTP 403", "timeout"
+
+    @property
+    def all_revisions(self) -> list[str]:
+        return self.revisions or [self.revision]
+
+    @property
+    def short(self) -> str:
+        """The short sha (7 characters), or the revision itself when it is not a sha."""
+        return self.revision[:7] if _SHA.fullmatch(self.revision.lower()) else self.revision
+
+    @property
+    def name(self) -> str:
+        """``v2.14.2 (8b1e0f4)``: the label and the short sha; just one when they are the same."""
+        label = self.label or self.short
+        return label if self.short in label else f"{label} ({self.short})"
+
+    @property
+    def ref(self) -> str:
+        """``v2.14.2 (8b1e0f4, history 12)``: how the brief, the approval and the timeline cite it."""
+        label = self.label or self.short
+        inner = f"history {self.history_id}" if self.short in label else f"{self.short}, history {self.history_id}"
+        return f"{label} ({inner})"
+
+
+_SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
 class Span(BaseModel):
@@ -295,8 +370,11 @@ class ActionTarget(BaseModel):
 
 class RollbackParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    to_revision: str
+    to_revision: str  # the deploy's identity: its git sha (a chart version for a Helm source)
     history_id: int | None = None
+    #: how people name that deploy (``v2.14.2 (8b1e0f4)``); filled by Sitrep from the history, shown
+    #: only, never compared
+    label: str | None = None
 
 
 class RestartParams(BaseModel):

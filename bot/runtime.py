@@ -138,6 +138,7 @@ def build_services(
             proposals=ProposalStore(store.engine), incidents=store, policy=policy, runner=runner,
             facts=LiveTargetFacts(collectors=collectors.collectors, replicas=replicas),
             dry_run=settings.sitrep_dry_run,
+            suspend_auto_sync=settings.sitrep_argocd_suspend_auto_sync,
         )
 
         async def verify_after(view: ProposalView, result: ExecutionOutcome) -> None:

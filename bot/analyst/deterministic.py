@@ -33,6 +33,8 @@ from bot.analyst.signals import (
     top_error,
     truncate,
 )
+from bot.deploy_history import rollback_params
+from bot.manifests import describe_changes
 from bot.models import (
     Action,
     ActionKind,
@@ -197,8 +199,8 @@ def _category(found: _Findings, svc: str) -> tuple[Category, str]:
 
 def _deploy_phrase(deploy: Deploy, *, ref: datetime) -> str:
     return (
-        f"{deploy.app} {deploy_label(deploy)} (ArgoCD history {deploy.history_id}, "
-        f"{deploy.revision[:7]}) deployed at {fmt_time(deploy.deployed_at, ref=ref)}"
+        f"{deploy.app} {deploy_label(deploy)} (ArgoCD history {deploy.history_id}) deployed at "
+        f"{fmt_time(deploy.deployed_at, ref=ref)}"
     )
 
 
@@ -369,10 +371,7 @@ def _actions(found: _Findings, request: InvestigationRequest) -> list[Action]:
             Action(
                 kind=ActionKind.ROLLBACK,
                 target=ActionTarget(service=svc, namespace=request.namespace, app=deploy.app),
-                params={
-                    "to_revision": prev.target_revision or prev.revision,
-                    "history_id": prev.history_id,
-                },
+                params=rollback_params(prev),
                 rationale=(
                     f"{deploy_label(deploy)} went out{when}; roll back to {deploy_label(prev)} "
                     f"(history {prev.history_id}), the revision that ran before it.{later}"
@@ -413,9 +412,12 @@ def _dependency(found: _Findings, svc: str) -> bool:
 def _manual_text(found: _Findings, svc: str) -> str:
     if found.culprit:
         deploy = found.culprit[1]
-        what = f"{deploy_label(found.previous[1])}..{deploy_label(deploy)}" if found.previous else deploy_label(deploy)
+        what = (f"between {deploy_label(found.previous[1])} and {deploy_label(deploy)}" if found.previous
+                else f"in {deploy_label(deploy)}")
         focus = f" touching {found.failing.service} {found.failing.operation}" if found.failing else ""
-        return f"Review the changes in {what}{focus}; after any fix, confirm the symptom is back to baseline."
+        changed = f" ({describe_changes(deploy.changes, limit=4)})" if deploy.changes else ""
+        return (f"Review the changes {what}{changed}{focus}; after any fix, confirm the symptom is back "
+                "to baseline.")
     if _dependency(found, svc) and found.failing:
         return (
             f"Check {found.failing.service} ({found.failing.operation}): health, saturation, "

@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.analyst.signals import all_evidence, payloads, truncate
+from bot.deploy_history import check_sync_revision, find_rollback_target, rollback_params
 from bot.models import (
+    Action,
     ActionKind,
     BriefDraft,
     Deploy,
@@ -138,46 +140,45 @@ def _check_actions(
                 f"{where}: target service {truncate(service, 60)!r} is not in the request or the "
                 f"evidence; known services: {', '.join(sorted(known))}"
             )
-        if action.kind is not ActionKind.ROLLBACK or not rollback_targets:
+        if action.kind not in (ActionKind.ROLLBACK, ActionKind.SYNC):
             continue
         if not deploys:
-            raise InvalidBriefError(f"{where}: a rollback needs deploy evidence, and none was collected")
+            if rollback_targets:
+                raise InvalidBriefError(f"{where}: a {action.kind.value} needs deploy evidence, and none was collected")
+            continue
         app = action.target.app
         if app is not None and app not in apps:
-            raise InvalidBriefError(
-                f"{where}: target app {truncate(app, 60)!r} has no deploy history; apps: {', '.join(sorted(apps))}"
-            )
-        history = [d for d in deploys if app is None or d.app == app]
-        _check_rollback_target(where, action.params, history)
+            if rollback_targets:
+                raise InvalidBriefError(
+                    f"{where}: target app {truncate(app, 60)!r} has no deploy history; apps: {', '.join(sorted(apps))}"
+                )
+            continue
+        app = app or deploys[0].app
+        history = [d for d in deploys if d.app == app]
+        if action.kind is ActionKind.ROLLBACK:
+            _ground_rollback(where, action, history, app=app, strict=rollback_targets)
+        else:
+            refused = check_sync_revision(history, wanted=str(action.params["revision"]), app=app)
+            if refused is not None and rollback_targets:
+                raise InvalidBriefError(f"{where}: {refused}")
 
 
-def _matches(deploy: Deploy, revision: str) -> bool:
-    if revision == deploy.target_revision:
-        return True
-    return len(revision) >= 7 and deploy.revision.startswith(revision)
-
-
-def _check_rollback_target(where: str, params: dict[str, Any], history: list[Deploy]) -> None:
-    revision = str(params["to_revision"])
-    history_id = params.get("history_id")
-    seen = ", ".join(
-        f"history_id {d.history_id} = {d.target_revision or d.revision}" + (" (current)" if d.current else "")
-        for d in sorted(history, key=lambda d: d.history_id)
-    )
-    candidates = [d for d in history if _matches(d, revision)]
-    if history_id is not None:
-        candidates = [d for d in candidates if d.history_id == history_id]
-    if not candidates:
-        raise InvalidBriefError(
-            f"{where}: to_revision {truncate(revision, 60)!r}"
-            + (f" with history_id {history_id}" if history_id is not None else "")
-            + f" is not in the deploy evidence; deploy history: {seen}"
+def _ground_rollback(where: str, action: Action, history: list[Deploy], *, app: str, strict: bool) -> None:
+    """Resolve the rollback's target in the collected history and make its params that deploy's
+    identity (sha or chart version + history id) and label; ``strict``: an unresolvable target is an
+    error the model is asked to fix (otherwise the policy denies it, visibly)."""
+    params = action.params
+    target = find_rollback_target(history, wanted=str(params["to_revision"]), history_id=params.get("history_id"),
+                                  app=app)
+    if isinstance(target, Deploy):
+        action.params = rollback_params(target)
+        return
+    if strict:
+        seen = ", ".join(
+            f"history_id {d.history_id} = {d.name} revision {d.revision}" + (" (current)" if d.current else "")
+            for d in sorted(history, key=lambda d: d.history_id)
         )
-    if all(d.current for d in candidates):
-        raise InvalidBriefError(
-            f"{where}: to_revision {truncate(revision, 60)!r} is what runs now; roll back to an "
-            f"earlier entry: {seen}"
-        )
+        raise InvalidBriefError(f"{where}: {truncate(target, 300)} Deploy history: {seen}")
 
 
 def _normalise_refs(draft: BriefDraft, results: Sequence[SourceResult]) -> None:

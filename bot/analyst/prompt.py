@@ -50,13 +50,14 @@ Rules:
 The summary has at most 3 bullets, each with numbers.
 2. Find when the symptom started and correlate it with deploys: a deploy shortly before the onset is \
 the prime suspect (category deploy_regression). Name its target revision, history id and time, and how \
-long before the onset it happened.
+long before the onset it happened. Name a deploy by its label and short sha; a branch name (HEAD, main) never names a deploy.
 3. Follow failures to the deepest failing dependency (traces, error logs) and say which it is.
 4. Propose actions safest first: rollback > restart > scale > sync > runbook > manual. Use only the \
 action kinds of the schema, with exactly the parameters of that kind, on services that appear in the \
-request or the evidence. A rollback's to_revision must be a revision (target revision tag or git sha) \
-that appears in the deploy evidence and was deployed before the current one; set history_id to that \
-entry's history id. Never propose shell commands.
+request or the evidence. A rollback's to_revision must be the revision of one deploy in the deploy \
+evidence (its git sha, or its chart version for a Helm chart) deployed before the current one, never a \
+branch name; set history_id to that entry's history id. A sync's revision must be a revision of the \
+deploy evidence or the head revision it reports. Never propose shell commands.
 5. Confidence: HIGH only when onset, deploy/change and errors all agree and point to one cause; MEDIUM \
 when the evidence is consistent but incomplete; LOW otherwise. confidence_score is 0-100 and matches it.
 6. List in unknowns every source that is missing, failed or timed out, and anything you could not check. \
@@ -371,11 +372,17 @@ def _render(item: Evidence, request: InvestigationRequest) -> str:
 
 def _render_deploy(deploy: Deploy) -> str:
     by = f" by {deploy.initiated_by}" if deploy.initiated_by else ""
-    return (
-        f"app {deploy.app} history_id {deploy.history_id}: target_revision "
-        f"{deploy.target_revision or '(none)'} revision {deploy.revision} deployed_at "
-        f"{fmt_time(deploy.deployed_at)}{by}" + (" (CURRENT)" if deploy.current else " (previous)")
+    revision = " + ".join(deploy.revisions) if deploy.revisions else deploy.revision
+    tracking = f" (source tracks {deploy.target_revision})" if deploy.target_revision and not deploy.pinned else ""
+    text = (
+        f"app {deploy.app} history_id {deploy.history_id}: {deploy.name} revision {revision}{tracking} "
+        f"deployed_at {fmt_time(deploy.deployed_at)}{by}" + (" (CURRENT)" if deploy.current else " (previous)")
     )
+    if deploy.current and deploy.head_revisions and deploy.head_revisions != deploy.all_revisions:
+        text += f"; head revision now {' + '.join(deploy.head_revisions)}"
+    if deploy.message:
+        text += f"; commit: {deploy.message.splitlines()[0][:160]}"
+    return text
 
 
 def _render_trace(item: Evidence, trace: Trace, *, ref: datetime) -> str:

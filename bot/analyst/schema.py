@@ -11,8 +11,8 @@ from bot.models import BriefDraft
 
 ACTION_PARAMS_HELP = (
     "Parameters of the action kind: "
-    'rollback {"to_revision": "<targetRevision tag or git sha seen in the deploy evidence>", '
-    '"history_id": <ArgoCD history id, optional>}; restart {}; scale {"replicas": <int>}; '
+    'rollback {"to_revision": "<the git sha (or Helm chart version) of an earlier deploy in the '
+    'deploy evidence, never a branch>", "history_id": <its ArgoCD history id>}; restart {}; scale {"replicas": <int>}; '
     'sync {"revision": "<revision>"}; runbook {"name": "<runbook name>"}; manual {"text": "<what to do>"}.'
 )
 

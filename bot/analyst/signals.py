@@ -207,8 +207,8 @@ def previous_deploy(
 
 
 def deploy_label(deploy: Deploy) -> str:
-    """``v2.14.3`` or the short sha when the source pointed at no tag."""
-    return deploy.target_revision or deploy.revision[:12]
+    """``v2.14.3 (c4d5e6f)``: the deploy's label and short sha (``bot.deploy_history``), never a branch."""
+    return deploy.name
 
 
 # --------------------------------------------------------------------------- traces

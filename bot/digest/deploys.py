@@ -24,8 +24,9 @@ class DeployDigest:
 
     def line(self, *, fmt_time: Callable[[datetime], str]) -> str:
         d = self.deploy
-        text = (f"[{self.evidence_id}] app {d.app} history_id {d.history_id}: target_revision "
-                f"{d.target_revision or '(none)'} revision {d.revision} deployed {fmt_time(d.deployed_at)}")
+        revision = " + ".join(d.revisions) if d.revisions else d.revision
+        text = (f"[{self.evidence_id}] app {d.app} history_id {d.history_id}: {d.name} revision {revision} "
+                f"deployed {fmt_time(d.deployed_at)}")
         if d.initiated_by:
             text += f" by {d.initiated_by}"
         if self.before_onset is not None:

@@ -1,9 +1,10 @@
 """ArgoCD: rollback to a history id, sync to a revision, restart through the Deployment resource action.
 
-    rollback  GET  /api/v1/applications/{app}                  resolve to_revision → history id, auto-sync?
+    rollback  GET  /api/v1/applications/{app}                  resolve to_revision + history id (bot.deploy_history), auto-sync?
              [PATCH /api/v1/applications/{app}                  merge patch: spec.syncPolicy.automated = null]
               POST /api/v1/applications/{app}/rollback         {name, id, dryRun, prune: false}
-    sync      POST /api/v1/applications/{app}/sync             {name, revision, dryRun, prune: false}
+    sync     [GET  /api/v1/applications/{app}                  the revision must be in the history or the head]
+              POST /api/v1/applications/{app}/sync             {name, revision, dryRun, prune: false}
     restart   POST /api/v1/applications/{app}/resource/actions?namespace=…&resourceName=…&group=apps
                    &kind=Deployment&version=v1                 "restart"
 
@@ -22,12 +23,12 @@ from typing import Any
 import httpx
 
 from bot.executor.base import ExecutionResult, ExecutorError, RefusedError, Run, UpstreamError, check_name
-from bot.models import Action, ActionKind, RollbackParams, SyncParams
+from bot.deploy_history import check_sync_revision, find_rollback_target, parse_history
+from bot.models import Action, ActionKind, Deploy, RollbackParams, SyncParams
 
 UPSTREAM = "ArgoCD"
 APPS = "/api/v1/applications"
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}$")
-_HEX = re.compile(r"^[0-9a-f]{7,40}$")
 
 
 class ArgoCDExecutor:
@@ -60,7 +61,7 @@ class ArgoCDExecutor:
         application = await run.get_json(f"{APPS}/{app}")
         entry = resolve_history(application, app=app, to_revision=params.to_revision,
                                 history_id=params.history_id)
-        what = f"{app} to {_label(entry)} (history {entry['id']})"
+        what = f"{app} to {entry.name} (history {entry.history_id})"
         automated = auto_sync_policy(application)
         if automated is not None:
             if run.dry_run:
@@ -71,7 +72,7 @@ class ArgoCDExecutor:
                                    "(nothing sent)")
             else:
                 await self._suspend(run, app=app, was=automated)
-        body = {"name": app, "id": entry["id"], "dryRun": run.dry_run, "prune": False}
+        body = {"name": app, "id": entry.history_id, "dryRun": run.dry_run, "prune": False}
         await run.call("POST", f"{APPS}/{app}/rollback", body=body, main=True)
         message = (f"dry run: ArgoCD accepted rolling back {what}; nothing changed" if run.dry_run
                    else f"ArgoCD is rolling back {what}")
@@ -95,6 +96,10 @@ class ArgoCDExecutor:
         revision = params.revision
         if not _REVISION.match(revision):
             raise RefusedError(f"{revision[:60]!r} is not a git revision: nothing sent")
+        application = await run.get_json(f"{APPS}/{app}")
+        refused = check_sync_revision(parse_history(app, application), wanted=revision, app=app)
+        if refused is not None:
+            raise RefusedError(f"{refused} (nothing sent)")
         body = {"name": app, "revision": revision, "dryRun": run.dry_run, "prune": False}
         await run.call("POST", f"{APPS}/{app}/sync", body=body, main=True)
         return run.result(ok=True, message=(
@@ -130,48 +135,13 @@ def auto_sync_policy(application: dict[str, Any]) -> dict[str, Any] | None:
     return automated
 
 
-def _targets(entry: dict[str, Any]) -> list[str]:
-    sources = entry.get("sources") or [entry.get("source") or {}]
-    return [str(s["targetRevision"]) for s in sources if isinstance(s, dict) and s.get("targetRevision")]
-
-
-def _shas(entry: dict[str, Any]) -> list[str]:
-    return [str(r) for r in [entry.get("revision"), *(entry.get("revisions") or [])] if r]
-
-
-def _matches(entry: dict[str, Any], wanted: str) -> bool:
-    if wanted in _targets(entry) or wanted in _shas(entry):
-        return True
-    return bool(_HEX.match(wanted)) and any(sha.startswith(wanted) for sha in _shas(entry))
-
-
-def _label(entry: dict[str, Any]) -> str:
-    targets = _targets(entry)
-    return targets[0] if targets else (_shas(entry) or ["?"])[0][:7]
-
-
 def resolve_history(application: dict[str, Any], *, app: str, to_revision: str,
-                    history_id: int | None) -> dict[str, Any]:
-    """The history entry to roll back to: the one ``to_revision`` (a targetRevision tag or git sha)
-    names, ``history_id`` if given. Refuses an unknown revision, a mismatching id and the current deploy."""
-    history = [e for e in (application.get("status") or {}).get("history") or []
-               if isinstance(e, dict) and isinstance(e.get("id"), int)]
-    if not history:
-        raise RefusedError(f"{app} has no ArgoCD history: nothing to roll back to (nothing sent)")
-    current = max(history, key=lambda e: e["id"])
-    if history_id is not None:
-        entry = next((e for e in history if e["id"] == history_id), None)
-        if entry is None:
-            raise RefusedError(f"history {history_id} is not in the ArgoCD history of {app}: nothing sent")
-        if not _matches(entry, to_revision):
-            raise RefusedError(f"history {history_id} of {app} is {_label(entry)}, not {to_revision}: nothing sent")
-    else:
-        candidates = [e for e in history if _matches(e, to_revision)]
-        if not candidates:
-            raise RefusedError(f"{to_revision} is not in the ArgoCD history of {app} "
-                               f"(latest: {_label(current)}): nothing sent")
-        entry = max(candidates, key=lambda e: e["id"])
-    if entry is current or set(_shas(entry)) & set(_shas(current)):
-        raise RefusedError(f"{to_revision} is what {app} runs now (history {current['id']}): "
-                           "nothing to roll back to (nothing sent)")
-    return entry
+                    history_id: int | None) -> Deploy:
+    """The history entry to roll back to, as ``bot.deploy_history`` finds it in the application
+    ArgoCD answers with now: refuses a branch or ``HEAD``, a revision or id outside the history, an id
+    that is another revision, and what runs now."""
+    history = parse_history(app, application)
+    target = find_rollback_target(history, wanted=to_revision, history_id=history_id, app=app)
+    if isinstance(target, str):
+        raise RefusedError(f"{target} (nothing sent)")
+    return target

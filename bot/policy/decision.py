@@ -50,6 +50,9 @@ class Decision(BaseModel):
     critical: bool = False
     #: for an allowed rollback: the ArgoCD history id of the target, what the executor sends
     target_history_id: int | None = None
+    #: what the action would change, for the approver (set by the service, not the engine): the
+    #: deploy a rollback goes back to, its exact change, auto-sync turned off first
+    preview: list[str] = Field(default_factory=list)
 
     @property
     def on_call_schedules(self) -> list[str]:

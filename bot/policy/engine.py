@@ -7,8 +7,9 @@ Order of evaluation:
    (outcome ``manual``); the target service must be declared (``invariant: unknown service``) and
    its namespace/ArgoCD app, when given, those the policy declares (``invariant: target mismatch``).
 2. Denials, all collected, the first one named as the deciding ``rule``:
-   a rollback target that is not an earlier deploy in the app's ArgoCD history
-   (``invariant: rollback target``); an active freeze window (``freeze: <name>``); matching deny rules;
+   a rollback target that is not an earlier deploy in the app's ArgoCD history, named by its sha or
+   chart version (a branch, ``HEAD``, what runs now: ``invariant: rollback target``); a sync revision
+   that is neither in that history nor the head ArgoCD reports (``invariant: sync revision``); an active freeze window (``freeze: <name>``); matching deny rules;
    no matching rule at all (``default deny``); the ``limits`` of allowing rules for ``scale``; their
    ``rate_limit`` (per action kind and service).
 3. Otherwise, most restrictive wins: any matching ``approve`` rule makes it ``approve`` with
@@ -31,6 +32,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.deploy_history import check_sync_revision, find_rollback_target
 from bot.models import PARAMS_MODEL, Action, ActionKind, Deploy
 from bot.policy.context import PolicyContext, as_utc
 from bot.policy.decision import Decision, DecisionOutcome
@@ -43,6 +45,7 @@ MISSING_FIELD = "invariant: missing field"
 UNKNOWN_SERVICE = "invariant: unknown service"
 TARGET_MISMATCH = "invariant: target mismatch"
 ROLLBACK_TARGET = "invariant: rollback target"
+SYNC_REVISION = "invariant: sync revision"
 SCALE_BOUNDS = "invariant: scale bounds"
 CRITICAL_NEVER_AUTO = "invariant: critical never auto"
 NO_APPROVERS = "invariant: no approvers"
@@ -111,6 +114,11 @@ def evaluate(action: Action, *, context: PolicyContext, policy: Policy) -> Decis
             denials.append((ROLLBACK_TARGET, target))
         else:
             history_id = target.history_id
+    if kind is ActionKind.SYNC:
+        refused = check_sync_revision(context.history, wanted=str(action.params["revision"]),
+                                      app=service.app_for(name))
+        if refused is not None:
+            denials.append((SYNC_REVISION, refused))
     for freeze in policy.freeze:
         if (
             kind in freeze.deny
@@ -215,53 +223,10 @@ def _check_shape(action: Action, policy: Policy) -> Decision | None:
 # --------------------------------------------------------------------------- rollback
 
 
-def _same_revision(deploy: Deploy, wanted: str) -> bool:
-    if wanted in (deploy.revision, deploy.target_revision):
-        return True
-    hexish = len(wanted) >= 7 and all(c in "0123456789abcdef" for c in wanted.lower())
-    return hexish and deploy.revision.lower().startswith(wanted.lower())
-
-
-def _label(deploy: Deploy) -> str:
-    return deploy.target_revision or deploy.revision[:12]
-
-
 def _rollback_target(params: Mapping[str, Any], *, history: list[Deploy], app: str) -> Deploy | str:
-    """The history entry to roll back to, or why there is none."""
-    wanted = str(params["to_revision"])
-    history_id = params.get("history_id")
-    entries = sorted((d for d in history if d.app == app), key=lambda d: (as_utc(d.deployed_at), d.history_id))
-    if not entries:
-        return (
-            f"Sitrep has no ArgoCD history for {app}, so it cannot check that {wanted} is an earlier deploy."
-        )
-    current = next((d for d in reversed(entries) if d.current), entries[-1])
-    position = {id(d): i for i, d in enumerate(entries)}
-    if history_id is not None:
-        found = [d for d in entries if d.history_id == history_id]
-        if not found:
-            return f"History id {history_id} is not in the ArgoCD history of {app}."
-        target = found[-1]
-        if not _same_revision(target, wanted):
-            return f"History id {history_id} of {app} is {_label(target)}, not {wanted}."
-    else:
-        candidates = [d for d in entries if _same_revision(d, wanted)]
-        if not candidates:
-            known = ", ".join(_label(d) for d in reversed(entries[-5:]))
-            return (
-                f"{wanted} is not in the ArgoCD history of {app} (latest: {known}), "
-                "so it is not a known earlier deploy to roll back to."
-            )
-        earlier = [d for d in candidates if position[id(d)] < position[id(current)]]
-        target = earlier[-1] if earlier else candidates[-1]
-    if target is current or _same_revision(current, wanted):
-        return f"{wanted} is what {app} runs now (history {current.history_id}); rolling back to it changes nothing."
-    if position[id(target)] > position[id(current)]:
-        return (
-            f"{wanted} (history {target.history_id}, deployed {_when(target.deployed_at)}) is newer than what "
-            f"{app} runs now ({_label(current)}); a rollback only goes back to an earlier deploy."
-        )
-    return target
+    """The history entry to roll back to, or why there is none (``bot.deploy_history``)."""
+    return find_rollback_target(history, wanted=str(params["to_revision"]), history_id=params.get("history_id"),
+                                app=app)
 
 
 # --------------------------------------------------------------------------- bounds and rates

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from bot.deploy_history import rollback_params
 from bot.models import Action, ActionKind, Brief, Deploy, TimelineEventType, utcnow
 from bot.policy.context import Execution, PolicyContext, as_utc
 from bot.policy.decision import Decision, DecisionOutcome, check_approver
@@ -27,6 +28,7 @@ from bot.policy.engine import evaluate
 from bot.policy.loader import PolicyHolder
 from bot.store.incidents import IncidentStore
 from bot.store.proposals import NewProposal, ProposalStore
+from bot.service.preview import change_preview
 from bot.store.tables import ProposalRow
 
 log = structlog.get_logger(__name__)
@@ -137,6 +139,7 @@ class RemediationService:
         runner: ActionRunner,
         facts: TargetFacts,
         dry_run: bool,
+        suspend_auto_sync: bool = False,
         clock: Callable[[], datetime] = utcnow,
         on_executed: Callable[[ProposalView, ExecutionOutcome], Awaitable[None]] | None = None,
     ) -> None:
@@ -146,6 +149,7 @@ class RemediationService:
         self._runner = runner
         self._facts = facts
         self._dry_run = dry_run
+        self._suspend_auto_sync = suspend_auto_sync
         self._clock = clock
         self.on_executed = on_executed
 
@@ -368,6 +372,10 @@ class RemediationService:
         context = PolicyContext(now=self._clock(), requester=requester, history=list(history),
                                 replicas=await self._replicas(action), executions=executions)
         decision = evaluate(action, context=context, policy=self._policy.policy)
+        if decision.executable:
+            preview = change_preview(self._complete_target(action), history,
+                                     suspend_auto_sync=self._suspend_auto_sync)
+            decision = decision.model_copy(update={"preview": preview})
         return decision, NewProposal(action=action.model_dump_json(), decision=decision.model_dump_json(),
                                      state=_initial_state(decision), expires_at=decision.expires_at,
                                      basis_deploy=_current_deploy(history))
@@ -452,8 +460,7 @@ def _stale_reason(basis: int | None, fresh: Sequence[Deploy]) -> str | None:
     if basis is None or now is None or now == basis:
         return None
     newest = next(d for d in fresh if d.history_id == now)
-    label = newest.target_revision or newest.revision[:7]
-    return (f"A newer deploy landed after this was proposed ({label}, history {now}): "
+    return (f"A newer deploy landed after this was proposed ({newest.name}, history {now}): "
             "investigate again before rolling back.")
 
 
@@ -506,11 +513,10 @@ def revert_action(action: Action, *, proposal_id: int, history: Sequence[Deploy]
             current = next((d for d in history if d.history_id == current_id), None)
             if current is None:
                 return None
-            label = current.target_revision or current.revision[:12]
-            why = f"revert of proposal {proposal_id}: {service} ran {label} (history {current.history_id}) before it"
+            why = f"revert of proposal {proposal_id}: {service} ran {current.name} (history {current.history_id}) before it"
             if action.kind is ActionKind.ROLLBACK:
                 return Action(kind=ActionKind.ROLLBACK, target=action.target, rationale=why,
-                              params={"to_revision": label, "history_id": current.history_id})
+                              params=rollback_params(current))
             return Action(kind=ActionKind.SYNC, target=action.target, rationale=why,
                           params={"revision": current.revision})
         case ActionKind.SCALE if replicas is not None:

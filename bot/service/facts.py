@@ -6,8 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 
+import structlog
+
 from bot.collectors.base import Collector
 from bot.models import Action, Deploy, InvestigationRequest, SourceName
+
+log = structlog.get_logger(__name__)
 
 ReplicaLookup = Callable[[str, str], Awaitable[int | None]]  # (namespace, deployment) → replicas
 
@@ -21,6 +25,13 @@ class LiveTargetFacts:
     async def history(self, action: Action) -> list[Deploy]:
         if self._argocd is None:
             return []
+        history = getattr(self._argocd, "history", None)
+        if history is not None:  # the whole history, without metadata or manifests
+            try:
+                return await history(action.target.service)
+            except Exception as exc:  # the policy then has no history and denies, saying so
+                log.warning("argocd_history_unavailable", service=action.target.service, error=repr(exc)[:200])
+                return []
         request = InvestigationRequest.for_last(action.target.service, since=timedelta(hours=1),
                                                 namespace=action.target.namespace)
         result = await self._argocd.collect(request)

@@ -49,11 +49,14 @@ def app_now() -> tuple[dict[str, Any], InvestigationRequest]:
 async def test_recent_deploys_plus_last_good_then_status(argo: respx.MockRouter, client: httpx.AsyncClient) -> None:
     body, request = app_now()
     argo.get(APP_PATH).mock(return_value=httpx.Response(200, json=body))
+    argo.get(path__startswith=APP_PATH + "/").mock(return_value=httpx.Response(404, json=fixture_json("argocd/error.json")))
 
     result = await ArgoCDCollector(client).collect(request)
 
-    assert result.status is SourceStatus.OK and result.error is None
-    assert [e.id for e in result.evidence] == ["deploys-1", "deploys-2", "deploys-3", "deploys-4"]
+    # the manifests are not served here: the deploys are still reported, the missing diff is said
+    assert result.status is SourceStatus.OK
+    assert result.error == "the change of c4d5e6f is unknown (manifests: HTTP 404)"
+    assert [e.id for e in result.evidence] == ["deploys-1", "deploys-2", "deploys-3", "deploys-4", "deploys-5"]
     assert all(e.source is EvidenceSource.DEPLOYS for e in result.evidence)
     deploys = [e.payload for e in result.evidence[:3]]
     assert all(isinstance(d, Deploy) for d in deploys)
@@ -68,11 +71,13 @@ async def test_recent_deploys_plus_last_good_then_status(argo: respx.MockRouter,
     assert deploys[2].initiated_by == "admin"  # type: ignore[union-attr]
     clock = current.deployed_at.strftime("%H:%M:%SZ")
     assert result.evidence[0].detail == (
-        f"checkout deployed v2.14.3 (rev c4d5e6f, history 13) at {clock} by auto-sync — current"
+        f"checkout deployed v2.14.3 (c4d5e6f, history 13) at {clock} by auto-sync — current"
     )
+    assert result.evidence[1].detail.startswith("checkout deployed v2.14.2 (8b1e0f4, history 12)")
     assert result.evidence[2].detail.endswith("by admin — previous")
     assert "history 11" in result.evidence[2].detail
-    status = result.evidence[3]
+    assert "unknown, the manifests could not be read (manifests: HTTP 404)" in result.evidence[3].detail
+    status = result.evidence[4]
     assert status.payload is None
     assert status.detail == (
         'ArgoCD app checkout: health Degraded (Deployment "checkout" exceeded its progress deadline), '
@@ -83,13 +88,14 @@ async def test_recent_deploys_plus_last_good_then_status(argo: respx.MockRouter,
 
 async def test_no_recent_deploy_keeps_only_current(argo: respx.MockRouter, client: httpx.AsyncClient) -> None:
     argo.get(APP_PATH).mock(return_value=httpx.Response(200, json=fixture_json("argocd/application.json")))
+    argo.get(path__startswith=APP_PATH + "/").mock(return_value=httpx.Response(404, json=fixture_json("argocd/error.json")))
 
     result = await ArgoCDCollector(client).collect(incident_request(end=FIXTURE_END + timedelta(days=3)))
 
     deploys = [e.payload for e in result.evidence if e.payload is not None]
     assert [(d.history_id, d.current) for d in deploys] == [(13, True)]  # type: ignore[union-attr]
     assert "at 2025-11-25 03:38:12Z" in result.evidence[0].detail  # another day: the date is shown
-    assert len(result.evidence) == 2
+    assert len(result.evidence) == 3  # the deploy, what it changed (unknown here), the app's status
 
 
 def _deploy(history_id: int, at: datetime) -> Deploy:
