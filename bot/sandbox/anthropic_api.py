@@ -4,8 +4,9 @@ Modes (``POST /_control/anthropic``):
 
 * ``scenario`` (default): a competent model for the ``Scenario``. It reads the evidence ids in the
   request's messages (``logs-3``, ``deploys-1``…), cites only those, and writes a ``BriefDraft``:
-  deploy regression of ``checkout`` ``v2.14.3``, roll back to ``v2.14.2`` (history 12), sources it
-  did not see listed in ``unknowns``;
+  deploy regression of ``checkout`` ``v2.14.3``, roll back to the previous deploy by its identity
+  (``to_revision`` = ``Scenario.rollback_revision``, ``history_id`` 12), sources it did not see
+  listed in ``unknowns``;
 * ``invalid``: the same tool call without ``root_cause`` (fails ``BriefDraft`` validation);
 * ``text``: a text answer, no tool call;
 * ``hang``: never answers (until the client gives up or the server stops);
@@ -144,7 +145,8 @@ class FakeAnthropic(FakeUpstream):
         if tool == "submit_check":  # a second opinion on a rollback: this model agrees when grounded
             text = request_text(body)
             scenario = self.feed.current()
-            agree = scenario.previous_revision in text and scenario.culprit_revision in text
+            agree = _names(text, scenario.previous_revision, scenario.rollback_revision) and \
+                _names(text, scenario.culprit_revision, scenario.culprit_identity)
             tool_input = {"agree": agree, "reason": (
                 f"{scenario.culprit_revision} went out minutes before the onset and "
                 f"{scenario.previous_revision} was the last healthy revision" if agree else
@@ -244,7 +246,7 @@ def cited_ids(text: str, scenario: Scenario) -> dict[str, str]:
     """Per source, the evidence id to cite: the first on a line with the telling words for that
     source (``v2.14.3`` for deploys, ``p99`` for metrics, ``pool`` for logs…), else the first seen."""
     prefer = {
-        "deploys": (scenario.culprit_revision, scenario.culprit_sha[:7], "current"),
+        "deploys": (scenario.culprit_revision, scenario.culprit_identity[:7], "current"),
         "metrics": ("p99", "latency", "error_ratio", "error ratio"),
         "logs": ("pool", "timeout", "503", "error"),
         "traces": (scenario.failing_dependency, "error", "503"),
@@ -262,6 +264,12 @@ def cited_ids(text: str, scenario: Scenario) -> dict[str, str]:
             if source not in best or candidate < best[source]:
                 best[source] = candidate
     return {source: best[source][2] for source in SOURCES if source in best}
+
+
+def _names(text: str, label: str, identity: str) -> bool:
+    """Whether ``text`` names a deploy: by its label (``v2.14.2``) or its identity (a sha, also as a
+    7-digit short sha, or a chart version)."""
+    return label in text or identity[:7] in text
 
 
 def scenario_brief(text: str, scenario: Scenario) -> dict[str, Any]:
@@ -299,12 +307,13 @@ def scenario_brief(text: str, scenario: Scenario) -> dict[str, Any]:
     if "deploys" in ids:
         strong = "metrics" in ids or "logs" in ids
         actions: list[dict[str, Any]] = []
-        if s.previous_revision in text:
+        if _names(text, s.previous_revision, s.rollback_revision):
             actions.append({
                 "kind": "rollback", "target": target,
-                "params": {"to_revision": s.previous_revision, "history_id": s.previous_history_id},
-                "rationale": f"{s.culprit_revision} is the only change before the onset; "
-                             f"{s.previous_revision} (history {s.previous_history_id}) was healthy.",
+                "params": {"to_revision": s.rollback_revision, "history_id": s.previous_history_id},
+                "rationale": f"{s.culprit_revision} ({s.culprit_identity[:7]}) is the only change before "
+                             f"the onset; {s.previous_revision} ({s.rollback_revision[:7]}, history "
+                             f"{s.previous_history_id}) was healthy.",
             })
         actions.append({"kind": "manual", "target": target, "params": {
             "text": f"Check the {s.failing_dependency} connection pool settings of "

@@ -27,7 +27,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -145,7 +145,8 @@ class Sandbox:
             return JSONResponse({
                 "fakes": {name: f"/{'slack/api' if name == 'slack' else name}" for name in fakes},
                 "scenario": {"name": scenario.name, "service": scenario.service,
-                             "namespace": scenario.namespace, "now": scenario.now.isoformat(),
+                             "namespace": scenario.namespace, "argocd_shape": scenario.argocd_shape,
+                             "now": scenario.now.isoformat(),
                              "deployed_at": scenario.deployed_at.isoformat(),
                              "onset": scenario.onset.isoformat(), "live": self.feed.live},
                 "faults": self.board.snapshot(),
@@ -418,9 +419,25 @@ class FakeCloud:
         self._json("POST", "/_control/oncall", json={"pagerduty": dict(pagerduty or {}),
                                                       "opsgenie": dict(opsgenie or {})})
 
-    def argocd_deploy(self, target_revision: str, *, by: str = "someone") -> None:
-        """A deploy lands in the fake ArgoCD after the scenario's history (it becomes current)."""
-        self._json("POST", "/_control/argocd/deploy", json={"target_revision": target_revision, "by": by})
+    def argocd_deploy(self, target_revision: str, *, by: str = "someone", revision: str | None = None,
+                      app: str | None = None) -> None:
+        """A deploy lands in the fake ArgoCD after the scenario's history (it becomes current).
+        ``target_revision`` is the release (image tag; the tracked tag in the ``tag`` shape);
+        ``revision`` its sha (or chart version for ``helm``), made up when None."""
+        body: dict[str, str] = {"target_revision": target_revision, "by": by}
+        if revision is not None:
+            body["revision"] = revision
+        if app is not None:
+            body["app"] = app
+        self._json("POST", "/_control/argocd/deploy", json=body)
+
+    def argocd_application(self, app: str | None = None) -> dict[str, Any]:
+        """The application as the fake ArgoCD serves it now (history with the deploys made since)."""
+        name = app or self.scenario.app
+        response = self._http().get(f"/argocd/api/v1/applications/{name}",
+                                    headers={"Authorization": f"Bearer {self.credentials.argocd_token}"})
+        response.raise_for_status()
+        return dict(response.json())
 
     def set_faults(self, faults: Mapping[str, Mapping[str, Any] | None] | None = None,
                    **by_name: Mapping[str, Any] | None) -> dict[str, Any]:

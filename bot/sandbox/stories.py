@@ -7,6 +7,9 @@
                         changed, its traces end in a failing ``payments`` span. Not orders' fault.
     false_alarm         search: p99 spiked for under a minute at the onset and is back at baseline; no
                         error lines, healthy traces, no deploy. Nothing to do but tune the alert.
+
+``all_stories()`` is what ``sitrep demo`` serves: there ``bad_deploy``'s checkout tracks a branch
+(``DEMO_ARGOCD_SHAPES``), so its deploys are told apart by sha, not by tag.
 """
 
 from __future__ import annotations
@@ -261,6 +264,16 @@ STORIES: dict[str, type[Scenario]] = {
 }
 
 
+#: how the demo's ArgoCD apps track their source, by story (the rest: ``tag``). checkout tracks a
+#: branch, as most GitOps apps do: its deploys differ only by sha, so the demo shows sha-based labels
+#: and the manifests diff of the rollback.
+DEMO_ARGOCD_SHAPES: dict[str, str] = {"bad_deploy": "branch"}
+
+
 def all_stories(now: datetime | None = None) -> list[Scenario]:
-    """One of each, ``bad_deploy`` first (the feed's ``current()``)."""
-    return [cls() if now is None else cls(now=now) for cls in STORIES.values()]
+    """One of each, ``bad_deploy`` first (the feed's ``current()``), in the demo's ArgoCD shapes."""
+    stories: list[Scenario] = []
+    for name, cls in STORIES.items():
+        shape = DEMO_ARGOCD_SHAPES.get(name, "tag")
+        stories.append(cls(argocd_shape=shape) if now is None else cls(now=now, argocd_shape=shape))
+    return stories

@@ -572,7 +572,9 @@ async def test_anthropic_scenario_mode_writes_a_grounded_brief(cloud: FakeCloud)
     assert "checkout" in draft.root_cause.statement and "v2.14.3" in draft.root_cause.statement
     rollback: Action = draft.actions[0]
     assert rollback.kind.value == "rollback"
-    assert rollback.params == {"to_revision": "v2.14.2", "history_id": 12}
+    # a deploy is named by its identity (the git sha here), not by its tag
+    assert rollback.params == {"to_revision": cloud.scenario.rollback_revision, "history_id": 12}
+    assert cloud.scenario.rollback_revision == "8b1e0f4c2d3a5b6c7d8e9f0a1b2c3d4e5f6a7b8c"
     assert rollback.target.app == "checkout" and rollback.target.namespace == "shop"
     assert any("Traces" in u for u in draft.unknowns)
     assert len(draft.summary) <= 3
