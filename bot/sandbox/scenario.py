@@ -212,7 +212,8 @@ class Scenario:
         sha = revision or hashlib.sha1(release.encode()).hexdigest()
         who = {"username": by}
         if self.argocd_shape == "helm":
-            chart = revision or _next_patch(current.chart_version)
+            newest = max([current.chart_version, *CHART_VERSIONS["helm"]], key=_version_key)
+            chart = revision or _next_patch(newest)
             return HistoryEntry(0, chart, chart, at, who, release, chart, started_at=at)
         target = {"tag": release, "branch": "HEAD"}.get(self.argocd_shape, current.chart_version)
         return HistoryEntry(0, sha, target, at, who, release, current.chart_version, started_at=at)
@@ -819,6 +820,10 @@ def _b64(text: str) -> str:
 def _is_short_sha(text: str) -> bool:
     """A full or truncated commit sha as ArgoCD's repo server accepts it (7 or more hex digits)."""
     return len(text) >= 7 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
 
 
 def _next_patch(version: str) -> str:
