@@ -131,19 +131,17 @@ def image_tag(image: str) -> tuple[str, str]:
     return last, tag
 
 
-def _changed_tags(deploy: Deploy, before: Deploy | None) -> list[str]:
-    if not deploy.images:
+def _changed_tags(deploy: Deploy, before: Deploy | None, after: Deploy | None) -> list[str]:
+    """The image tags that tell ``deploy`` apart: those that changed against the entry before it, or,
+    when that one's images are unknown, those that differ from the entry after it."""
+    neighbour = before if before is not None and before.images else after
+    if not deploy.images or neighbour is None or not neighbour.images:
         return []
     mine = dict(image_tag(i) for i in deploy.images)
-    if before is not None and before.images:
-        theirs = dict(image_tag(i) for i in before.images)
-        changed = {name: tag for name, tag in mine.items() if tag and theirs.get(name) != tag}
-    else:
-        changed = {name: tag for name, tag in mine.items() if tag}
+    theirs = dict(image_tag(i) for i in neighbour.images)
+    changed = {name: tag for name, tag in mine.items() if tag and theirs.get(name) != tag}
     tags = sorted(set(changed.values()))
-    if not tags:
-        return []
-    if len(tags) == 1:
+    if len(tags) <= 1:
         return tags
     return [f"{name} {tag}" for name, tag in sorted(changed.items())][:3]
 
@@ -153,7 +151,7 @@ def label_history(history: Sequence[Deploy]) -> None:
     ordered = sorted(history, key=lambda d: (d.deployed_at, d.history_id))
     labels: list[str] = []
     for i, deploy in enumerate(ordered):
-        tags = _changed_tags(deploy, ordered[i - 1] if i else None)
+        tags = _changed_tags(deploy, ordered[i - 1] if i else None, ordered[i + 1] if i + 1 < len(ordered) else None)
         chart_version = next((r for r in deploy.revisions if not is_sha(r)), None) if deploy.revisions else (
             deploy.revision if deploy.chart else None)
         if tags:
@@ -210,7 +208,7 @@ def find_rollback_target(history: Sequence[Deploy], *, wanted: str, history_id: 
     """The history entry a rollback to ``wanted`` (+ ``history_id``) goes back to, or why none:
     a branch or ``HEAD``, a revision or id outside the history, an id that is another revision,
     what runs now, or something newer than what runs now."""
-    entries = _prepared(history, app)
+    entries = prepared_history(history, app)
     if not entries:
         return f"Sitrep has no ArgoCD history for {app}, so it cannot check that {wanted} is an earlier deploy."
     moving = moving_ref_reason(entries, wanted, app=app)
@@ -228,7 +226,7 @@ def find_rollback_target(history: Sequence[Deploy], *, wanted: str, history_id: 
     else:
         candidates = [d for d in entries if names(d, wanted)]
         if not candidates:
-            known = ", ".join(f"{d.name} (history {d.history_id})" for d in reversed(entries[-4:]))
+            known = ", ".join(d.ref for d in reversed(entries[-4:]))
             return (f"{wanted} is not in the ArgoCD history of {app} (latest: {known}), "
                     "so it is not a known earlier deploy to roll back to.")
         if len({identity(d) for d in candidates}) > 1:
@@ -238,8 +236,7 @@ def find_rollback_target(history: Sequence[Deploy], *, wanted: str, history_id: 
         earlier = [d for d in candidates if position[d.history_id] < position[current.history_id]]
         target = earlier[-1] if earlier else candidates[-1]
     if target is current or identity(target) == identity(current) or names(current, wanted):
-        return (f"{wanted} is what {app} runs now ({current.name}, history {current.history_id}); "
-                "rolling back to it changes nothing.")
+        return (f"{wanted} is what runs now on {app} ({current.ref}); rolling back to it changes nothing.")
     if position[target.history_id] > position[current.history_id]:
         return (f"{wanted} (history {target.history_id}) is newer than what {app} runs now ({current.name}); "
                 "a rollback only goes back to an earlier deploy.")
@@ -250,7 +247,7 @@ def check_sync_revision(history: Sequence[Deploy], *, wanted: str, app: str) -> 
     """Why a sync to ``wanted`` is refused, or None: it must be a revision of the history or the head
     ArgoCD reports for the tracked ref (``status.sync.revision``); a branch name or an invented
     revision is not something an approver can check."""
-    entries = _prepared(history, app)
+    entries = prepared_history(history, app)
     if not entries:
         return f"Sitrep has no ArgoCD history for {app}, so it cannot check that {wanted} is a known revision."
     heads = [h for d in entries if d.current for h in d.head_revisions]
@@ -266,7 +263,7 @@ def check_sync_revision(history: Sequence[Deploy], *, wanted: str, app: str) -> 
             + (f" ({', '.join(short_sha(h) for h in heads)})" if heads else "") + "; Sitrep syncs only to a known revision.")
 
 
-def _prepared(history: Iterable[Deploy], app: str) -> list[Deploy]:
+def prepared_history(history: Iterable[Deploy], app: str) -> list[Deploy]:
     """Copies of ``app``'s entries, oldest first, with pinned refs and labels worked out (a history
     may come from elsewhere than ``parse_history``: a policy check's JSON, a stored brief)."""
     entries = sorted((d.model_copy() for d in history if d.app == app), key=lambda d: (_utc(d.deployed_at), d.history_id))

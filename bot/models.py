@@ -160,6 +160,8 @@ class Deploy(BaseModel):
     def ref(self) -> str:
         """``v2.14.2 (8b1e0f4, history 12)``: how the brief, the approval and the timeline cite it."""
         label = self.label or self.short
+        if label.endswith(f"({self.short})"):
+            return f"{label[:-1]}, history {self.history_id})"
         inner = f"history {self.history_id}" if self.short in label else f"{self.short}, history {self.history_id}"
         return f"{label} ({inner})"
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.analyst.signals import all_evidence, payloads, truncate
-from bot.deploy_history import check_sync_revision, find_rollback_target, rollback_params
+from bot.deploy_history import check_sync_revision, find_rollback_target, prepared_history, rollback_params
 from bot.models import (
     Action,
     ActionKind,
@@ -176,7 +176,7 @@ def _ground_rollback(where: str, action: Action, history: list[Deploy], *, app: 
     if strict:
         seen = ", ".join(
             f"history_id {d.history_id} = {d.name} revision {d.revision}" + (" (current)" if d.current else "")
-            for d in sorted(history, key=lambda d: d.history_id)
+            for d in prepared_history(history, app)
         )
         raise InvalidBriefError(f"{where}: {truncate(target, 300)} Deploy history: {seen}")
 

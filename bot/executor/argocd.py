@@ -61,7 +61,7 @@ class ArgoCDExecutor:
         application = await run.get_json(f"{APPS}/{app}")
         entry = resolve_history(application, app=app, to_revision=params.to_revision,
                                 history_id=params.history_id)
-        what = f"{app} to {entry.name} (history {entry.history_id})"
+        what = f"{app} to {entry.ref}"
         automated = auto_sync_policy(application)
         if automated is not None:
             if run.dry_run:

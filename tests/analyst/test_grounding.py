@@ -62,9 +62,11 @@ def test_invalid_drafts_say_exactly_why(change: dict[str, Any], error: type[Exce
 
 
 @pytest.mark.parametrize("revision", ["v2.14.2", scenario.SHA_12, scenario.SHA_12[:7]])
-def test_rollback_accepts_tag_or_sha(revision: str) -> None:
+def test_rollback_accepts_tag_or_sha_and_carries_the_deploys_identity(revision: str) -> None:
     draft = validate(scenario.brief_data(actions=[rollback(to_revision=revision)]))
-    assert draft.actions[0].params["to_revision"] == revision
+    # whatever named the deploy, the action carries its sha and history id, and its label to show
+    assert draft.actions[0].params == {"to_revision": scenario.SHA_12, "history_id": 12,
+                                       "label": "v2.14.2 (8b1e0f4)"}
 
 
 def test_rollback_without_deploy_evidence_is_rejected() -> None:

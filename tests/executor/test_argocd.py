@@ -48,7 +48,7 @@ async def test_dry_run_rollback_resolves_the_tag_and_uses_argocd_server_side_dry
     assert result.request.body == {"name": "checkout", "id": 12, "dryRun": True, "prune": False}
     assert result.response is not None and result.response.status == 200
     assert [step.request.method for step in result.steps] == ["GET"]
-    assert result.message.startswith("dry run: ArgoCD accepted rolling back checkout to v2.14.2 (history 12)")
+    assert result.message.startswith("dry run: ArgoCD accepted rolling back checkout to v2.14.2 (8b1e0f4, history 12)")
     # ArgoCD's dry run ignores auto-sync, the real one will not: say so now
     assert "auto-sync is on: the real rollback will be refused until it is disabled" in result.message
     assert ARGO_TOKEN not in result.model_dump_json()
@@ -73,12 +73,12 @@ async def test_to_revision_is_resolved_to_the_history_id(argo: httpx.AsyncClient
 
 
 @pytest.mark.parametrize(("to_revision", "history_id", "reason"), [
-    ("v9.9.9", None, "v9.9.9 is not in the ArgoCD history of checkout (latest: v2.14.3)"),
-    ("v2.14.3", None, "v2.14.3 is what checkout runs now (history 13)"),
-    ("c4d5e6f", None, "c4d5e6f is what checkout runs now (history 13)"),
-    ("v2.14.2", 11, "history 11 of checkout is v2.14.1, not v2.14.2"),
-    ("v2.14.2", 99, "history 99 is not in the ArgoCD history of checkout"),
-    ("v2.14.3", 13, "v2.14.3 is what checkout runs now"),
+    ("v9.9.9", None, "v9.9.9 is not in the ArgoCD history of checkout (latest: v2.14.3 (c4d5e6f, history 13)"),
+    ("v2.14.3", None, "v2.14.3 is what runs now on checkout (v2.14.3 (c4d5e6f, history 13))"),
+    ("c4d5e6f", None, "c4d5e6f is what runs now on checkout (v2.14.3 (c4d5e6f, history 13))"),
+    ("v2.14.2", 11, "History id 11 of checkout is v2.14.1 (3f2a9c1), not v2.14.2"),
+    ("v2.14.2", 99, "History id 99 is not in the ArgoCD history of checkout"),
+    ("v2.14.3", 13, "v2.14.3 is what runs now on checkout"),
 ])
 @respx.mock
 async def test_a_revision_that_is_not_an_earlier_deploy_is_refused_and_nothing_is_sent(
@@ -102,7 +102,7 @@ async def test_a_tag_redeployed_as_the_current_deploy_is_not_rolled_back_to(argo
     respx.get(APP).respond(json=body)
     post = respx.post(f"{APP}/rollback")
     result = await ArgoCDExecutor(argo).execute(rollback("v2.14.2"), dry_run=False)
-    assert not result.ok and not post.called and "runs now (history 14)" in (result.error or "")
+    assert not result.ok and not post.called and "history 14)" in (result.error or "")
     explicit = await ArgoCDExecutor(argo).execute(rollback("v2.14.2", history_id=12), dry_run=False)
     assert not explicit.ok and not post.called  # same sha as what runs: changes nothing
 
@@ -137,7 +137,7 @@ async def test_allowed_to_suspend_it_turns_auto_sync_off_first_and_records_it(ar
     assert sent_json(post) == {"name": "checkout", "id": 12, "dryRun": False, "prune": False}
     assert [step.request.method for step in result.steps] == ["GET", "PATCH"]
     assert result.steps[1].response is not None and result.steps[1].response.status == 200
-    assert result.message.startswith("ArgoCD is rolling back checkout to v2.14.2 (history 12)")
+    assert result.message.startswith("ArgoCD is rolling back checkout to v2.14.2 (8b1e0f4, history 12)")
     assert "auto-sync turned off first (it was prune=true, selfHeal=true)" in result.message
     assert any("auto-sync turned off first" in note for note in result.notes)
 
@@ -185,7 +185,7 @@ async def test_auto_sync_off_means_no_patch(argo: httpx.AsyncClient, automated: 
     post = respx.post(f"{APP}/rollback").respond(json={})
     result = await ArgoCDExecutor(argo).execute(rollback(), dry_run=False)
     assert result.ok and not patch.called and sent_json(post)["dryRun"] is False
-    assert result.message == "ArgoCD is rolling back checkout to v2.14.2 (history 12)"
+    assert result.message == "ArgoCD is rolling back checkout to v2.14.2 (8b1e0f4, history 12)"
 
 
 # ---------------------------------------------------------------------- failures
@@ -249,10 +249,11 @@ async def test_names_that_are_not_object_names_never_reach_a_url(argo: httpx.Asy
 @respx.mock
 async def test_sync_posts_the_revision_with_argocd_dry_run(argo: httpx.AsyncClient, dry_run: bool) -> None:
     sha = "8b1e0f4c2d3a5b6c7d8e9f0a1b2c3d4e5f6a7b8c"
+    respx.get(APP).respond(json=application())
     post = respx.post(f"{APP}/sync").respond(json=application())
     result = await ArgoCDExecutor(argo).execute(action("sync", revision=sha), dry_run=dry_run)
     assert sent_json(post) == {"name": "checkout", "revision": sha, "dryRun": dry_run, "prune": False}
-    assert result.ok and result.sent and len(respx.calls) == 1
+    assert result.ok and result.sent and len(respx.calls) == 2  # the history, then the sync
     assert result.message == (f"dry run: ArgoCD accepted syncing checkout to {sha}; nothing changed" if dry_run
                               else f"ArgoCD is syncing checkout to {sha}")
 
@@ -260,9 +261,26 @@ async def test_sync_posts_the_revision_with_argocd_dry_run(argo: httpx.AsyncClie
 @respx.mock
 async def test_sync_refused_by_argocd_is_reported(argo: httpx.AsyncClient) -> None:
     message = "Cannot sync to v2.14.2: auto-sync currently set to v2.14.3"
+    respx.get(APP).respond(json=application())
     respx.post(f"{APP}/sync").respond(400, json={"error": message, "code": 9, "message": message})
     result = await ArgoCDExecutor(argo).execute(action("sync", revision="v2.14.2"), dry_run=False)
     assert not result.ok and result.error == f"ArgoCD 400 {message}"
+
+
+@pytest.mark.parametrize(("revision", "why"), [
+    ("main", "main is a branch ref, not a revision"),
+    ("HEAD", "HEAD is a branch ref, not a revision"),
+    ("0123abc4567def", "0123abc4567def is neither in the ArgoCD history of checkout nor the head"),
+])
+@respx.mock
+async def test_a_sync_to_a_branch_or_an_invented_revision_is_refused_and_nothing_is_sent(
+    argo: httpx.AsyncClient, revision: str, why: str
+) -> None:
+    respx.get(APP).respond(json=application())
+    post = respx.post(f"{APP}/sync")
+    result = await ArgoCDExecutor(argo).execute(action("sync", revision=revision), dry_run=False)
+    assert not result.ok and why in (result.error or "") and "(nothing sent)" in (result.error or "")
+    assert not post.called
 
 
 async def test_a_sync_revision_that_is_not_a_revision_is_refused(argo: httpx.AsyncClient) -> None:

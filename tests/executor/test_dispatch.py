@@ -86,7 +86,7 @@ async def test_the_history_id_the_policy_resolved_is_the_one_rolled_back_to() ->
         assert not clash.ok and "history id mismatch" in (clash.error or "") and post.call_count == 1
         # the policy's id must still be the revision the action names
         other = await registry.execute(action("rollback", to_revision="v2.14.2"), dry_run=True, history_id=11)
-        assert not other.ok and "history 11 of checkout is v2.14.1" in (other.error or "")
+        assert not other.ok and "History id 11 of checkout is v2.14.1" in (other.error or "")
 
 
 @respx.mock

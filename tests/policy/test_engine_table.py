@@ -28,6 +28,7 @@ BASE_RULE = {
 }
 CART_HISTORY = [deploy(1, "v1.0.0", at=NOW - timedelta(days=2), app="cart"),
                 deploy(2, "v1.1.0", at=NOW - timedelta(hours=1), app="cart", current=True)]
+BATCH_HISTORY = [deploy(1, "v1.0.0", at=NOW - timedelta(days=2), app="batch", current=True)]
 REDEPLOYED = [deploy(1, "v1", at=NOW - timedelta(days=3)), deploy(2, "v2", at=NOW - timedelta(days=2)),
               deploy(3, "v1", at=NOW - timedelta(days=1), current=True)]
 #: the flagged current entry (12) is older than entry 13, e.g. after a rollback recorded out of order
@@ -157,14 +158,23 @@ ROWS = [
     pytest.param("base", act("restart"), {"now": FRIDAY}, "deny", "freeze: Black Friday",
                  id="freeze-named-before-deny-rule"),
     # --- default deny ----------------------------------------------------------------------------
-    pytest.param("base", act("sync", "batch", revision="main"), {}, "deny", E.DEFAULT_DENY, id="no-rule-matches"),
+    pytest.param("base", act("sync", "batch", revision="v1.0.0"), {"history": BATCH_HISTORY}, "deny", E.DEFAULT_DENY,
+                 id="no-rule-matches"),
     pytest.param("empty", act("restart", "recs"), {}, "deny", E.DEFAULT_DENY, id="no-rules-at-all"),
-    pytest.param("base", act("sync", "cart", revision="v1.2.0"), {}, "approve", BASE_RULE["sync"], id="sync"),
+    pytest.param("base", act("sync", "cart", revision="v1.0.0"), {"history": CART_HISTORY}, "approve",
+                 BASE_RULE["sync"], id="sync"),
+    # --- sync revisions are grounded in the history ----------------------------------------------
+    pytest.param("base", act("sync", "cart", revision="v1.2.0"), {"history": CART_HISTORY}, "deny",
+                 E.SYNC_REVISION, id="sync-to-an-invented-revision"),
+    pytest.param("base", act("sync", "cart", revision="main"), {"history": CART_HISTORY}, "deny",
+                 E.SYNC_REVISION, id="sync-to-a-branch-name"),
+    pytest.param("base", act("sync", "cart", revision="v1.0.0"), {}, "deny", E.SYNC_REVISION,
+                 id="sync-without-history"),
     # --- most restrictive wins -------------------------------------------------------------------
     pytest.param("layered", act("restart", "cart"), {}, "approve", "shop restarts need two SREs",
                  id="approve-beats-auto-max-approvals-wins"),
     pytest.param("layered", act("scale", "cart", replicas=4), {}, "deny", "never scale cart", id="deny-beats-auto"),
-    pytest.param("layered", act("sync", "cart", revision="v2"), {}, "deny", E.NO_APPROVERS,
+    pytest.param("layered", act("sync", "cart", revision="v1.0.0"), {"history": CART_HISTORY}, "deny", E.NO_APPROVERS,
                  id="approvers-with-nothing-in-common"),
     pytest.param("layered", act("runbook", "cart", name="x"), {"requester": "U0AAA"}, "deny", E.NO_APPROVERS,
                  id="two-person-requester-not-counted"),
@@ -202,8 +212,10 @@ def test_two_person_rollback_details() -> None:
 
 
 def test_rollback_resolves_newest_earlier_entry() -> None:
-    history = [deploy(1, "v1", at=NOW - timedelta(days=4)), deploy(2, "v2", at=NOW - timedelta(days=3)),
-               deploy(3, "v1", at=NOW - timedelta(days=2)), deploy(4, "v3", at=NOW - timedelta(days=1))]
+    first_v1 = deploy(1, "v1", at=NOW - timedelta(days=4))
+    history = [first_v1, deploy(2, "v2", at=NOW - timedelta(days=3)),
+               deploy(3, "v1", at=NOW - timedelta(days=2)).model_copy(update={"revision": first_v1.revision}),
+               deploy(4, "v3", at=NOW - timedelta(days=1))]
     decision = evaluate_data(act("rollback", to_revision="v1"), context=context(history=history),
                              policy=POLICIES["base"])
     assert decision.outcome == "approve" and decision.target_history_id == 3
@@ -244,7 +256,9 @@ def test_approve_without_approvers_uses_owners() -> None:
         (act("scale", "cart", replicas=-1), {}, "cannot be negative"),
         (act("scale", "cart", replicas=4), {"now": FRIDAY},
          "Black Friday change freeze is on until 2026-11-30 23:59 UTC"),
-        (act("sync", "batch", revision="main"), {}, "No rule allows sync on batch"),
+        (act("sync", "batch", revision="v1.0.0"), {"history": BATCH_HISTORY}, "No rule allows sync on batch"),
+        (act("sync", "cart", revision="main"), {"history": CART_HISTORY},
+         "main is a branch ref, not a revision: a sync names the exact revision"),
         (act("restart"), {}, "Restarting a critical service drops in-flight requests."),
         (act("manual", text="call the DBA"), {}, "manual step: nothing to execute"),
         (act("restart", "recs"), {"executions": ran("restart", "recs", *minutes(5, 20, 50))},
