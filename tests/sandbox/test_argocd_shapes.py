@@ -256,8 +256,9 @@ def test_the_culprit_changes_the_image_the_pool_the_timeout_and_adds_a_secret_ke
     scenario = Scenario(now=NOW, argocd_shape=shape)
     diff = changed(scenario.manifests(scenario.rollback_revision), scenario.manifests(scenario.culprit_identity))
     container = "Deployment/checkout.spec.template.spec.containers[0]"
+    image = "registry.example.com/shop/checkout"
     expected: dict[str, tuple[Any, Any]] = {
-        f"{container}.image": ("registry.example.com/shop/checkout:v2.14.2", "registry.example.com/shop/checkout:v2.14.3"),
+        f"{container}.image": (f"{image}:v2.14.2", f"{image}:v2.14.3"),
         f"{container}.env[1].value": ("30s", "3s"),  # UPSTREAM_TIMEOUT
         "ConfigMap/checkout-config.data.DB_POOL_MAX": ("50", "10"),
         "ConfigMap/checkout-config.data.FEATURE_GIFT_CARDS": ("false", "true"),
@@ -265,9 +266,10 @@ def test_the_culprit_changes_the_image_the_pool_the_timeout_and_adds_a_secret_ke
     }
     if shape != "tag":
         expected["Deployment/checkout.spec.template.spec.initContainers[0].image"] = (
-            "registry.example.com/shop/checkout-migrate:v2.14.2", "registry.example.com/shop/checkout-migrate:v2.14.3")
+            f"{image}-migrate:v2.14.2", f"{image}-migrate:v2.14.3")
     assert diff == expected
-    older = changed(scenario.manifests(scenario.argocd_history[0].revision), scenario.manifests(scenario.rollback_revision))
+    oldest = scenario.argocd_history[0].revision
+    older = changed(scenario.manifests(oldest), scenario.manifests(scenario.rollback_revision))
     assert {path.rsplit(".", 1)[-1] for path in older} == {"image"}  # history 11: only its image differs
 
 
