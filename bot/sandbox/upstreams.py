@@ -740,7 +740,7 @@ class FakeArgoCD(FakeUpstream):
                 wanted = [current.chart_version, VALUES_BRANCH]
                 positions = body.get("sourcePositions") or list(range(1, len(body["revisions"]) + 1))
                 for position, revision in zip(positions, body["revisions"], strict=False):
-                    if 1 <= int(position) <= len(wanted):
+                    if str(position).isdigit() and 1 <= int(position) <= len(wanted):
                         wanted[int(position) - 1] = str(revision)
             try:
                 target = scenario.deploy_for(wanted, history=history)
