@@ -255,7 +255,8 @@ def describe_action(action: Action, *, style: TextStyle) -> str:
 
     match action.kind:
         case ActionKind.ROLLBACK:
-            text = f"Roll back {who} to {param('to_revision')}"
+            # the label Sitrep took from the history (``v2.14.2 (8b1e0f4)``), else what the action names
+            text = f"Roll back {who} to {param('label') if params.get('label') else param('to_revision')}"
             if params.get("history_id") is not None:
                 text += style.text(f" (history {params['history_id']})")
             return text + where

@@ -151,15 +151,26 @@ class Deploy(BaseModel):
         return self.revision[:7] if _SHA.fullmatch(self.revision.lower()) else self.revision
 
     @property
+    def display_label(self) -> str:
+        """``label``; for a deploy nobody labelled (built by hand, an old stored brief) a tag-like
+        ``target_revision`` (one with a digit, so never ``HEAD`` or ``main``), else the short sha."""
+        if self.label:
+            return self.label
+        target = self.target_revision or ""
+        if target and any(c.isdigit() for c in target) and not _SHA.fullmatch(target.lower()):
+            return target
+        return self.short
+
+    @property
     def name(self) -> str:
         """``v2.14.2 (8b1e0f4)``: the label and the short sha; just one when they are the same."""
-        label = self.label or self.short
+        label = self.display_label
         return label if self.short in label else f"{label} ({self.short})"
 
     @property
     def ref(self) -> str:
         """``v2.14.2 (8b1e0f4, history 12)``: how the brief, the approval and the timeline cite it."""
-        label = self.label or self.short
+        label = self.display_label
         if label.endswith(f"({self.short})"):
             return f"{label[:-1]}, history {self.history_id})"
         inner = f"history {self.history_id}" if self.short in label else f"{self.short}, history {self.history_id}"

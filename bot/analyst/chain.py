@@ -433,6 +433,9 @@ def _add_source_notes(draft: BriefDraft, results: Sequence[SourceResult]) -> Non
     written = " ".join(draft.unknowns).lower()
     for result in results:
         if result.status is SourceStatus.OK:
+            # a partial answer says what is missing ("ArgoCD: the change of c4d5e6f is unknown (…)")
+            if result.error and result.error.lower() not in written:
+                draft.unknowns.append(f"{result.source.label}: {result.error}")
             continue
         note = result.describe()
         if note.lower() not in written:

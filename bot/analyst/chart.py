@@ -115,7 +115,7 @@ def incident_chart(results: Sequence[SourceResult], *, service: str, incident_id
             at = as_utc(deploy.deployed_at)
             if start <= at <= end:
                 ax.axvline(at, color="#616061", linestyle=":", linewidth=2)
-                ax.annotate(f"deploy {deploy.label or deploy.short}", xy=(at, 0.5),
+                ax.annotate(f"deploy {deploy.display_label}", xy=(at, 0.5),
                             xycoords=("data", "axes fraction"), xytext=(-6, 0), textcoords="offset points",
                             ha="right", va="center", fontsize=NOTE_PT, color="#616061")
         ax.legend(loc="upper left", frameon=False, fontsize=NOTE_PT)

@@ -44,8 +44,7 @@ class Delta:
         out: list[str] = []
         for deploy in self.new_deploys[:MAX_LINES]:
             who = f" by {deploy.initiated_by}" if deploy.initiated_by else ""
-            out.append(f"new deploy: {deploy.app} {deploy.name} "
-                       f"(history {deploy.history_id}){who}")
+            out.append(f"new deploy: {deploy.app} {deploy.ref}{who}")
         for metric, then, now in self.moved[:MAX_LINES]:
             label = METRIC_LABEL.get(metric, metric)
             out.append(f"{label}: {fmt_metric(metric, then)} → {fmt_metric(metric, now)}")

@@ -11,6 +11,7 @@ names what it could not check, and never claims more than MEDIUM confidence.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +36,7 @@ from bot.analyst.signals import (
 )
 from bot.deploy_history import rollback_params
 from bot.manifests import describe_changes
+from bot.models import ConfigChange
 from bot.models import (
     Action,
     ActionKind,
@@ -101,6 +103,8 @@ class DeterministicAnalyzer:
     def analyse(self, request: InvestigationRequest, results: Sequence[SourceResult]) -> BriefDraft:
         evidence = all_evidence(results)
         unknowns = [r.describe() for r in results if r.status is not SourceStatus.OK]
+        # a partial answer says what is missing ("ArgoCD: the change of c4d5e6f is unknown (…)")
+        unknowns += [f"{r.source.label}: {r.error}" for r in results if r.status is SourceStatus.OK and r.error]
         if not any(r.evidence for r in results):
             return _nothing_checked(request, results, unknowns)
         found = self._find(evidence)
@@ -171,8 +175,32 @@ def _errors_agree(found: _Findings) -> bool:
     return found.failing is not None
 
 
+#: words too common in keys and error messages to tie a configuration change to an error
+_GENERIC_WORDS = {"config", "value", "error", "errors", "failed", "service", "server", "enabled", "level", "name",
+                  "size", "host", "port", "true", "false", "http", "https"}
+
+
+def mentioned_change(found: _Findings) -> ConfigChange | None:
+    """A configuration change of the culprit deploy that the top error message mentions (a word of
+    its key of 4+ letters, like ``pool`` for ``DB_POOL_MAX`` in "timeout acquiring connection from
+    pool"): strong evidence that the change caused the errors."""
+    if found.culprit is None or not found.culprit[1].changes or found.errors is None:
+        return None
+    message = found.errors.message.lower()
+    words = set(re.findall(r"[a-z]{4,}", message))
+    for change in found.culprit[1].changes:
+        if change.what.startswith(("image ", "Secret ")) or change.hidden:
+            continue
+        key = change.what.rsplit(" ", 1)[-1].lower()
+        if {w for w in re.split(r"[^a-z]+", key) if len(w) >= 4} - _GENERIC_WORDS & words:
+            return change
+    return None
+
+
 def _confidence(found: _Findings) -> tuple[Confidence, int]:
     if found.onset and found.onset.metric and found.culprit and _errors_agree(found):
+        if mentioned_change(found) is not None:
+            return Confidence.HIGH, 80
         return Confidence.MEDIUM, 60
     if found.culprit:
         return Confidence.LOW, 35
@@ -199,7 +227,7 @@ def _category(found: _Findings, svc: str) -> tuple[Category, str]:
 
 def _deploy_phrase(deploy: Deploy, *, ref: datetime) -> str:
     return (
-        f"{deploy.app} {deploy_label(deploy)} (ArgoCD history {deploy.history_id}) deployed at "
+        f"{deploy.app} {deploy.ref} deployed at "
         f"{fmt_time(deploy.deployed_at, ref=ref)}"
     )
 
@@ -253,6 +281,12 @@ def _statement(found: _Findings, svc: str, *, ref: datetime, lookback: timedelta
         )
     else:
         parts.append(f"No symptom found in the collected evidence for {svc}")
+    if found.culprit and found.culprit[1].changes:
+        change = mentioned_change(found)
+        if change is not None:
+            parts.append(f"it changed {change.line()}, which the errors mention")
+        else:
+            parts.append(f"it changed {describe_changes(found.culprit[1].changes, limit=3)}")
     if found.errors:
         e = found.errors
         parts.append(f'top error "{truncate(e.message, 120)}" ({e.count} of {e.total} error lines)')
@@ -292,20 +326,20 @@ def _summary(found: _Findings, *, ref: datetime) -> list[str]:
     if found.culprit and found.onset:
         deploy = found.culprit[1]
         text = (
-            f"{deploy.app} {deploy_label(deploy)} (history {deploy.history_id}) deployed at "
+            f"{deploy.app} {deploy.ref} deployed at "
             f"{fmt_time(deploy.deployed_at, ref=ref)}, {_gap_phrase(deploy, found.onset)} the onset"
         )
         if found.previous:
             prev = found.previous[1]
             text += (
-                f"; previous {deploy_label(prev)} (history {prev.history_id}) since "
+                f"; previous {prev.ref} since "
                 f"{fmt_time(prev.deployed_at, ref=ref)}"
             )
         bullets.append(text)
     elif found.latest_deploy:
         deploy = found.latest_deploy[1]
         bullets.append(
-            f"Latest deploy {deploy_label(deploy)} (history {deploy.history_id}) at "
+            f"Latest deploy {deploy.ref} at "
             f"{fmt_time(deploy.deployed_at, ref=ref)}"
             + (
                 " does not precede the onset within the look-back"
@@ -373,8 +407,8 @@ def _actions(found: _Findings, request: InvestigationRequest) -> list[Action]:
                 target=ActionTarget(service=svc, namespace=request.namespace, app=deploy.app),
                 params=rollback_params(prev),
                 rationale=(
-                    f"{deploy_label(deploy)} went out{when}; roll back to {deploy_label(prev)} "
-                    f"(history {prev.history_id}), the revision that ran before it.{later}"
+                    f"{deploy_label(deploy)} went out{when}; roll back to {prev.ref}, the revision "
+                    f"that ran before it.{later}"
                 ),
             )
         )

@@ -513,7 +513,7 @@ def revert_action(action: Action, *, proposal_id: int, history: Sequence[Deploy]
             current = next((d for d in history if d.history_id == current_id), None)
             if current is None:
                 return None
-            why = f"revert of proposal {proposal_id}: {service} ran {current.name} (history {current.history_id}) before it"
+            why = f"revert of proposal {proposal_id}: {service} ran {current.ref} before it"
             if action.kind is ActionKind.ROLLBACK:
                 return Action(kind=ActionKind.ROLLBACK, target=action.target, rationale=why,
                               params=rollback_params(current))

@@ -129,7 +129,7 @@ async def test_invalid_twice_falls_back_to_the_rule_based_brief() -> None:
     assert reason.startswith("invalid model output:") and "mainframe" in reason
     assert brief.analysis.input_tokens == 2000
     assert "v2.14.3" in brief.root_cause.statement
-    assert brief.actions[0].params == {"to_revision": "v2.14.2", "history_id": 12}
+    assert brief.actions[0].params == {"to_revision": scenario.SHA_12, "history_id": 12, "label": "v2.14.2 (8b1e0f4)"}
     assert RULE_BASED_BANNER  # the Slack layer shows it for DETERMINISTIC briefs
 
 

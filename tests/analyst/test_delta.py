@@ -51,7 +51,7 @@ def test_new_messages_moved_metrics_new_deploys_and_sources_are_listed() -> None
                  Evidence(id="deploys-1", source=EvidenceSource.DEPLOYS, detail="d", payload=deploy)]),
              SourceResult(source=SourceName.JAEGER, status=SourceStatus.TIMEOUT, error="timeout")]
     lines = evidence_delta(before, after).lines()
-    assert lines[0] == "new deploy: checkout v2.14.4 (history 14) by bob"
+    assert lines[0] == "new deploy: checkout v2.14.4 (ddddddd, history 14) by bob"
     assert "p99 latency: 8.2 s → 300 ms" in lines
     assert 'new log message (2×): "OOMKilled"' in lines
     assert not any("timeout acquiring connection" in line for line in lines)  # seen before

@@ -45,7 +45,7 @@ def test_names_the_deploy_and_proposes_rollback_to_the_previous_revision() -> No
 
     rollback = draft.actions[0]
     assert rollback.kind is ActionKind.ROLLBACK
-    assert rollback.params == {"to_revision": "v2.14.2", "history_id": 12}
+    assert rollback.params == {"to_revision": scenario.SHA_12, "history_id": 12, "label": "v2.14.2 (8b1e0f4)"}
     assert (rollback.target.service, rollback.target.namespace, rollback.target.app) == (
         "checkout",
         "shop",
@@ -170,7 +170,7 @@ def test_deploys_only_and_no_symptom() -> None:
     assert draft.category is Category.UNKNOWN
     assert draft.root_cause.confidence is Confidence.LOW
     assert "deploys-3" in draft.cited_ids()
-    assert any("Latest deploy v2.14.3 (history 13)" in bullet for bullet in draft.summary)
+    assert any("Latest deploy v2.14.3 (c4d5e6f, history 13)" in bullet for bullet in draft.summary)
 
 
 def test_odd_payloads_do_not_crash() -> None:

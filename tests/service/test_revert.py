@@ -41,7 +41,8 @@ async def test_a_rollback_records_what_ran_before_and_its_revert_goes_back_to_it
     await approve_by(live, pid, "U0SRE1", "U0SRE2")  # checkout is critical: two SREs
     done = await live.service.view(pid)
     assert done.state == ProposalState.EXECUTED and done.revertible
-    assert done.revert is not None and done.revert.params == {"to_revision": "v2.14.3", "history_id": 13}
+    assert done.revert is not None and done.revert.params == {"to_revision": "c4d5e6f7", "history_id": 13,
+                                                                 "label": "v2.14.3 (c4d5e6f)"}
 
     live.facts.deploys = after_rollback()
     asked = await live.service.request_revert(pid, user="U0SRE3")
@@ -55,7 +56,7 @@ async def test_a_rollback_records_what_ran_before_and_its_revert_goes_back_to_it
     assert refused.refusal is not None and "You requested this action" in refused.refusal
     await approve_by(live, revert.id, "U0SRE1", "U0SRE2")
     assert [(a.kind.value, a.params.get("to_revision"), h) for a, h in live.runner.calls] == [
-        ("rollback", "v2.14.2", 12), ("rollback", "v2.14.3", 13)]
+        ("rollback", "v2.14.2", 12), ("rollback", "c4d5e6f7", 13)]
     assert (await live.service.view(revert.id)).state == ProposalState.EXECUTED
     original = await live.service.view(pid)
     assert original.reverted_by == revert.id and not original.revertible
