@@ -22,7 +22,7 @@ MAX_VALUE = 80
 MAX_CHANGES = 12
 #: a Secret key's value in a state: present, never what it is
 SECRET_SET = "(set)"
-_ORDER = ("image", "ConfigMap", "env", "Secret", "replicas", "resources", "probe", "HPA")
+_ORDER = ("ConfigMap", "env", "image", "Secret", "replicas", "resources", "probe", "HPA")
 
 
 class ManifestError(ValueError):
@@ -101,8 +101,8 @@ def _env_value(env: Mapping[str, Any]) -> str:
 
 
 def diff_states(before: Mapping[str, str], after: Mapping[str, str], *, limit: int = MAX_CHANGES) -> list[ConfigChange]:
-    """What changes going from ``before`` to ``after``: the most telling first (images, ConfigMap
-    values, env, Secret keys, replicas, resources, probes, HPA), at most ``limit``."""
+    """What changes going from ``before`` to ``after``: the most telling first (ConfigMap values, env,
+    images, Secret keys, replicas, resources, probes, HPA), at most ``limit``."""
     changes = [
         ConfigChange(what=key, before=before.get(key), after=after.get(key), hidden=key.startswith("Secret "))
         for key in sorted(set(before) | set(after))
@@ -116,8 +116,20 @@ def describe_changes(changes: list[ConfigChange] | None, *, limit: int = 6) -> s
     """``image checkout …:v2.14.2 → …:v2.14.3; ConfigMap checkout-config DB_POOL_MAX 50 → 10``."""
     if not changes:
         return "no difference in images, configuration, replicas, resources or probes"
-    shown = "; ".join(_short_images(c).line() for c in changes[:limit])
-    return shown + (f"; and {len(changes) - limit} more" if len(changes) > limit else "")
+    lines: list[str] = []
+    images: dict[tuple[str | None, str | None], list[str]] = {}
+    for change in changes:
+        short = _short_images(change)
+        if change.what.startswith("image ") and short.before and short.after and short.before.startswith("…"):
+            if (short.before, short.after) not in images:
+                lines.append(f"\0{len(images)}")  # the images that moved the same way share one line
+            images.setdefault((short.before, short.after), []).append(change.what.removeprefix("image "))
+        else:
+            lines.append(short.line())
+    grouped = [f"image {', '.join(names)} {before} → {after}" for (before, after), names in images.items()]
+    lines = [grouped[int(line[1:])] if line.startswith("\0") else line for line in lines]
+    shown = "; ".join(lines[:limit])
+    return shown + (f"; and {len(lines) - limit} more" if len(lines) > limit else "")
 
 
 def _short_images(change: ConfigChange) -> ConfigChange:

@@ -14,7 +14,7 @@ from types import TracebackType
 
 import httpx
 
-from bot.collectors.argocd import ArgoCDCollector
+from bot.collectors.argocd import DETAIL_TIMEOUT, ArgoCDCollector
 from bot.collectors.base import Collector
 from bot.collectors.jaeger import JaegerCollector
 from bot.collectors.loki import LokiCollector
@@ -109,7 +109,9 @@ def build_collectors(
         token = settings.argocd_token.get_secret_value() if settings.argocd_token else None
         auth = {"Authorization": f"Bearer {token}"} if token else None
         collectors[SourceName.ARGOCD] = ArgoCDCollector(
-            client(settings.argocd_url, auth), app_for=argocd_app_for, ui_url=settings.argocd_url
+            client(settings.argocd_url, auth), app_for=argocd_app_for, ui_url=settings.argocd_url,
+            # metadata and manifests must leave the application read room within the source's budget
+            detail_timeout=min(DETAIL_TIMEOUT, settings.sitrep_source_timeout * 0.5),
         )
     if settings.jaeger_url:
         collectors[SourceName.JAEGER] = JaegerCollector(

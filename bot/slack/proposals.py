@@ -69,20 +69,30 @@ def decision_line(view: ProposalView) -> str:
     return MRKDWN.text(view.state)
 
 
+def preview_text(view: ProposalView, *, limit: int = 1500) -> str:
+    """The decision's preview (what the action would change: the deploy it goes back to, the exact
+    change, auto-sync), escaped: it carries configuration values and commit text."""
+    lines = [f"> {MRKDWN.text(one_line(line, limit=600))}" for line in view.decision.preview]
+    return clip_mrkdwn("\n".join(lines), limit) if lines else ""
+
+
 def approval_buttons(view: ProposalView) -> ActionsBlock:
     value = ProposalRef(proposal_id=view.id).model_dump_json()
     what = one_line(describe_action(view.action, style=PLAIN), limit=200)
+    changes = next((line for line in view.decision.preview if line.startswith("This rollback changes")), None)
+    if changes:  # the confirm dialog says it too, in plain text (no markup in a confirm)
+        what = one_line(f"{what}. {changes}", limit=290)
     return ActionsBlock(
         block_id=f"proposal-{view.id}",
         elements=[
             ButtonElement(
                 text="Approve", action_id=ActionId.APPROVE, value=value, style="primary",
-                confirm=ConfirmObject(title="Approve this action?", text=clip_mrkdwn(what, 300),
+                confirm=ConfirmObject(title="Approve this action?", text=clip_mrkdwn(MRKDWN.text(what), 300),
                                       confirm="Approve", deny="Cancel"),
             ),
             ButtonElement(
                 text="Reject", action_id=ActionId.REJECT, value=value, style="danger",
-                confirm=ConfirmObject(title="Reject this action?", text=clip_mrkdwn(what, 300),
+                confirm=ConfirmObject(title="Reject this action?", text=clip_mrkdwn(MRKDWN.text(what), 300),
                                       confirm="Reject", deny="Cancel"),
             ),
         ],
@@ -110,6 +120,8 @@ def revert_request_blocks(view: ProposalView, *, user: str) -> list[Block]:
     blocks: list[Block] = [_section(
         f"↩️ <@{user}> asked to revert proposal {view.reverts}: {describe_action(view.action, style=MRKDWN)}\n"
         f"{decision_line(view)}")]
+    if view.needs_buttons and view.decision.preview:
+        blocks.append(_section(preview_text(view)))
     if view.needs_buttons:
         blocks.append(approval_buttons(view))
     return blocks
@@ -124,6 +136,8 @@ def build_proposal_blocks(proposals: Sequence[ProposalView],
         rationale = MRKDWN.text(one_line(view.action.rationale, limit=300))
         blocks.append(_section(f"{i}. {describe_action(view.action, style=MRKDWN)} — {rationale}\n"
                                f"{decision_line(view)}"))
+        if view.needs_buttons and view.decision.preview:
+            blocks.append(_section(preview_text(view)))
         if view.needs_buttons:
             blocks.append(approval_buttons(view))
         elif view.revertible:
@@ -150,6 +164,8 @@ def build_approval_modal(view: ProposalView, brief: Brief | None) -> dict[str, A
                                      f"{MRKDWN.text(view.decision.describe())}")),
         SectionBlock(text=_mrkdwn("*Exact change*\n```" + MRKDWN.text(_json(change)) + "```")),
     ]
+    if view.decision.preview:
+        blocks.append(SectionBlock(text=_mrkdwn("*What it changes*\n" + preview_text(view, limit=2800))))
     if brief is not None:
         lines = [f"• `{MRKDWN.text(e.id)}` {MRKDWN.text(one_line(e.detail, limit=200))}" for e in brief.evidence[:8]]
         blocks.append(SectionBlock(text=_mrkdwn(
