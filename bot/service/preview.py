@@ -5,6 +5,7 @@ Secret keys are named, never valued."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from bot.deploy_history import current_deploy, find_rollback_target
@@ -25,12 +26,11 @@ def change_preview(action: Action, history: Sequence[Deploy], *, suspend_auto_sy
     current = current_deploy([d for d in history if d.app == app])
     if isinstance(target, str) or current is None:
         return []
-    lines = [f"Goes back from {current.name} (history {current.history_id}) to {target.name} "
-             f"(history {target.history_id}, deployed {target.deployed_at:%Y-%m-%d %H:%M} UTC"
-             + (f" by {target.initiated_by}" if target.initiated_by else "") + ")."]
+    by = {None: "", "automated": " by auto-sync"}.get(target.initiated_by, f" by {target.initiated_by}")
+    lines = [f"Goes back from {current.ref} to {target.ref}, deployed {target.deployed_at:%Y-%m-%d %H:%M} UTC{by}."]
     lines.append(_changes_line(target, current, history))
     if current.auto_sync is not None:
-        settings = ", ".join(f"{k}={str(v).lower()}" for k, v in sorted(current.auto_sync.items()) if k != "enabled")
+        settings = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(current.auto_sync.items()) if k != "enabled")
         was = f" ({settings})" if settings else ""
         lines.append(f"Auto-sync is on{was}: Sitrep turns it off first, then rolls back; turn it back on once "
                      "git has the fix." if suspend_auto_sync else

@@ -34,7 +34,7 @@ def test_a_joining_alert_and_a_refire_post_deltas_not_new_briefs(
         root_ts = brief["thread"]
 
         # someone rolls forward meanwhile, and the error-rate alert of the same service fires
-        fake_cloud.argocd_deploy("v2.14.4", by="bob")
+        fake_cloud.argocd_deploy("v2.14.4", by="bob", revision="b" * 40)
         joining = copy.deepcopy(first)
         for alert in joining["alerts"]:
             alert["labels"]["alertname"] = "HighErrorRate"
@@ -42,7 +42,7 @@ def test_a_joining_alert_and_a_refire_post_deltas_not_new_briefs(
         joining["groupKey"] = '{}:{alertname="HighErrorRate"}'
         assert post_webhook(sitrep, joining).json()["outcomes"] == ["joined"]
         [delta] = wait_for(lambda: deltas(fake_cloud, root_ts), timeout=20, what="the delta")
-        assert "HighErrorRate" in delta and "new deploy: checkout v2.14.4 (history 14) by bob" in delta
+        assert "HighErrorRate" in delta and "new deploy: checkout v2.14.4 (bbbbbbb, history 14) by bob" in delta
 
         # the first alert, notified again later (Alertmanager's repeat): another delta, nothing new
         time.sleep(2.5)
