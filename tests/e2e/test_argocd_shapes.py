@@ -64,3 +64,69 @@ def test_a_bad_deploy_is_rolled_back_by_identity_after_one_approval(
         assert len(calls) == 1 and calls[0]["body"]["id"] == scenario.previous_history_id
         assert calls[0]["body"]["dryRun"] is False
         assert verdict
+
+
+ROLLBACK_AND_SYNC_POLICY = ONE_SRE_POLICY + """
+  - name: syncs of checkout need one SRE
+    action: sync
+    match: {service: checkout}
+    decision: approve
+    approvers: ["@sre"]
+"""
+
+
+@pytest.mark.parametrize("fake_cloud", ["branch"], indirect=True)
+def test_a_model_naming_a_branch_the_running_sha_or_an_unknown_revision_gets_no_button(
+    fake_cloud: FakeCloud, signer: Any, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    scenario = fake_cloud.scenario
+    target = {"service": "checkout", "namespace": "shop", "app": "checkout"}
+
+    def rollback(to: str, history_id: int | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"to_revision": to} | ({"history_id": history_id} if history_id else {})
+        return {"kind": "rollback", "target": target, "params": params, "rationale": f"go back to {to}"}
+
+    fake_cloud.anthropic_mode("reply", input={
+        "title": "checkout broken", "summary": ["p99 up"], "category": "deploy_regression",
+        "root_cause": {"statement": "the last deploy is bad", "service": "checkout", "confidence": "MEDIUM",
+                       "confidence_score": 60},
+        "evidence": [{"id": "deploys-1", "source": "deploys", "detail": "a deploy"}],
+        "actions": [
+            rollback("main"),
+            rollback("HEAD", scenario.previous_history_id),
+            rollback(scenario.culprit_identity, scenario.culprit_history_id),
+            rollback("0123456789abcdef0123456789abcdef01234567"),
+            {"kind": "sync", "target": target, "params": {"revision": "feedface" * 5}, "rationale": "sync it"},
+        ],
+    })
+    with start(fake_cloud, sitrep_env, workdir, ROLLBACK_AND_SYNC_POLICY) as sitrep:
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+    shown = json.dumps(brief_call["blocks"], ensure_ascii=False)
+    assert ActionId.APPROVE.value not in shown  # not one of them can be approved
+    assert shown.count("invariant: rollback target") == 4 and shown.count("invariant: sync revision") == 1
+    assert "main is a branch ref that checkout tracks, not a deploy" in shown
+    assert "HEAD is a branch ref that checkout tracks, not a deploy" in shown
+    assert f"{scenario.culprit_identity} is what runs now on checkout" in shown
+    assert "0123456789abcdef0123456789abcdef01234567 is not in the ArgoCD history of checkout" in shown
+    assert "is neither in the ArgoCD history of checkout nor the head ArgoCD reports" in shown
+    assert fake_cloud.argocd_operations() == []
+
+
+@pytest.mark.parametrize("fake_cloud", ["branch"], indirect=True)
+def test_hanging_manifests_still_give_a_brief_in_time_that_says_the_diff_is_missing(
+    fake_cloud: FakeCloud, signer: Any, sitrep_env: dict[str, str], workdir: Path
+) -> None:
+    fake_cloud.set_faults(argocd={"hang": True, "path": "/manifests"})
+    fake_cloud.anthropic_mode("error", status=500, times=10)  # the rule-based brief shows what was read
+    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
+        started = time.monotonic()
+        send_incident(sitrep, signer, "checkout p99 high")
+        brief_call = wait_for_brief(fake_cloud, timeout=20)
+        took = time.monotonic() - started
+    shown = json.dumps(brief_call["blocks"], ensure_ascii=False)
+    # the collection budget is 2.5 s here (FAST_BUDGETS); the model is down, so the rest is quick
+    assert took < 12
+    assert "ArgoCD: the change of c4d5e6f is unknown (manifests: timeout)" in shown
+    assert "This rollback changes: unknown — the manifests could not be read (manifests: timeout)" in shown
+    assert ActionId.APPROVE.value in shown  # the rollback itself is still offered
