@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from bot.digest.redact import Redactor
-from bot.models import LogLine, SourceResult, Trace
+from bot.models import Deploy, LogLine, SourceResult, Trace
 
 
 def scrub_results(results: Sequence[SourceResult], redactor: Redactor) -> tuple[list[SourceResult], Counter[str]]:
@@ -29,6 +29,16 @@ def scrub_results(results: Sequence[SourceResult], redactor: Redactor) -> tuple[
                 update["payload"] = payload.model_copy(update={
                     "line": clean(payload.line),
                     "labels": {k: clean(v) for k, v in payload.labels.items()},
+                })
+            elif isinstance(payload, Deploy):  # who deployed, the commit, configuration values
+                update["payload"] = payload.model_copy(update={
+                    "initiated_by": clean(payload.initiated_by) if payload.initiated_by else None,
+                    "author": clean(payload.author) if payload.author else None,
+                    "message": clean(payload.message) if payload.message else None,
+                    "changes": None if payload.changes is None else [
+                        c.model_copy(update={"before": clean(c.before) if c.before else c.before,
+                                             "after": clean(c.after) if c.after else c.after})
+                        for c in payload.changes],
                 })
             elif isinstance(payload, Trace):
                 update["payload"] = payload.model_copy(update={
