@@ -5,13 +5,18 @@ what an approver asks about a rollback, and the difference between two such stat
     changes = diff_states(before, after)            [ConfigChange(...)] most telling first, bounded
 
 Kept: container images, environment variables (a ``valueFrom`` as where it comes from), ConfigMap
-keys with their values, Secret keys by name only (a value is never kept, not even ArgoCD's mask),
+keys with their values, Secret keys by name only (a value is never kept, not even ArgoCD's mask; a
+credential-like key in a ConfigMap or env var keeps only a keyed hash, enough to say it changed),
 replicas, resources, probes, HPA bounds. Everything else in a manifest is left out.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,6 +27,11 @@ MAX_VALUE = 80
 MAX_CHANGES = 12
 #: a Secret key's value in a state: present, never what it is
 SECRET_SET = "(set)"
+#: a key whose value is a credential even outside a Secret (``DB_PASSWORD`` in a ConfigMap or an env var)
+_SECRET_KEY = re.compile(r"(?i)(pass(word|wd|phrase)?|secret|token|api[_-]?key|credential|private[_-]?key|"
+                         r"auth|cookie|session[_-]?key|signing[_-]?key|dsn)")
+#: values of such keys are kept as a keyed hash: two states can be compared, nothing can be read back
+_PROCESS_KEY = secrets.token_bytes(32)
 _ORDER = ("ConfigMap", "env", "image", "Secret", "replicas", "resources", "probe", "HPA")
 
 
@@ -43,7 +53,7 @@ def manifest_state(manifests: Iterable[Any]) -> dict[str, str]:
         name = str((obj.get("metadata") or {}).get("name") or "?")
         if kind == "ConfigMap":
             for key, value in sorted((obj.get("data") or {}).items()):
-                state[f"ConfigMap {name} {key}"] = _cut(str(value))
+                state[f"ConfigMap {name} {key}"] = _guarded(key, str(value))
         elif kind == "Secret":
             for key in sorted({**(obj.get("data") or {}), **(obj.get("stringData") or {})}):
                 state[f"Secret {name} key {key}"] = SECRET_SET
@@ -72,7 +82,8 @@ def _workload(state: dict[str, str], kind: str, name: str, spec: Mapping[str, An
             state[f"image {who}"] = str(container["image"])
         for env in container.get("env") or []:
             if isinstance(env, dict) and env.get("name"):
-                state[f"env {who} {env['name']}"] = _cut(_env_value(env))
+                state[f"env {who} {env['name']}"] = (_guarded(str(env["name"]), str(env["value"])) if "value" in env
+                                                      else _cut(_env_value(env)))
         for ref in container.get("envFrom") or []:
             if isinstance(ref, dict):
                 for source in ("configMapRef", "secretRef"):
@@ -85,6 +96,16 @@ def _workload(state: dict[str, str], kind: str, name: str, spec: Mapping[str, An
             if container.get(probe):
                 state[f"probe {who} {probe.removesuffix('Probe')}"] = _cut(
                     json.dumps(container[probe], sort_keys=True, separators=(",", ":")), 120)
+
+
+def _guarded(key: str, value: str) -> str:
+    if _SECRET_KEY.search(key):
+        return "hidden:" + hmac.new(_PROCESS_KEY, value.encode(), hashlib.sha256).hexdigest()[:16]
+    return _cut(value)
+
+
+def is_hidden(what: str, value: str | None) -> bool:
+    return what.startswith("Secret ") or (value or "").startswith("hidden:")
 
 
 def _env_value(env: Mapping[str, Any]) -> str:
@@ -104,7 +125,8 @@ def diff_states(before: Mapping[str, str], after: Mapping[str, str], *, limit: i
     """What changes going from ``before`` to ``after``: the most telling first (ConfigMap values, env,
     images, Secret keys, replicas, resources, probes, HPA), at most ``limit``."""
     changes = [
-        ConfigChange(what=key, before=before.get(key), after=after.get(key), hidden=key.startswith("Secret "))
+        ConfigChange(what=key, before=before.get(key), after=after.get(key),
+                     hidden=is_hidden(key, before.get(key)) or is_hidden(key, after.get(key)))
         for key in sorted(set(before) | set(after))
         if before.get(key) != after.get(key)
     ]

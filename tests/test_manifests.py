@@ -96,3 +96,15 @@ def test_the_diff_is_bounded() -> None:
 def test_a_manifest_that_is_not_json_is_a_clear_error(bad: list[str]) -> None:
     with pytest.raises(ManifestError, match="not JSON"):
         manifest_state(bad)
+
+
+def test_a_credential_in_a_configmap_or_env_is_compared_but_never_shown() -> None:
+    def config(password: str, token: str) -> list[str]:
+        return [json.dumps({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"DB_PASSWORD": password}}),
+                json.dumps({"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"template": {"spec": {
+                    "containers": [{"name": "d", "env": [{"name": "API_TOKEN", "value": token}]}]}}}})]
+
+    before, after = config("hunter2", "tok-1"), config("correct-horse", "tok-1")
+    assert changed(before, after) == ["ConfigMap c DB_PASSWORD changed (value hidden)"]
+    state = repr(manifest_state(after))
+    assert "correct-horse" not in state and "tok-1" not in state
