@@ -29,7 +29,11 @@ rule here either: on log lines entropy cannot tell a trace id from a token.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
+import math
+from collections import Counter
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +45,7 @@ from bot.digest.redact_checks import (
     ipv6_is_kept,
     is_basic_credential,
     is_card_number,
+    luhn_ok,
     parse_ipv6,
 )
 
@@ -142,8 +147,40 @@ _OTHER = re.compile(
     r"|(?P<npm_token>" + _B + r"npm_[A-Za-z0-9]{30,})"
     r"|(?P<pypi_token>" + _B + r"pypi-AgE[A-Za-z0-9_-]{50,})"
     r"|(?P<huggingface_token>" + _B + r"hf_[A-Za-z0-9]{34})"
-    r"|(?P<vault_token>" + _B + r"hv[sbr]\.[A-Za-z0-9_-]{24,})" + _E
+    r"|(?P<vault_token>" + _B + r"hv[sbr]\.[A-Za-z0-9_-]{24,})"
+    r"|(?P<docker_token>" + _B + r"dckr_pat_[A-Za-z0-9_-]{20,})"
+    r"|(?P<twilio_key>(?<![A-Za-z0-9])SK[0-9a-f]{32})"
+    r"|(?P<digitalocean_token>" + _B + r"do[opr]_v1_[0-9a-f]{64})"
+    r"|(?P<shopify_token>" + _B + r"shp(?:at|ca|pa|ss)_[0-9a-fA-F]{32})"
+    r"|(?P<newrelic_key>" + _B + r"NRAK-[A-Z0-9]{27})"
+    r"|(?P<square_token>" + _B + r"sq0(?:atp|csp)-[A-Za-z0-9_-]{22,43})"
+    r"|(?P<databricks_token>(?<![A-Za-z0-9])dapi[0-9a-f]{32}(?:-\d)?)"
+    r"|(?P<grafana_token>" + _B + r"gl(?:c|sa)_[A-Za-z0-9_=+/-]{32,})"
+    r"|(?P<linear_key>" + _B + r"lin_api_[A-Za-z0-9]{40})"
+    r"|(?P<pulumi_token>" + _B + r"pul-[0-9a-f]{40})"
+    r"|(?P<figma_token>" + _B + r"figd_[A-Za-z0-9_-]{40,})"
+    r"|(?P<atlassian_token>" + _B + r"ATATT3[A-Za-z0-9_=-]{50,})"
+    r"|(?P<mailchimp_key>(?<![A-Za-z0-9])[0-9a-f]{32}-us\d{1,2})" + _E
 )
+# Bot tokens: Telegram ``<bot id>:AA<33>``, Discord ``<base64 user id>.<timestamp>.<hmac>``.
+_VAULT_LEGACY = re.compile(r"(?<![A-Za-z0-9._-])s\.[A-Za-z0-9]{24}(?![A-Za-z0-9._-])")
+
+
+def _vault_legacy(m: re.Match[str], _text: str) -> Iterator[_Hit]:
+    body = m.group()[2:]
+    if body.lower() != body and body.upper() != body and _HAS_DIGIT.search(body):
+        yield m.start(), m.end(), "vault_token"
+
+
+_TELEGRAM = re.compile(r"(?<![A-Za-z0-9])\d{8,10}:AA[A-Za-z0-9_-]{33}" + _E)
+_DISCORD = re.compile(r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}" + _E)  # the user-id part is read backwards
+_DISCORD_ID = re.compile(r"(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{23,25}$")
+
+
+def _discord(m: re.Match[str], text: str) -> Iterator[_Hit]:
+    head = _DISCORD_ID.search(text, max(0, m.start() - 26), m.start())
+    if head is not None:
+        yield head.start(), m.end(), "discord_token"
 
 
 def _openai(m: re.Match[str], _text: str) -> Iterator[_Hit]:
@@ -169,7 +206,7 @@ _AUTH_HEADER = re.compile(
 _BEARER = re.compile(r"(?<![A-Za-z0-9])[Bb]earer[ \t]+(?P<v>[A-Za-z0-9._~+/-]{8,}=*)")
 _BASIC = re.compile(r"(?<![A-Za-z0-9])Basic[ \t]+(?P<v>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
 _URL_PASSWORD = re.compile(
-    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://[^:/?#@\s\"'<>]*:(?P<v>[^/?#\s\"'<>]+)@"
+    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://[^:/?#@\s\"'<>]*:(?P<v>[^/?\s\"'<>]+)@"
 )
 
 # Values that are not secrets even after a secret-looking key: states, flags, already-masked values.
@@ -192,6 +229,22 @@ def _masked_already(value: str) -> bool:
         or "<secret:" in v
         or v in ("<email>", "<phone>", "<card>", "<iban>", "<ip>")
     )
+
+
+# Cookie and Set-Cookie headers: every value that looks generated, whatever the cookie is called.
+_COOKIE_HEADER = re.compile(r"(?i)(?<![A-Za-z0-9-])(?:set-)?cookie[\"']?[ \t]*[:=][ \t]*[\"']?(?P<v>[^\n\"'\]}]+)")
+_COOKIE_PAIR = re.compile(r"(?:^|;)[ \t]*(?P<name>[^=;\s]+)=(?P<value>[^;\s]*)")
+_COOKIE_ATTRIBUTES = frozenset({"path", "domain", "expires", "max-age", "samesite", "priority"})
+
+
+def _cookie_header(m: re.Match[str], _text: str) -> Iterator[_Hit]:
+    base = m.start("v")
+    for pair in _COOKIE_PAIR.finditer(m.group("v")):
+        name, value = pair.group("name"), pair.group("value")
+        if name.lower() in _COOKIE_ATTRIBUTES or _masked_already(value):
+            continue
+        if len(value) >= 16 and _credentialish(value) or secret_kind_for_key(name) and len(value) >= 8:
+            yield base + pair.start("value"), base + pair.end("value"), "cookie"
 
 
 def _auth_header(m: re.Match[str], _text: str) -> Iterator[_Hit]:
@@ -222,11 +275,12 @@ def _url_password(m: re.Match[str], _text: str) -> Iterator[_Hit]:
 
 
 # key=value, "key": "value", key: value, where the key's last word says secret. The regex finds the last
-# word and the value; the rest of the key (db_, X-Auth-, spring.datasource.) is read backwards on a match.
+# word and the value; the rest of the key (db_, X-Auth-, spring.datasource., stripeApi) is read backwards on a
+# match, and the last word must be a word of its own there (``hmacKey``, ``DB_PASS``; not ``monkey``, ``bypass``).
 _KEY_WORDS = (
-    r"password|passwd|passphrase|pwd|secret"
-    r"|(?:api|access|secret|private|signing|encryption|master|account|shared[_-]?access|app|license)[_-]?key"
-    r"|token|session[_-]?id|sessid|session|cookie|authorization|auth|credentials?|signature|sig"
+    r"(?:secret|token|key|password)[_-]?(?:value|base)|password|passwd|passphrase|pwd|pass|secret|key|token"
+    r"|session[_-]?id"
+    r"|sessid|session|cookie|authorization|auth|credentials?|signature|sig"
 )
 _KV_SOURCE = (
     r"(?P<term>" + _KEY_WORDS + r")(?![A-Za-z0-9])"
@@ -234,22 +288,39 @@ _KV_SOURCE = (
     r"(?:\"(?P<dq>(?:[^\"\\\n]|\\.)*)\""
     r"|\\\"(?P<eq>[^\"\\\n]*)\\\""
     r"|'(?P<sq>[^'\n]*)'"
-    r"|(?P<bare>(?:(?:bearer|basic|token|digest)[ \t]+)?[^\s\"'&,;{}\[\]()<>\\]+))"
+    r"|[\"']?(?P<bare>(?:(?:bearer|basic|token|digest)[ \t]+)?[^\s\"'&,;{}\[\]()<>\\]+))"
 )
 _KV = re.compile(_KV_SOURCE, re.I)
 _KV_LOWER = re.compile(_KV_SOURCE)
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _KEY_RE = re.compile(r"(?i)(?:" + _KEY_WORDS + r")$")
 _PORTISH = re.compile(r"\d{1,5}(?:/.*)?")
+# Run-together names whose last word is one of the key words: apikey, storepass, authtoken, ...
+_COMPOUND_PREFIXES = (
+    "api", "access", "secret", "private", "signing", "encryption", "master", "account", "app", "license", "write",
+    "read", "ingest", "hmac", "client", "service", "routing", "subscription", "admin", "store", "key", "user", "db",
+    "auth", "bot", "bearer", "refresh", "csrf", "xsrf", "root", "login", "bind", "jwt", "webhook", "shared", "consumer",
+    "deploy", "upload", "install", "oauth", "vault", "sentry", "github", "gitlab", "npm", "slack", "session", "x",
+)
+# Names whose last word is "key" but which name a key of a table, cache or object store, not a credential.
+_NOT_SECRET_KEYS = frozenset(
+    """idempotencykey cachekey primarykey partitionkey sortkey foreignkey publickey objectkey hashkey rangekey
+    dedupkey dedupekey dedupkey lookupkey mapkey groupkey shardkey shardingkey rowkey s3key storagekey? sshkey
+    publishablekey keykey messagekey recordkey eventkey issuekey projectkey jirakey configkey i18nkey translationkey
+    """.replace("?", "").split()
+)
+_PASSWORD_WORDS = ("password", "passwd", "passphrase", "pwd", "pass")
 
 
 def _kv_kind(key: str) -> str:
     k = key.lower().replace("-", "").replace("_", "").replace(".", "")
+    if k.endswith(("value", "base")):
+        k = k[:-4] if k.endswith("base") else k[:-5]
     if "secretaccesskey" in k or (k.startswith("aws") and ("secret" in k or k.endswith("key"))):
         return "aws_key"
     if k.endswith(("accountkey", "sharedaccesskey")):
         return "azure_key"
-    if k.endswith(("password", "passwd", "passphrase", "pwd")):
+    if k.endswith(_PASSWORD_WORDS):
         return "password"
     if k.endswith("privatekey"):
         return "private_key"
@@ -268,13 +339,36 @@ def _kv_kind(key: str) -> str:
     return "secret"
 
 
+# Key words that end other words (monkey, bypass, oauth, hockey): after these, the key must show a word break.
+_AMBIGUOUS_TERMS = frozenset({"key", "pass", "auth", "sig", "pw"})
+
+
+def _last_word_is(key: str, term_start: int) -> bool:
+    """Whether the key word at ``key[term_start:]`` is a word of its own: ``hmacKey``, ``db_pass``, ``apikey``."""
+    if term_start <= 0 or key[term_start:].lower() not in _AMBIGUOUS_TERMS:
+        return True
+    before, first = key[term_start - 1], key[term_start]
+    if before in "_.-" or before.isdigit() or (before.islower() and first.isupper()):
+        return True
+    return key[:term_start].lower().endswith(_COMPOUND_PREFIXES)
+
+
+def _key_says_secret(key: str, term_len: int) -> bool:
+    if not _last_word_is(key, len(key) - term_len):
+        return False
+    return key.lower().replace("-", "").replace("_", "").replace(".", "") not in _NOT_SECRET_KEYS
+
+
 def secret_kind_for_key(key: str) -> str | None:
     """The redaction kind when a field named ``key`` holds a secret (``DB_PASSWORD`` → ``password``), else None.
 
-    The key's last word decides: ``access_token`` and ``clientSecret`` are secrets, ``token_count``,
-    ``max_tokens`` and ``auth_method`` are not.
+    The key's last word decides: ``access_token``, ``clientSecret`` and ``SEGMENT_WRITE_KEY`` are secrets,
+    ``token_count``, ``max_tokens``, ``auth_method``, ``cache_key`` and ``monkey`` are not.
     """
-    if not key or key == "PWD" or not _KEY_RE.search(key):
+    if not key or key == "PWD":
+        return None
+    m = _KEY_RE.search(key)
+    if m is None or not _key_says_secret(key, m.end() - m.start()):
         return None
     return _kv_kind(key)
 
@@ -291,6 +385,31 @@ def _credentialish(value: str) -> bool:
     )
 
 
+_PATHISH = re.compile(r"[a-z0-9_.-]+(?:[/:][a-z0-9_.*{}-]+)+/?")  # exports/2024/05/orders.csv, user:42:profile
+_COLON_PATH = re.compile(r"[\w.-]+(?::[\w.-]+){2,}")  # brief:inc_01HXZ8K3M9:digest:3f786850
+_SLUG = re.compile(r"[a-z]+(?:[-_.][a-z]+)*")  # db-credentials, stripe-api-key, checkout-tls
+
+
+def _is_working_directory(key: str, value: str) -> bool:
+    """``PWD=/home/app`` in an environment dump is the shell's directory, not a password."""
+    return key.upper() == "PWD" and value.startswith(("/", "~", "."))
+
+
+def _value_is_secret(value: str, kind: str) -> bool:
+    """Entropy-ish thresholds: a password may be any word; a key, token or secret looks generated."""
+    if _masked_already(value):
+        return False
+    if kind == "password":
+        return True
+    if _PORTISH.fullmatch(value) or _SLUG.fullmatch(value) or (
+        kind == "api_key" and (_PATHISH.fullmatch(value) or _COLON_PATH.fullmatch(value))
+    ):
+        return False
+    if kind in ("session", "cookie", "signature", "api_key"):
+        return len(value) >= 8 and _credentialish(value)
+    return _credentialish(value)
+
+
 def _kv(m: re.Match[str], text: str) -> Iterator[_Hit]:
     start = m.start("term")
     while start > 0 and text[start - 1] in _KEY_CHARS:
@@ -298,7 +417,7 @@ def _kv(m: re.Match[str], text: str) -> Iterator[_Hit]:
     if start > 0 and text[start - 1] in "<@/:":  # placeholder, host (user@auth:8080, //auth:443), arn:...:secret:x
         return
     key = text[start : m.end("term")]
-    if key == "PWD":  # the shell's working directory in an environment dump
+    if not _key_says_secret(key, m.end("term") - m.start("term")):
         return
     for group in ("dq", "eq", "sq", "bare"):
         if m.start(group) >= 0:
@@ -306,14 +425,17 @@ def _kv(m: re.Match[str], text: str) -> Iterator[_Hit]:
     else:  # pragma: no cover - the regex always sets one
         return
     value = text[m.start(group) : m.end(group)]  # m.string may be the lower-cased text
-    if _masked_already(value):
+    kind = _kv_kind(key)
+    if _is_working_directory(key, value) or _NEXT_PAIR.match(value) or text.startswith("<", m.end(group)):
+        return  # PWD=/home/app, "Cookie: sid=<secret:cookie>" (redacted already)
+    if not _value_is_secret(value, kind):
         return
     sep = m.group("sep")
     if sep == "=" and m.group("ws2") and not m.group("ws1"):  # "DB_PASSWORD= DB_USER=app": empty value
         return
     if group == "bare" and ":" in sep and not _credentialish(value) and _prose_follows(text, m.end(group)):
         return
-    yield m.start(group), m.end(group), _kv_kind(key)
+    yield m.start(group), m.end(group), kind
 
 
 def _prose_follows(text: str, end: int) -> bool:
@@ -321,9 +443,9 @@ def _prose_follows(text: str, end: int) -> bool:
     return text[end : end + 1] == " " and text[end + 1 : end + 2].islower()
 
 
-# Command lines: --password hunter2 (--token=... is the key=value rule's)
+# Command lines: --password hunter2, -srcstorepass x (--token=... is the key=value rule's)
 _CLI_FLAG_SOURCE = (
-    r"-(?<![A-Za-z0-9_-]-)-[a-z0-9_-]*?(?P<term>" + _KEY_WORDS + r")[ \t]+"
+    r"(?<![A-Za-z0-9_-])--?[a-z0-9_-]*?(?P<term>" + _KEY_WORDS + r")[ \t]+"
     r"(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)'|(?P<bare>[^\s\"'-][^\s\"']*))"
 )
 _CLI_FLAG = re.compile(_CLI_FLAG_SOURCE, re.I)
@@ -331,12 +453,235 @@ _CLI_FLAG_LOWER = re.compile(_CLI_FLAG_SOURCE)
 
 
 def _cli_flag(m: re.Match[str], text: str) -> Iterator[_Hit]:
+    flag = text[m.start() : m.end("term")].lstrip("-")
+    if not _key_says_secret(flag, m.end("term") - m.start("term")):
+        return
+    kind = _kv_kind(flag)
     for group in ("dq", "sq", "bare"):
         if m.start(group) >= 0:
             value = text[m.start(group) : m.end(group)]
-            if not _masked_already(value):
-                yield m.start(group), m.end(group), _kv_kind(m.group("term"))
+            if _value_is_secret(value, kind):
+                yield m.start(group), m.end(group), kind
             return
+
+
+# Tools that take a password positionally or glued to a short flag (what --password rules cannot see).
+_TOOL_PASSWORD = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:"
+    r"mysql(?:dump|admin)?\b[^\n|;]*?[ \t]-p(?P<mysql>[^\s'\"-][^\s'\"]*)"
+    r"|redis-cli\b[^\n|;]*?[ \t]-a[ \t]+['\"]?(?P<redis>[^\s'\"]+)"
+    r"|sshpass[ \t]+-p[ \t]*['\"]?(?P<sshpass>[^\s'\"]+)"
+    r"|(?:docker|podman|nerdctl|buildah|skopeo|helm[ \t]+registry)[ \t]+login\b[^\n|;]*?[ \t]-p[ \t]+['\"]?(?P<login>[^\s'\"]+)"
+    r"|rabbitmqctl[ \t]+(?:add_user|change_password)[ \t]+\S+[ \t]+['\"]?(?P<rabbit>[^\s'\"]+)"
+    r"|htpasswd[ \t]+-[a-zA-Z]*b[a-zA-Z]*[ \t]+(?:-\S+[ \t]+)*\S+[ \t]+\S+[ \t]+['\"]?(?P<htpasswd>[^\s'\"]+)"
+    r"|mc[ \t]+alias[ \t]+set[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+['\"]?(?P<mc>[^\s'\"]+)"
+    r"|pass:(?P<openssl>[^\s'\"]+)"
+    r"|(?:curl|wget|http)\b[^\n|;]*?[ \t](?:-u|--user)[ \t=]+['\"]?(?P<user>[^\s:'\"]*):(?P<upw>[^\s'\"@]*)"
+    r")"
+)
+
+
+def _tool_password(m: re.Match[str], _text: str) -> Iterator[_Hit]:
+    group = m.lastgroup
+    if group == "upw":  # curl -u user:password, and -u TOKEN: with the token as the user
+        user, password = m.group("user"), m.group("upw")
+        if password and not _masked_already(password):
+            yield m.start("upw"), m.end("upw"), "password"
+        if len(user) >= 20 and _looks_generated(user):
+            yield m.start("user"), m.end("user"), "token"
+        return
+    if group is not None and not _masked_already(m.group(group)):
+        yield m.start(group), m.end(group), "password"
+
+
+# Prose: "the password is X", "new password for bob is X", "pw: X", "rotated subscription key to X".
+_PROSE_SOURCE = (
+    r"(?P<term>(?:secret|token|key|password)[_-]?value|password|passwd|passphrase|pwd|pw|pass|passwort|secret|key"
+    r"|token|credentials?)(?![A-Za-z0-9_])"
+    r"(?:[ \t]+(?:for|of)(?:[ \t]+(?!(?:is|was|to|set|becomes)(?![^\s:=]))[^\s:=]{1,40}){1,4})?"
+    r"(?P<conn>[ \t]*[:=][ \t]*|[ \t]+(?:was[ \t]+set[ \t]+to|set[ \t]+to|is[ \t]+now|is|was|to|becomes)"
+    r"(?:[ \t]*:)?[ \t]+|[ \t]+)"
+    r"(?!(?:password|passwd|secret|key|token|credentials?)(?![A-Za-z0-9_]))"  # "secret token to X": the last word
+    r"(?:\"(?P<dq>[^\"\n]+)\"|\\\"(?P<eq>[^\"\\\n]+)\\\"|'(?P<sq>[^'\n]+)'|(?P<bare>[^\s\"'<>\\]+))"
+)
+_PROSE = re.compile(_PROSE_SOURCE, re.I)
+_PROSE_LOWER = re.compile(_PROSE_SOURCE)
+_PROSE_STOP = frozenset(
+    """is was to for the a an and or of in on at by with from as be been not no must should will can could may reset
+    required incorrect invalid wrong expired too missing empty policy changed updated change update email sent length
+    hash hashed field fields manager authentication auth login mismatch does did do has have had rotation rotated
+    expiry expires expire strength complexity protected protection reuse history file path store vault entry entries
+    provided given supplied accepted rejected verified ok set unset null none true false yes checks check request
+    requests refresh refreshed revoked issued exchange endpoint type types bucket rate limit limits count budget
+    usage used please via using was:""".split()
+)
+
+
+def _prose(m: re.Match[str], text: str) -> Iterator[_Hit]:
+    term_start, term_end = m.start("term"), m.end("term")
+    start = term_start
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-."):
+        start -= 1
+    key = text[start:term_end]
+    if start > 0 and text[start - 1] in "<@/:":  # a placeholder, a host, arn:...:secret:x
+        return
+    if start > 0 and text[start - 1] == "=" and not m.group("conn").strip():  # auth_method=password: a value
+        return
+    if not _key_says_secret(key, term_end - term_start) and key.lower() not in ("pw", "passwort"):
+        return
+    for group in ("dq", "eq", "sq", "bare"):
+        if m.start(group) >= 0:
+            break
+    else:  # pragma: no cover
+        return
+    value = text[m.start(group) : m.end(group)]
+    if group == "bare":
+        value = value.rstrip(".,;)")
+    if not value or _masked_already(value) or value.lower() in _PROSE_STOP:
+        return
+    kind = _kv_kind(key) if key.lower() not in ("pw", "passwort") else "password"
+    joined = not m.group("conn").strip()  # "password X", no "is", ":" or "to" in between
+    if _NEXT_PAIR.match(value) or _is_working_directory(key, value):  # "DB_PASSWORD= DB_USER=app"
+        return
+    if kind == "password":
+        if joined and not _credentialish(value):
+            return
+    elif not (len(value) >= 16 and _looks_generated(value) and _value_is_secret(value, kind)) and not (
+        kind == "secret" and _USER_PASSWORD.fullmatch(value)  # "credentials to svc-x:correct-horse"
+    ):
+        return
+    yield m.start(group), m.start(group) + len(value), kind
+
+
+_NEXT_PAIR = re.compile(r"[A-Za-z_][\w.-]*=(?!=|$)")  # "DB_USER=app" after "DB_PASSWORD= "; not base64 "ab=="
+_USER_PASSWORD = re.compile(r"[\w.@-]{2,64}:(?!\d+$)[^\s/]{6,}")
+
+
+def _entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    n = len(value)
+    return -sum(k / n * math.log2(k / n) for k in Counter(value).values())
+
+
+def _looks_generated(value: str) -> bool:
+    """Random rather than written: letters and digits mixed, many distinct characters."""
+    has_digit = any(c.isdigit() for c in value)
+    has_alpha = any(c.isalpha() for c in value)
+    return has_digit and has_alpha and _entropy(value) >= 3.0
+
+
+# Unnamed high-entropy values: a long run of base62/base64 characters with upper, lower and digits, that is not
+# a hex id, a UUID, base64 of readable text, or one of the hashes and public keys that look the same. A run with
+# readable path segments (/hooks/catch/123/<token>) is judged segment by segment.
+_HIGH_ENTROPY = re.compile(r"[A-Za-z0-9_+/-]{32,}={0,2}")  # leftmost-first: each match is a whole run
+_NOT_SECRET_PREFIXES = ("sha1-", "sha256-", "sha384-", "sha512-", "AAAA", "H4sI")
+_NOT_SECRET_BEFORE = ("sha256:", "sha512:", "sha1:", "md5:", "sha1-", "sha256-", "sha384-", "sha512-")
+_ID_CONTEXT = re.compile(
+    r"(?i)(?:x-amz-id-2|x-amz-cf-id|request[_-]?id|trace[_-]?id|span[_-]?id|etag|content-md5|digest|checksum|integrity"
+    r"|fingerprint|payload|body|data|event[_-]?id|object|cursor|page[_-]?token|nonce|_id|\bid)[\"']?[ \t]*[:=][ \t]*"
+    r"[\"']?$"
+)
+_WORD_SEGMENT = re.compile(r"[a-z]{3,}|[A-Z][a-z]{2,}|v?\d{1,20}|[a-z]+(?:[-_.][a-z0-9]+)+")
+
+
+def _high_entropy(m: re.Match[str], text: str) -> Iterator[_Hit]:
+    value = m.group()
+    if "/" not in value:
+        if len(value) < 32 or not _random_token(value):
+            return
+        spans = [(m.start(), value)]
+    else:
+        segments = value.split("/")
+        if any(_WORD_SEGMENT.fullmatch(seg) for seg in segments):
+            # a path (/hooks/catch/123/<token>): judge each run of segments between readable ones
+            spans, pos, run_start, run = [], m.start(), m.start(), []
+            for seg in [*segments, "end"]:
+                if _WORD_SEGMENT.fullmatch(seg):
+                    chunk = "/".join(run).strip("/")
+                    if chunk and _random_token(chunk):
+                        spans.append((run_start + len("/".join(run)) - len("/".join(run).lstrip("/")), chunk))
+                    run, run_start = [], pos + len(seg) + 1
+                else:
+                    run.append(seg)
+                pos += len(seg) + 1
+            if not spans:
+                return
+        elif len(value) >= 32 and _random_token(value):
+            spans = [(m.start(), value)]
+        else:
+            return
+    if value.startswith(_NOT_SECRET_PREFIXES):
+        return
+    before = text[max(0, m.start() - 40) : m.start()]
+    if before.lower().endswith(_NOT_SECRET_BEFORE) or _ID_CONTEXT.search(before):
+        return
+    for start, token in spans:
+        yield start, start + len(token.rstrip("=")), "high_entropy"
+
+
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def _random_token(value: str) -> bool:
+    """Upper, lower and digits, many distinct characters, and not base64 of readable text."""
+    value = value.rstrip("=")
+    if len(value) < 32 or value.lower() == value or value.upper() == value or not _HAS_DIGIT.search(value):
+        return False  # hex ids, UUIDs, ULIDs, pod names, words
+    return _entropy(value) >= 4.0 and not _decodes_to_text(value)
+
+
+def _is_path(value: str) -> bool:
+    """``/api/v1/Orders/42`` rather than base64: every segment is short and readable."""
+    return all(len(part) <= 24 and not _looks_generated(part) for part in value.split("/") if part)
+
+
+def _decodes_to_text(value: str) -> bool:
+    """Base64 of readable text (a JSON payload, a message) rather than of random bytes."""
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_" if ("-" in value or "_" in value)
+                               else None, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if len(raw) < 12:
+        return False
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in raw)
+    return printable / len(raw) > 0.7  # random bytes: about 37 %; text, or protobuf around text: more
+
+
+# National identity numbers, only after a word that names them (a bare 9-digit number is anything).
+_NATIONAL_ID = re.compile(
+    r"(?i)(?<![A-Za-z])(?:"
+    r"(?P<ssn_ctx>ssn|social[ _-]?security(?:[ _-]?(?:number|no))?|ss[ _-]?(?:number|no)|tax[ _-]?id|ssn[ _-]?number)"
+    r"[A-Za-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<ssn>\d{3}(?P<ssn_sep>[- ]?)\d{2}(?P=ssn_sep)\d{4})"
+    r"|(?P<nino_ctx>nino|national[ _-]?insurance(?:[ _-]?(?:number|no))?|ni[ _-]?(?:number|no))"
+    r"[A-Za-z_.]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<nino>[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])"
+    r"|(?P<sin_ctx>sin|social[ _-]?insurance(?:[ _-]?(?:number|no))?|sin[ _-]?(?:number|no))"
+    r"[A-Za-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<sin>\d{3}(?P<sin_sep>[- ]?)\d{3}(?P=sin_sep)\d{3})"
+    r"|(?P<dni_ctx>dni|nie|nif|documento(?:[ _-]?de[ _-]?identidad)?)"
+    r"[A-Za-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<dni>[XYZ]?\d{7,8}[ -]?[A-Z])"
+    r")(?![A-Za-z0-9])"
+)
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def _national_id(m: re.Match[str], _text: str) -> Iterator[_Hit]:
+    if m.group("ssn"):
+        digits = m.group("ssn").replace("-", "").replace(" ", "")
+        if digits[:3] not in ("000", "666") and digits[:1] != "9" and digits[3:5] != "00" and digits[5:] != "0000":
+            yield m.start("ssn"), m.end("ssn"), "national_id"
+    elif m.group("nino"):
+        compact = m.group("nino").replace(" ", "").upper()
+        if compact[0] not in "DFIQUV" and compact[1] not in "DFIOQUV":
+            yield m.start("nino"), m.end("nino"), "national_id"
+    elif m.group("sin"):
+        digits = m.group("sin").replace("-", "").replace(" ", "")
+        if luhn_ok(digits) and digits[0] != "0":
+            yield m.start("sin"), m.end("sin"), "national_id"
+    elif m.group("dni"):
+        raw = m.group("dni").replace(" ", "").replace("-", "").upper()
+        number = raw[:-1].replace("X", "0").replace("Y", "1").replace("Z", "2")
+        if number.isdigit() and _DNI_LETTERS[int(number) % 23] == raw[-1]:
+            yield m.start("dni"), m.end("dni"), "national_id"
 
 
 # Kubernetes env var dumps: {"name": "DB_PASSWORD", "value": "..."} / name: DB_PASSWORD, value: ...
@@ -348,11 +693,14 @@ _ENV_PAIR = re.compile(
 
 
 def _env_pair(m: re.Match[str], _text: str) -> Iterator[_Hit]:
+    kind = "password" if m.group("key").upper() == "PWD" else secret_kind_for_key(m.group("key"))
+    if kind is None:
+        return
     for group in ("dq", "sq", "bare"):
         value = m.group(group)
         if value is not None:
-            if not _masked_already(value):
-                yield m.start(group), m.end(group), _kv_kind(m.group("key"))
+            if _value_is_secret(value, kind) and not _is_working_directory(m.group("key"), value):
+                yield m.start(group), m.end(group), kind
             return
 
 
@@ -370,10 +718,19 @@ _CARD = re.compile(
 )
 
 
-def _card(m: re.Match[str], _text: str) -> Iterator[_Hit]:
+_CARD_CONTEXT = re.compile(r"(?i)card|\bpan\b|\bcc\b|credit|debit|number")
+
+
+def _card(m: re.Match[str], text: str) -> Iterator[_Hit]:
     raw = m.group()
     digits = raw.replace(" ", "").replace("-", "")
-    if is_card_number(digits):
+    grouped = bool(m.group("s1") or m.group("s2"))
+    if _ID_CONTEXT.search(text[max(0, m.start() - 40) : m.start()]):  # "dd.trace_id": "5552250635913309"
+        return
+    if is_card_number(digits) or (
+        (grouped or _CARD_CONTEXT.search(text, max(0, m.start() - 24), m.start()))
+        and len(digits) in (15, 16) and luhn_ok(digits) and len(set(digits)) > 2
+    ):
         yield m.start(), m.end(), "card"
     elif len(digits) == 19 and m.group("s1") and is_card_number(digits[:16]):  # "4111 1111 1111 1111 200"
         yield m.start(), m.start() + 19, "card"
@@ -413,7 +770,10 @@ _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])(?P<local>[A-Za-z0-9._%+-]+)(?:@|%40)"
     r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?P<tld>[A-Za-z]{2,24})(?![A-Za-z0-9-])"
 )
-_FILE_EXTENSIONS = frozenset("png jpg jpeg gif svg webp ico css js mjs map json yaml yml txt log html".split())
+_FILE_EXTENSIONS = frozenset(
+    "png jpg jpeg gif svg webp ico css js mjs map json yaml yml txt log html"
+    " service socket target timer mount slice scope device path swap".split()  # systemd units: getty@tty1.service
+)
 
 
 def _email(m: re.Match[str], _text: str) -> Iterator[_Hit]:
@@ -445,6 +805,8 @@ def _phone(m: re.Match[str], _text: str) -> Iterator[_Hit]:
         ok = 10 <= n <= 15
     elif m.group("nanp"):
         ok = n == 10
+    elif m.group().startswith("00") and m.group()[2:3] in "123456789":  # 0044 20 7946 0958: the international prefix dialled from Europe
+        ok = 11 <= n <= 17
     else:
         ok = 10 <= n <= 12
     if ok:
@@ -509,17 +871,31 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("slack_token", _SLACK_TOKEN, _whole("slack_token"), needles=("xox", "xapp-")),
     _Rule("slack_webhook", _SLACK_WEBHOOK, _whole("slack_webhook", "v"), needles=("hooks.slack.com",)),
     _Rule("stripe", _STRIPE, _whole("stripe_key"), needles=("k_live_", "k_test_", "whsec_")),
-    _Rule("other", _OTHER, _other, needles=("SG.", "npm_", "pypi-", "hf_", "hvs.", "hvb.", "hvr.")),
+    _Rule("other", _OTHER, _other, needles=("SG.", "npm_", "pypi-", "hf_", "hvs.", "hvb.", "hvr.", "dckr_pat_", "SK",
+                                            "_v1_", "shp", "NRAK-", "sq0", "dapi", "glc_", "glsa_", "lin_api_",
+                                            "pul-", "figd_", "ATATT3", "-us")),
+    _Rule("vault_legacy", _VAULT_LEGACY, _vault_legacy, needles=("s.",)),
+    _Rule("telegram", _TELEGRAM, _whole("telegram_token"), needles=(":AA",)),
+    _Rule("discord", _DISCORD, _discord, needles=(".",)),
     _Rule("auth_header", _AUTH_HEADER, _auth_header, lower_needles=("authorization",)),
+    _Rule("cookie_header", _COOKIE_HEADER, _cookie_header, lower_needles=("cookie",)),
     _Rule("bearer", _BEARER, _bearer, needles=("earer",)),
     _Rule("basic", _BASIC, _basic, needles=("Basic",)),
     _Rule("url_password", _URL_PASSWORD, _url_password, needles=("://",)),
-    _Rule("cli_flag", _CLI_FLAG, _cli_flag, needles=("--",), lower_pattern=_CLI_FLAG_LOWER),
+    _Rule("tool_password", _TOOL_PASSWORD, _tool_password,
+          lower_needles=("mysql", "redis-cli", "sshpass", "login", "rabbitmqctl", "htpasswd", "mc ", "pass:", "-u",
+                         "--user")),
+    _Rule("cli_flag", _CLI_FLAG, _cli_flag, needles=("-",), lower_pattern=_CLI_FLAG_LOWER),
     _Rule("env_pair", _ENV_PAIR, _env_pair, lower_needles=("value",)),
     _Rule("kv", _KV, _kv,
           lower_needles=("pass", "pwd", "secret", "key", "token", "session", "sessid", "cookie", "auth",
                          "credential", "sig"),
           lower_pattern=_KV_LOWER),
+    _Rule("prose", _PROSE, _prose,
+          lower_needles=("pass", "pw", "pwd", "secret", "key", "token", "credential"), lower_pattern=_PROSE_LOWER),
+    _Rule("national_id", _NATIONAL_ID, _national_id,
+          lower_needles=("ssn", "social", "ss_", "ss ", "tax", "nino", "insurance", "ni_", "ni ", "sin", "dni", "nie",
+                         "nif", "documento")),
     _Rule("card", _CARD, _card),
     _Rule("iban", _IBAN, _iban),
     _Rule("email", _EMAIL, _email, needles=("@", "%40")),
@@ -527,6 +903,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("phone", _PHONE, _phone),
     _Rule("ipv6", _IPV6, _ipv6, gate=_may_hold_ipv6),
     _Rule("ipv4", _IPV4, _ipv4, needles=(".",)),
+    _Rule("high_entropy", _HIGH_ENTROPY, _high_entropy),
 )  # fmt: skip
 
 
