@@ -72,6 +72,12 @@ class LogLine(BaseModel):
     line: str
     level: str | None = None  # from the stream labels or the line itself
     labels: dict[str, str] = Field(default_factory=dict)
+    #: the parsed message (``bot.digest.logformat``); a folded event's headline: the innermost exception
+    message: str | None = None
+    fmt: str | None = None  # the line's format: json, logfmt, spring, python, klog, access…
+    fields: dict[str, str] = Field(default_factory=dict)  # a few key fields of the line
+    folded: int = 1  # how many raw lines the event folds (a stack trace's frames)
+    config: bool = False  # a line that sets or reports configuration (a change line)
 
 
 class MetricSeries(BaseModel):
