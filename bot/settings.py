@@ -27,6 +27,38 @@ DEFAULT_PROMQL: dict[str, str] = {
     "cpu": 'sum(rate(container_cpu_usage_seconds_total{{label}="{service}"}[5m]))',
     "memory": 'sum(container_memory_working_set_bytes{{label}="{service}"})',
     "restarts": 'sum(increase(kube_pod_container_status_restarts_total{{label}="{service}"}[15m]))',
+    # saturation (``bot.digest.saturation``): each becomes a fact only when it says something; names
+    # and labels as kube-prometheus-stack scrapes them (cAdvisor with container!="", kube-state-metrics,
+    # node_exporter, blackbox_exporter). Per pod and container: never a sum, which doubles mid-rollout.
+    "cpu_throttling": (
+        'sum by (namespace, pod, container) (rate(container_cpu_cfs_throttled_periods_total'
+        '{{label}="{service}",container!=""}[5m]))'
+        ' / sum by (namespace, pod, container) (rate(container_cpu_cfs_periods_total'
+        '{{label}="{service}",container!=""}[5m]))'
+    ),
+    "memory_vs_limit": (
+        'max by (namespace, pod, container) (container_memory_working_set_bytes{{label}="{service}",container!=""})'
+        ' / max by (namespace, pod, container) '
+        '(container_spec_memory_limit_bytes{{label}="{service}",container!=""} > 0)'
+    ),
+    "oom_killed": (
+        'sum by (namespace, pod, container) '
+        '(increase(kube_pod_container_status_restarts_total{{label}="{service}"}[15m])) > 0'
+        ' and on (namespace, pod, container) '
+        'kube_pod_container_status_last_terminated_reason{{label}="{service}",reason="OOMKilled"} == 1'
+    ),
+    # the HPA is found by name (kube-state-metrics gives HPA series no workload labels)
+    "hpa_at_max": (
+        'kube_horizontalpodautoscaler_status_current_replicas{horizontalpodautoscaler="{service}"}'
+        ' >= on (namespace, horizontalpodautoscaler) '
+        'kube_horizontalpodautoscaler_spec_max_replicas{horizontalpodautoscaler="{service}"}'
+    ),
+    "filesystem_available": (
+        'node_filesystem_avail_bytes{{label}="{service}",fstype!~"tmpfs|overlay|squashfs"}'
+        ' / node_filesystem_size_bytes{{label}="{service}",fstype!~"tmpfs|overlay|squashfs"}'
+    ),
+    "probe_success": 'avg_over_time(probe_success{{label}="{service}"}[5m])',
+    "cert_expiry_days": '(probe_ssl_earliest_cert_expiry{{label}="{service}"} - time()) / 86400',
 }
 
 
@@ -172,8 +204,9 @@ class Settings(BaseSettings):
 
     def promql_for(self, service: str) -> dict[str, str]:
         """The PromQL queries (name → query) for ``service``."""
+        value = promql_string(service)
         return {
-            name: template.replace("{label}", self.sitrep_service_label).replace("{service}", service)
+            name: template.replace("{label}", self.sitrep_service_label).replace("{service}", value)
             for name, template in self.sitrep_promql.items()
         }
 
@@ -185,3 +218,8 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
         return values
+
+
+def promql_string(value: str) -> str:
+    """``value`` safe inside a double-quoted PromQL string (a service name from an alert label)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

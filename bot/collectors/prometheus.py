@@ -1,6 +1,12 @@
 """Prometheus: one ``query_range`` per named query (request rate, error ratio, p99, cpu, ...), run
 concurrently. An empty query is skipped; some failing while others answer is OK with the failures
 noted in ``error``; all failing is ERROR.
+
+Evidence: first one item per series of the RED/resource queries (``metrics-1``…, in query order), then
+one item per saturation fact (``bot.digest.saturation``: request rate against its baseline, CPU
+throttling, memory against its limit, OOM kills, the HPA at its maximum, a full filesystem, a failing
+probe, a certificate's expiry), whose payload is the series it was read from under the fact's name. A
+saturation query that answers nothing, or nothing worth saying, adds nothing.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from bot.models import (
     SourceName,
     SourceResult,
 )
+from bot.digest.saturation import SATURATION_QUERIES, facts_for, transient_peak
 
 QUERY_PATH = "/api/v1/query_range"
 MIN_STEP_S = 15
@@ -85,6 +92,8 @@ class PrometheusCollector:
         raise_if_nothing(answers, failures)
         evidence: list[Evidence] = []
         for name in queries:
+            if name in SATURATION_QUERIES:
+                continue
             for series in answers.get(name, [])[: self._max_series]:
                 peak = _peak(series)
                 evidence.append(
@@ -95,6 +104,18 @@ class PrometheusCollector:
                         at=peak[1] if peak else None,
                         link=self._link(series.query, request),
                         payload=series,
+                    )
+                )
+        for name in queries:  # after every raw series, so their ids do not move when a fact appears
+            for fact in facts_for(name, answers.get(name, []), ref=request.window_end)[: self._max_series]:
+                evidence.append(
+                    Evidence(
+                        id=f"metrics-{len(evidence) + 1}",
+                        source=EvidenceSource.METRICS,
+                        detail=cut(fact.text, DETAIL_CHARS),
+                        at=fact.at,
+                        link=self._link(fact.series.query, request),
+                        payload=fact.series,
                     )
                 )
         return Collected(evidence=evidence, note=partial_note(failures, total=len(queries)))
@@ -170,6 +191,8 @@ def describe_series(series: MetricSeries, *, service: str, ref: datetime | None 
         f"{head}: {fmt(series.points[0][1])} → {fmt(series.points[-1][1])} "
         f"(baseline median {baseline}, peak {fmt(peak)} at {clock(peak_at, ref=ref, seconds=False)})"
     )
+    if transient_peak(series) is not None:
+        text += "; transient: the peak was short and it is back at baseline"
     return cut(text, DETAIL_CHARS)
 
 

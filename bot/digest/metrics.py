@@ -5,6 +5,10 @@ The change point is the split of the series that best explains it as two flat le
 squares over every split, O(n) with prefix sums); a series whose two levels differ by less than
 ``min_ratio`` (default 1.5×) and less than ``min_delta`` is reported as flat, which the budget drops
 first.
+
+A saturation fact's series (``bot.digest.saturation``: ``memory_vs_limit``, ``hpa_at_max``…) is said as its
+fact ("memory 97% of limit (pod x) at 03:45Z") and counts as a change. A flat series with a short peak
+that went back to its baseline (a SUM over pods during a rolling update) says so: "transient peak".
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.digest.saturation import fact_of, transient_peak
 from bot.models import MetricSeries
 
 
@@ -26,10 +31,15 @@ class MetricDigest:
     after: float
     changed_at: datetime | None  # None: no change worth the name
     peak: float
+    peak_at: datetime | None = None
+    #: the saturation fact this series states (its line), None for an ordinary series
+    fact: str | None = None
+    #: a flat series whose short peak went back to baseline (not a symptom)
+    transient: bool = False
 
     @property
     def changed(self) -> bool:
-        return self.changed_at is not None
+        return self.changed_at is not None or self.fact is not None
 
     @property
     def ratio(self) -> float:
@@ -37,8 +47,14 @@ class MetricDigest:
         return math.inf if low == 0 else max(abs(self.before), abs(self.after)) / low
 
     def line(self, *, fmt_time: Callable[[datetime], str]) -> str:
+        if self.fact is not None:
+            return f"[{self.evidence_id}] {self.fact}"
         if not self.changed:
-            return f"[{self.evidence_id}] {self.name} flat at {fmt_value(self.name, self.after)}"
+            text = f"[{self.evidence_id}] {self.name} flat at {fmt_value(self.name, self.after)}"
+            if self.transient and self.peak_at is not None:
+                text += (f" (transient peak {fmt_value(self.name, self.peak)} at {fmt_time(self.peak_at)}, "
+                         "back to baseline)")
+            return text
         assert self.changed_at is not None
         direction = "↑" if self.after > self.before else "↓"
         return (f"[{self.evidence_id}] {self.name} {fmt_value(self.name, self.before)} → "
@@ -75,18 +91,21 @@ def digest_series(evidence_id: str, series: MetricSeries, *, min_ratio: float = 
     if not points:
         return None
     values = [v for _, v in points]
-    peak = max(values, key=abs)
+    peak_at, peak = max(points, key=lambda p: abs(p[1]))
+    if (fact := fact_of(series)) is not None:
+        return MetricDigest(evidence_id, series.name, values[0], values[-1], fact.at, peak, peak_at, fact.text)
     split = change_point(values)
     if split is None:
         mean = sum(values) / len(values)
-        return MetricDigest(evidence_id, series.name, mean, mean, None, peak)
+        return MetricDigest(evidence_id, series.name, mean, mean, None, peak, peak_at)
     before = median(values[:split])
     after = median(values[split:])
     low, high = sorted((abs(before), abs(after)))
     big_enough = (high / low >= min_ratio) if low > 0 else high > 0
-    if not big_enough or abs(after - before) <= min_delta:
-        return MetricDigest(evidence_id, series.name, before, after, None, peak)
-    return MetricDigest(evidence_id, series.name, before, after, points[split][0], peak)
+    transient = transient_peak(series) is not None
+    if not big_enough or abs(after - before) <= min_delta or transient:
+        return MetricDigest(evidence_id, series.name, before, after, None, peak, peak_at, transient=transient)
+    return MetricDigest(evidence_id, series.name, before, after, points[split][0], peak, peak_at)
 
 
 def fmt_value(name: str, value: float) -> str:

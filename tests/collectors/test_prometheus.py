@@ -88,9 +88,10 @@ async def test_explicit_step_and_queries_per_service(prom: respx.MockRouter, cli
 
     assert result.status is SourceStatus.NO_DATA
     sent = [call.request.url.params for call in route.calls]
-    assert len(sent) == len(settings.sitrep_promql) == 6
+    assert len(sent) == len(settings.sitrep_promql) == 13  # RED + resources + saturation
     assert {p["step"] for p in sent} == {"30s"}
-    assert all('service="payments"' in p["query"] for p in sent)
+    assert all('service="payments"' in p["query"] or 'horizontalpodautoscaler="payments"' in p["query"]
+               for p in sent)
 
 
 @pytest.mark.parametrize(
