@@ -157,6 +157,8 @@ def analysis_facts(analysis: Analysis) -> list[str]:
         f"{tokens:,} tokens ({analysis.input_tokens:,} in / {analysis.output_tokens:,} out)",
         format_cost(analysis.cost_usd),
     ]
+    if analysis.examined:
+        facts.append("also examined " + ", ".join(analysis.examined))
     return facts
 
 

@@ -33,12 +33,12 @@ class SourceName(StrEnum):
     PROMETHEUS = "prometheus"
     ARGOCD = "argocd"
     JAEGER = "jaeger"
+    KUBERNETES = "kubernetes"  # Warning events; optional (KUBERNETES_API_URL or in-cluster)
 
     @property
     def label(self) -> str:
-        return {"loki": "Loki", "prometheus": "Prometheus", "argocd": "ArgoCD", "jaeger": "Jaeger"}[
-            self.value
-        ]
+        return {"loki": "Loki", "prometheus": "Prometheus", "argocd": "ArgoCD", "jaeger": "Jaeger",
+                "kubernetes": "Kubernetes"}[self.value]
 
 
 class SourceStatus(StrEnum):
@@ -63,6 +63,7 @@ EVIDENCE_SOURCE_OF: dict[SourceName, EvidenceSource] = {
     SourceName.PROMETHEUS: EvidenceSource.METRICS,
     SourceName.ARGOCD: EvidenceSource.DEPLOYS,
     SourceName.JAEGER: EvidenceSource.TRACES,
+    SourceName.KUBERNETES: EvidenceSource.LOGS,  # events are log-like; the contract fixes the names
 }
 
 
@@ -256,6 +257,8 @@ class SourceResult(BaseModel):
     elapsed_s: float = 0.0
     error: str | None = None  # short, human-readable, no secrets
     evidence: list[Evidence] = Field(default_factory=list)
+    #: other services whose data was added by following the failure: ``payments (deepest failing span)``
+    examined: list[str] = Field(default_factory=list)
 
     def describe(self) -> str:
         """``Loki: timeout``, ``Jaeger: error HTTP 500`` — the wording design.md fixes."""
@@ -490,6 +493,9 @@ class Analysis(BaseModel):
     #: instruction-like text found in the evidence (``suspicious content in logs from Loki (logs-3:
     #: override instruction)``): the model read something that tried to steer it
     suspicious: list[str] = Field(default_factory=list)
+    #: services examined besides the alerting one, by following the failure: ``payments (deepest
+    #: failing span)``
+    examined: list[str] = Field(default_factory=list)
 
 
 class BriefDraft(BaseModel):

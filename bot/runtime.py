@@ -163,6 +163,8 @@ def build_services(
         remediation=remediation,
         redactor=Redactor(extra_secrets=settings.secret_values()),
         on_traces=edges.learn_from if edges is not None else None,
+        known_services=(lambda: policy.policy.services) if policy is not None else None,
+        callees=(lambda service: edges.graph().callees(service)) if edges is not None else None,
     )
     services = Services(
         investigator=investigator,

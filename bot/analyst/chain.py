@@ -194,6 +194,7 @@ class Analyst:
             fallback_reason=_safe(reason) if reason else None,
             second_opinion=opinion,
             source_notes=[r.describe() for r in results if r.status is not SourceStatus.OK],
+            examined=list(dict.fromkeys(name for r in results for name in r.examined)),
         )
         log.info(
             "analysis_finished",

@@ -54,6 +54,10 @@ class DependencyGraph:
                     frontier.append((child, hops + 1))
         return False
 
+    def callees(self, service: str) -> set[str]:
+        """The services ``service`` calls directly."""
+        return set(self._children.get(service, ()))
+
     def linked(self, a: str, b: str) -> bool:
         return a != b and (self.depends_on(a, b) or self.depends_on(b, a))
 

@@ -9,8 +9,9 @@ A brief is always produced: missing sources and a missing model make it partial 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -22,12 +23,27 @@ from bot.collectors.gather import gather_sources
 from bot.digest.injection import find_suspicious
 from bot.digest.redact import Redactor
 from bot.digest.scrub import scrub_results
-from bot.models import Brief, Deploy, InvestigationRequest, SourceName, SourceResult, TimelineEventType
+from bot.models import (
+    Brief,
+    Deploy,
+    InvestigationRequest,
+    SourceName,
+    SourceResult,
+    SourceStatus,
+    TimelineEventType,
+)
 from bot.service.approve import ProposalView, RemediationService
 from bot.service.publisher import BriefPublisher
+from bot.service.suspects import Suspect, pick_suspects
 from bot.store.incidents import BriefBasis, IncidentStore
 
 log = structlog.get_logger(__name__)
+
+#: extra time for the suspects' round, on top of the collection budget (issue: collect + 3 s at most)
+FOLLOW_BUDGET = 3.0
+#: what is read of a suspect: its logs, metrics (saturation), deploys and events; its traces are
+#: already in the alerting service's
+FOLLOW_SOURCES = frozenset(s for s in SourceName if s is not SourceName.JAEGER)
 
 
 class Investigator:
@@ -42,6 +58,9 @@ class Investigator:
         remediation: RemediationService | None = None,
         redactor: Redactor | None = None,
         on_traces: Callable[[list[SourceResult]], None] | None = None,
+        known_services: Callable[[], Iterable[str]] | None = None,
+        callees: Callable[[str], Iterable[str]] | None = None,
+        follow_budget: float = FOLLOW_BUDGET,
     ) -> None:
         self._collectors = collectors
         self._analyst = analyst
@@ -51,6 +70,9 @@ class Investigator:
         self._remediation = remediation
         self._redactor = redactor or Redactor()
         self._on_traces = on_traces  # learns the service call graph (grouping)
+        self._known_services = known_services  # the policy's services: names error lines may mention
+        self._callees = callees  # the learned call graph: who the alerting service calls
+        self._follow_budget = follow_budget
 
     async def open_incident(
         self,
@@ -157,7 +179,9 @@ class Investigator:
     async def collect(self, request: InvestigationRequest, *,
                       on_result: Callable[[SourceResult], Awaitable[None]] | None = None,
                       log: Any = log) -> tuple[list[SourceResult], Counter[str]]:
-        """Every source in parallel under its budget, redacted: the results and the kinds removed."""
+        """Every source in parallel under its budget, then the suspects' logs, deploys and
+        saturation (``follow``), redacted: the results and the kinds removed."""
+        started = time.monotonic()
         results = await gather_sources(
             self._collectors,
             request,
@@ -165,6 +189,8 @@ class Investigator:
             total_budget=self._total_budget,
             on_result=on_result,
         )
+        left = self._total_budget + self._follow_budget - (time.monotonic() - started)
+        results = await self.follow(request, results, budget=min(self._follow_budget, left), log=log)
         if self._on_traces is not None:
             try:
                 await asyncio.to_thread(self._on_traces, results)
@@ -176,6 +202,28 @@ class Investigator:
             log.info("evidence_redacted", kinds=dict(removed))
         return results, removed
 
+    async def follow(self, request: InvestigationRequest, results: list[SourceResult], *, budget: float,
+                     log: Any = log) -> list[SourceResult]:
+        """Follow the failure: collect logs, deploys and saturation of at most two suspect services
+        (``bot.service.suspects``) in parallel within ``budget``; their evidence joins each source's
+        result, ids and details labelled with the service, and the examined services are noted."""
+        try:
+            known = set(self._known_services()) if self._known_services is not None else set()
+        except Exception as exc:
+            log.warning("known_services_failed", error=repr(exc))
+            known = set()
+        suspects = pick_suspects(results, service=request.service, known=known, callees=self._callees)
+        if not suspects or budget <= 0.2:
+            return results
+        collectors = {source: (c if source in FOLLOW_SOURCES else None) for source, c in self._collectors.items()}
+        rounds = await asyncio.gather(*(
+            gather_sources(collectors, request.model_copy(update={"service": s.service, "namespace": None}),
+                           source_budget=min(self._source_budget, budget), total_budget=budget)
+            for s in suspects
+        ))
+        log.info("followed_the_failure", suspects=[s.describe() for s in suspects])
+        return merge_followed(results, list(zip(suspects, rounds, strict=True)))
+
     async def _event(self, incident_id: int | None, type: TimelineEventType, **data: object) -> None:
         if self._store is None or incident_id is None:
             return
@@ -185,6 +233,33 @@ class Investigator:
         if self._store is None:
             raise RuntimeError("this Investigator has no store")
         return self._store
+
+
+def merge_followed(results: list[SourceResult],
+                   followed: list[tuple[Suspect, list[SourceResult]]]) -> list[SourceResult]:
+    """Each suspect's evidence appended to the first round's result of the same source, its id
+    ``<id>-<service>`` (``logs-payments-2``) and its detail starting ``[payments]``; a suspect's
+    failed source is noted in the result's ``error``; the services examined are in ``examined``."""
+    by_source = {r.source: r for r in results}
+    for suspect, rounds in followed:
+        for extra in rounds:
+            main = by_source.get(extra.source)
+            if main is None or extra.status is SourceStatus.SKIPPED:
+                continue
+            evidence = [
+                e.model_copy(update={"id": f"{e.id}-{suspect.service}",
+                                     "detail": f"[{suspect.service}] {e.detail}"})
+                for e in extra.evidence
+            ]
+            update: dict[str, Any] = {"evidence": [*main.evidence, *evidence],
+                                      "examined": [*main.examined, suspect.describe()]}
+            if extra.status in (SourceStatus.ERROR, SourceStatus.TIMEOUT):
+                note = f"{suspect.service}: {extra.describe().split(': ', 1)[-1]}"
+                update["error"] = f"{main.error}; {note}" if main.error else note
+            if evidence and main.status is SourceStatus.NO_DATA:
+                update["status"] = SourceStatus.OK
+            by_source[extra.source] = main.model_copy(update=update)
+    return [by_source[r.source] for r in results]
 
 
 def deploy_history(results: list[SourceResult]) -> list[Deploy]:
