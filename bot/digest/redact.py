@@ -364,10 +364,14 @@ def _url_password(m: re.Match[str], _text: str) -> Iterator[_Hit]:
 # words starts with a plain letter, so that re can skip ahead to the letters that can start one.) The regex finds the last
 # word and the value; the rest of the key (db_, X-Auth-, spring.datasource., stripeApi) is read backwards on a
 # match, and the last word must be a word of its own there (``hmacKey``, ``DB_PASS``; not ``monkey``, ``bypass``).
-_KEY_WORDS = (
-    r"secret[_-]?(?:value|base)|token[_-]?(?:value|base)|key[_-]?(?:value|base)|password[_-]?(?:value|base)"
-    r"|password|passwd|passphrase|pwd|pass|secret|key|token|session[_-]?id"
-    r"|sessid|session|cookie|authorization|auth|credentials?|signature|sig"
+_KEY_WORDS = (  # password passwd passphrase pwd pass secret key token session(_id) sessid sig(nature) cookie
+    # credential(s) auth(orization), and secret/token/key/password + value/base; as a trie, so re tries one branch
+    r"(?:p(?:ass(?:word(?:[_-]?(?:value|base))?|wd|phrase)?|wd)"
+    r"|s(?:ecret(?:[_-]?(?:value|base))?|ession(?:[_-]?id)?|essid|ig(?:nature)?)"
+    r"|t(?:oken(?:[_-]?(?:value|base))?)"
+    r"|k(?:ey(?:[_-]?(?:value|base))?)"
+    r"|c(?:ookie|redentials?)"
+    r"|a(?:uth(?:orization)?))"
 )
 _KV_SOURCE = (
     r"(?P<term>" + _KEY_WORDS + r")(?![A-Za-z0-9])"
