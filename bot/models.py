@@ -118,6 +118,8 @@ class Deploy(BaseModel):
     kind: Literal["deploy"] = "deploy"
     app: str
     history_id: int
+    #: the service the app was read for (the alerting service, or a suspect when following the failure)
+    service: str | None = None
     #: identity: the git sha; a Helm repository source's chart version; for a multi-source app the
     #: first git sha of ``revisions`` (or its first revision when none is a sha)
     revision: str

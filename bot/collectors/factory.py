@@ -9,7 +9,9 @@ headers only; they are never logged (httpx masks ``Authorization`` in reprs).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 
 import httpx
@@ -17,9 +19,11 @@ import httpx
 from bot.collectors.argocd import DETAIL_TIMEOUT, ArgoCDCollector
 from bot.collectors.base import Collector
 from bot.collectors.jaeger import JaegerCollector
+from bot.collectors.kubernetes import KubernetesCollector
 from bot.collectors.loki import LokiCollector
 from bot.collectors.prometheus import PrometheusCollector
 from bot.collectors.retry import RetryAfterTransport
+from bot.executor.kubernetes import IN_CLUSTER_URL, SERVICE_ACCOUNT_DIR, ServiceAccountAuth
 from bot.models import SourceName
 from bot.settings import Settings
 
@@ -77,19 +81,24 @@ def build_collectors(
     promql_for: Callable[[str], Mapping[str, str]] | None = None,
     argocd_app_for: Callable[[str], str] | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
 ) -> CollectorSet:
     """One client and collector per upstream whose URL is set. ``promql_for`` / ``argocd_app_for``
-    override the defaults per service (policy files); ``transport`` is for tests and the demo."""
+    override the defaults per service (policy files); ``transport`` is for tests and the demo.
+    Kubernetes, like the executor: ``KUBERNETES_API_URL`` (+ ``KUBERNETES_TOKEN``), else the in-cluster
+    service account when Sitrep runs in a pod, else not configured."""
     timeout = httpx.Timeout(settings.sitrep_source_timeout)
     clients: list[httpx.AsyncClient] = []
 
-    def client(url: str, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    def client(url: str, headers: dict[str, str] | None = None, *, auth: httpx.Auth | None = None,
+               verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
         made = httpx.AsyncClient(
             base_url=url,
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            auth=auth,
             # busy upstreams (429/503 + Retry-After) get a bounded second chance
-            transport=RetryAfterTransport(transport or httpx.AsyncHTTPTransport()),
+            transport=RetryAfterTransport(transport or httpx.AsyncHTTPTransport(verify=verify)),
         )
         clients.append(made)
         return made
@@ -116,5 +125,18 @@ def build_collectors(
     if settings.jaeger_url:
         collectors[SourceName.JAEGER] = JaegerCollector(
             client(settings.jaeger_url), ui_url=settings.jaeger_url
+        )
+    if settings.kubernetes_api_url:
+        token = settings.kubernetes_token.get_secret_value() if settings.kubernetes_token else None
+        auth = {"Authorization": f"Bearer {token}"} if token else None
+        collectors[SourceName.KUBERNETES] = KubernetesCollector(
+            client(settings.kubernetes_api_url, auth), default_namespace=settings.sitrep_default_namespace
+        )
+    elif (service_account_dir / "token").is_file():  # in a pod: the API server and our service account
+        ca = service_account_dir / "ca.crt"
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca.is_file() else True
+        collectors[SourceName.KUBERNETES] = KubernetesCollector(
+            client(IN_CLUSTER_URL, auth=ServiceAccountAuth(service_account_dir / "token"), verify=verify),
+            default_namespace=settings.sitrep_default_namespace,
         )
     return CollectorSet(collectors, clients=clients)

@@ -14,6 +14,7 @@ from bot.collectors.base import Collector
 from bot.collectors.factory import CollectorSet, build_collectors
 from bot.collectors.gather import gather_sources
 from bot.collectors.jaeger import JaegerCollector
+from bot.collectors.kubernetes import KubernetesCollector
 from bot.collectors.loki import LokiCollector
 from bot.collectors.prometheus import PrometheusCollector
 from bot.models import InvestigationRequest, SourceName, SourceResult, SourceStatus
@@ -21,6 +22,7 @@ from bot.settings import Settings
 from tests.collectors.support import incident_request
 
 L, P, A, J = SourceName.LOKI, SourceName.PROMETHEUS, SourceName.ARGOCD, SourceName.JAEGER
+K = SourceName.KUBERNETES
 
 
 class FakeCollector:
@@ -56,20 +58,20 @@ async def test_fake_satisfies_protocol() -> None:
 async def test_one_result_per_source_in_enum_order_with_skipped() -> None:
     results, _ = await gather({J: FakeCollector(J), P: None, L: FakeCollector(L, status=SourceStatus.NO_DATA)})
 
-    assert [r.source for r in results] == [L, P, A, J]
+    assert [r.source for r in results] == [L, P, A, J, K]
     assert [r.status for r in results] == [SourceStatus.NO_DATA, SourceStatus.SKIPPED,
-                                           SourceStatus.SKIPPED, SourceStatus.OK]
+                                           SourceStatus.SKIPPED, SourceStatus.OK, SourceStatus.SKIPPED]
     assert results[1].describe() == "Prometheus: not configured"
     assert results[1].elapsed_s == 0.0
 
 
 async def test_runs_concurrently() -> None:
-    delays = {L: 0.3, P: 0.2, A: 0.25, J: 0.1}
+    delays = {L: 0.3, P: 0.2, A: 0.25, J: 0.1, K: 0.15}
 
     results, wall = await gather({s: FakeCollector(s, delay=d) for s, d in delays.items()})
 
     assert all(r.status is SourceStatus.OK for r in results)
-    assert 0.3 <= wall < 0.45  # about the slowest (0.3 s), far below the sum (0.85 s)
+    assert 0.3 <= wall < 0.45  # about the slowest (0.3 s), far below the sum (1 s)
     for r in results:  # elapsed is measured by gather, not taken from the collector
         assert delays[r.source] <= r.elapsed_s < delays[r.source] + 0.1
 
@@ -117,7 +119,7 @@ async def test_exception_becomes_error_and_is_logged() -> None:
 async def test_result_is_attributed_to_its_slot() -> None:
     results, _ = await gather({A: FakeCollector(A, report_as=J)})
 
-    assert [r.source for r in results] == [L, P, A, J]
+    assert [r.source for r in results] == [L, P, A, J, K]
     assert results[2].status is SourceStatus.OK
     assert results[3].status is SourceStatus.SKIPPED
     assert results[2].elapsed_s < 1  # not the collector's own 123.0
@@ -134,8 +136,8 @@ async def test_on_result_called_as_each_source_finishes() -> None:
     await gather(collectors, on_result=on_result)
 
     order = [source for source, _ in seen]
-    assert order[:2] in ([A, J], [J, A])  # the skipped ones at once
-    assert order[2:] == [P, L]
+    assert set(order[:3]) == {A, J, K}  # the skipped ones at once
+    assert order[3:] == [P, L]
     assert dict(seen)[P] < 0.25  # reported before the slow one finished
 
 
@@ -152,7 +154,7 @@ async def test_failing_or_slow_callback_does_not_lose_results() -> None:
 
     assert wall < 0.3 + 0.25
     assert [r.status for r in results] == [SourceStatus.OK, SourceStatus.SKIPPED,
-                                           SourceStatus.SKIPPED, SourceStatus.OK]
+                                           SourceStatus.SKIPPED, SourceStatus.OK, SourceStatus.SKIPPED]
     assert any(e["event"] == "on_result_failed" and e["source"] == "loki" for e in logs)
 
 
@@ -161,32 +163,36 @@ async def test_failing_or_slow_callback_does_not_lose_results() -> None:
 
 def settings(**kw: object) -> Settings:
     base: dict[str, object] = {"loki_url": None, "prometheus_url": None, "argocd_url": None,
-                               "jaeger_url": None, "argocd_token": None, "loki_tenant": None}
+                               "jaeger_url": None, "argocd_token": None, "loki_tenant": None,
+                               "kubernetes_api_url": None, "kubernetes_token": None}
     return Settings(_env_file=None, **{**base, **kw})  # type: ignore[arg-type]
 
 
 async def test_build_collectors_unset_urls_are_none() -> None:
     async with build_collectors(settings()) as collector_set:
-        assert collector_set.collectors == {L: None, P: None, A: None, J: None}
+        assert collector_set.collectors == {L: None, P: None, A: None, J: None, K: None}
         assert collector_set.configured == []
         results = await gather_sources(collector_set.collectors, incident_request(),
                                        source_budget=1, total_budget=1)
     assert [r.describe() for r in results] == [
         "Loki: not configured", "Prometheus: not configured", "ArgoCD: not configured", "Jaeger: not configured",
+        "Kubernetes: not configured",
     ]
 
 
 async def test_build_collectors_makes_one_client_per_upstream() -> None:
     collector_set = build_collectors(settings(
         loki_url="http://loki.test", prometheus_url="http://prom.test", argocd_url="https://argo.test",
-        argocd_token="t", jaeger_url="http://jaeger.test", sitrep_source_timeout=2.5,
+        argocd_token="t", jaeger_url="http://jaeger.test", kubernetes_api_url="https://k8s.test",
+        kubernetes_token="k", sitrep_source_timeout=2.5,
     ))
     async with collector_set:
         kinds = {s: type(c) for s, c in collector_set.collectors.items()}
-        assert kinds == {L: LokiCollector, P: PrometheusCollector, A: ArgoCDCollector, J: JaegerCollector}
-        assert len(collector_set.clients) == 4
+        assert kinds == {L: LokiCollector, P: PrometheusCollector, A: ArgoCDCollector, J: JaegerCollector,
+                         K: KubernetesCollector}
+        assert len(collector_set.clients) == 5
         assert {str(c.base_url) for c in collector_set.clients} == {
-            "http://loki.test", "http://prom.test", "https://argo.test", "http://jaeger.test"}
+            "http://loki.test", "http://prom.test", "https://argo.test", "http://jaeger.test", "https://k8s.test"}
         assert {c.timeout.read for c in collector_set.clients} == {2.5}
     assert all(c.is_closed for c in collector_set.clients)
 
@@ -206,6 +212,7 @@ async def test_end_to_end_with_factory_and_fake_upstreams() -> None:
 
     assert [r.describe() for r in results] == [
         "Loki: error connection refused", "Prometheus: no data", "ArgoCD: error HTTP 503", "Jaeger: not configured",
+        "Kubernetes: not configured",
     ]
 
 

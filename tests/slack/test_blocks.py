@@ -400,7 +400,7 @@ def test_root_blocks_do_not_mention_what_is_not_a_user_id() -> None:
 def test_progress_blocks() -> None:
     plain = build_progress_blocks(service="checkout")
     assert_valid(plain)
-    assert "Collecting context for *checkout* from Loki, Prometheus, ArgoCD, Jaeger…" in shown(plain)
+    assert "Collecting context for *checkout* from Loki, Prometheus, ArgoCD, Jaeger, Kubernetes…" in shown(plain)
     assert "fields" not in plain[0]
 
     blocks = build_progress_blocks(
