@@ -9,10 +9,10 @@ alone (``fact_of``).
     request_rate_vs_baseline  request rate 3.1× baseline (420 → 1300 req/s)
     cpu_throttling            CPU throttled 41% (pod x, container y)
     memory_vs_limit           memory 97% of limit (pod x, container y) at 03:45Z
-    oom_killed                3 OOMKilled restarts in 15m (pod x)
+    oom_killed                3 OOMKilled restarts in 15m (pod x), first at 03:44Z
     hpa_at_max                HPA invoices at max 12/12 replicas since 03:42Z
-    filesystem_available      /var/lib/postgresql 2% free on db-0
-    probe_success             probe https://… success 0.4
+    filesystem_available      /var/lib/postgresql 2% free on db-0 at 03:40Z
+    probe_success             probe https://… success 0.4 (5m average, recent)
     cert_expiry_days          certificate for https://… expires in -2 days (expired)
 
 Levels are sustained ones (the median of the window's last third), never a single peak, except where a
@@ -132,10 +132,11 @@ def _oom_killed(series: list[MetricSeries], ref: datetime | None) -> list[Fact]:
     if not counted:
         return []
     total = sum(max(1, round(value)) for _, (_, value) in counted)
-    item, (at, _) = max(counted, key=lambda pair: pair[1][1])
+    item, _ = max(counted, key=lambda pair: pair[1][1])
+    at = min(_finite(s)[0][0] for s, _ in counted)  # the filter's first sample: the first kill seen
     pods = sorted({s.labels.get("pod", "") for s, _ in counted} - {""})
     where = f" (pod {pods[0]})" if len(pods) == 1 else f" ({len(pods)} pods, e.g. {pods[0]})" if pods else ""
-    text = f"{total} OOMKilled restart{'s' if total != 1 else ''} in 15m{where}, last at {_clock(at, ref)}"
+    text = f"{total} OOMKilled restart{'s' if total != 1 else ''} in 15m{where}, first at {_clock(at, ref)}"
     return [Fact("oom_killed", text, at, _renamed(item, "oom_killed"), float(total))]
 
 
@@ -144,7 +145,8 @@ def _hpa_at_max(series: list[MetricSeries], ref: datetime | None) -> list[Fact]:
     for item in series:
         points = _finite(item)
         first, (last_at, replicas) = points[0][0], points[-1]
-        name = item.labels.get("horizontalpodautoscaler") or _where(item) or "?"
+        name = next((item.labels[k] for k in ("horizontalpodautoscaler", "deployment", "service", "app")
+                     if item.labels.get(k)), "?")
         count = f"{replicas:.0f}/{replicas:.0f}"
         if ref is None or last_at >= ref - NOW_SLACK:
             text = f"HPA {name} at max {count} replicas since {_clock(first, ref)}"

@@ -340,9 +340,16 @@ def extracted_labels(line: str, parser: str | None) -> dict[str, str]:
 
 #: query metric name → the scenario series it asks for, first match wins
 _SERIES_BY_METRIC: tuple[tuple[str, str], ...] = (
+    ("kube_pod_container_status_last_terminated_reason", "oom_killed"),
     ("kube_pod_container_status_restarts_total", "restarts"),
+    ("container_cpu_cfs_throttled", "cpu_throttling"),
     ("container_cpu", "cpu"),
+    ("container_spec_memory_limit", "memory_vs_limit"),
     ("container_memory", "memory"),
+    ("kube_horizontalpodautoscaler", "hpa_at_max"),
+    ("node_filesystem_avail", "filesystem_available"),
+    ("probe_ssl_earliest_cert_expiry", "cert_expiry_days"),
+    ("probe_success", "probe_success"),
     ("http_request_duration_seconds", "p99_latency"),
 )
 _FIVE_XX = re.compile(r"""\b(?:code|status|status_code)\s*=~?\s*["']5""")
@@ -351,7 +358,7 @@ _PROM_MATCHER = re.compile(rf"([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*({_STRIN
 NON_SERVICE_LABELS = frozenset({
     "code", "status", "status_code", "le", "quantile", "method", "handler", "route", "path", "uri",
     "instance", "pod", "container", "image", "id", "le", "__name__", "cpu", "device", "interface",
-    "reason", "resource", "unit",
+    "reason", "resource", "unit", "fstype", "mountpoint", "condition",
 })
 
 

@@ -62,7 +62,14 @@ METRICS: dict[str, MetricShape] = {
     "memory": MetricShape(536_870_912.0, 541_000_000.0, 0.005),  # bytes
     "restarts": MetricShape(0.0, 0.0, 0.0),
     "up": MetricShape(1.0, 1.0, 0.0),
+    # saturation: healthy levels; a series a story leaves out (no shape) answers no series at all
+    "cpu_throttling": MetricShape(0.02, 0.02, 0.1),  # share of CFS periods throttled
+    "memory_vs_limit": MetricShape(0.25, 0.252, 0.005),  # working set / limit (2 GiB)
+    "probe_success": MetricShape(1.0, 1.0, 0.0),
+    "cert_expiry_days": MetricShape(61.0, 61.0, 0.0),
 }
+#: PromQL filters (``> 0 and …``, ``>= on … max``): no sample where the value is 0 (not OOMKilled, below max)
+FILTER_SERIES = frozenset({"oom_killed", "hpa_at_max"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -582,13 +589,17 @@ class Scenario:
         return {"service": self.service, "namespace": self.namespace}
 
     def metric_points(self, name: str, *, start: float, end: float, step: float) -> list[list[Any]]:
-        """``[[t, "value"], ...]`` at ``start + k·step`` up to ``end``, none in the future."""
+        """``[[t, "value"], ...]`` at ``start + k·step`` up to ``end``, none in the future; none at all
+        for a series this story has no shape for (nothing scrapes it)."""
+        if name not in self.shapes:
+            return []
         last = min(end, max(self.now_s, time.time()))
         count = int(math.floor((last - start) / step + 1e-9)) + 1 if last >= start else 0
-        return [
+        points = [
             [_num(t), _sample(self.metric_value(name, t))]
             for t in (start + k * step for k in range(count))
         ]
+        return [p for p in points if p[1] != "0"] if name in FILTER_SERIES else points
 
     def firing_alerts(self) -> list[dict[str, Any]]:
         """``GET /api/v1/alerts``'s ``data.alerts``."""

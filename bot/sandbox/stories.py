@@ -3,6 +3,8 @@
 
     memory_leak         cart: memory climbs to its limit (a session cache without eviction), the pods
                         are OOMKilled and restart; no deploy for a day. A rollout restart heals it.
+                        Its HPA scales on memory, so it sits at its maximum (6/6) once the leak bites:
+                        more pods do not help a leak.
     dependency_failure  orders: 503s because payments refuses connections; orders itself has not
                         changed, its traces end in a failing ``payments`` span. Not orders' fault.
     false_alarm         search: p99 spiked for under a minute at the onset and is back at baseline; no
@@ -100,8 +102,13 @@ class MemoryLeak(_Story):
         error_rate=MetricShape(0.03, 0.17, 0.08),
         restarts=MetricShape(0.0, 2.0, 0.0),
         cpu=MetricShape(0.3, 0.55, 0.04),
+        oom_killed=MetricShape(0.0, 2.0, 0.0),  # restarts whose last termination was OOMKilled
+        hpa_at_max=MetricShape(0.0, 6.0, 0.0),  # current replicas while at spec.maxReplicas
+        cpu_throttling=MetricShape(0.03, 0.12, 0.1),  # GC works harder; not throttled enough to matter
     )
     path: ClassVar[tuple[str, str, str]] = ("GET /api/cart", "redis-cache", "GET session")
+    #: the container's memory limit (``memory_vs_limit`` is the working set over it)
+    memory_limit: ClassVar[float] = 2.0 * GIB
 
     name: str = "memory_leak"
     service: str = "cart"
@@ -115,6 +122,8 @@ class MemoryLeak(_Story):
         return self.now_s - 12 * MINUTE
 
     def metric_value(self, name: str, at: float) -> float:
+        if name == "memory_vs_limit":
+            return round(self.metric_value("memory", at) / self.memory_limit, 4)
         if name != "memory":
             return Scenario.metric_value(self, name, at)
         if self.recovered_at is not None and at >= self.recovered_at:
