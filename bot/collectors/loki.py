@@ -1,9 +1,13 @@
-"""Loki: recent log lines of the service, error lines first.
+"""Loki: recent log events of the service, error events first, change lines kept.
 
-Two ``query_range`` calls run concurrently (the selector filtered to error-ish lines, and the bare
-selector) so errors are found even when info lines drown them. Lines are ranked (error level, then
-error-ish text, then warnings, then the rest; newest first within a rank), capped, and identical messages merged
-into one evidence item with a count.
+Three ``query_range`` calls run concurrently (the selector filtered to error-ish lines, the bare
+selector, and lines that look like configuration) so errors are found even when info lines drown
+them. Lines of every common format are parsed (``bot.digest.logformat``), a pod's streams merged by
+time and stack traces folded into one event whose message is the innermost exception. Events are
+ranked (error level, then error-ish text, then warnings, then the rest; newest first within a rank),
+capped, and identical messages merged into one evidence item with a count. Non-error lines that set
+or report configuration (a timeout, a pool size, a flag, a deprecated setting, ``starting … version``)
+are kept besides the cap, at most ``CONFIG_ITEMS`` distinct ones, marked ``config`` ("config: …").
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -34,18 +37,20 @@ from bot.collectors.base import (
     raise_if_nothing,
     unix_ns,
 )
+from bot.digest.logformat import ERROR_LEVELS, WARN_LEVELS, LogEvent, Parsed, fold_events, is_config, key_fields, summary
+from bot.digest.logs import mask
 from bot.models import Evidence, EvidenceSource, InvestigationRequest, LogLine, SourceName, SourceResult
 
 QUERY_PATH = "/loki/api/v1/query_range"
 ERROR_PATTERN = "(?i)(error|exception|fatal|panic|timeout)"
 ERROR_FILTER = f'|~ "{ERROR_PATTERN}"'
-ERROR_LEVELS = frozenset({"error", "err", "fatal", "critical", "crit", "panic", "emerg", "alert"})
-WARN_LEVELS = frozenset({"warn", "warning"})
-LEVEL_KEYS = ("level", "lvl", "severity", "log.level")
-MESSAGE_KEYS = ("msg", "message")
-TIME_KEYS = frozenset({"ts", "time", "timestamp", "@timestamp", "t"})
+#: lines that may set or report configuration; ``is_config`` decides on the parsed line
+CONFIG_PATTERN = ("(?i)(config|setting|version|timeout|pool|limit|max_?|flag|feature|deprecat|ignor|overrid"
+                  "|default|enabled|disabled)")
+CONFIG_FILTER = f'|~ "{CONFIG_PATTERN}"'
+CONFIG_LIMIT = 200  # lines the change-line query reads
+CONFIG_ITEMS = 10  # distinct change lines kept
 _ERRORISH = re.compile(r"error|exception|fatal|panic|timeout", re.IGNORECASE)
-_LOGFMT_LEVEL = re.compile(r"\b(?:level|lvl)=\"?(\w+)", re.IGNORECASE)
 
 DETAIL_CHARS = 300
 LINE_CHARS = 2000
@@ -77,26 +82,28 @@ class LokiCollector:
 
     async def _collect(self, request: InvestigationRequest) -> Collected:
         selector = self.selector_for(request.service)
-        queries = {"errors": f"{selector} {ERROR_FILTER}", "all": selector}
+        queries = {"errors": (f"{selector} {ERROR_FILTER}", self._limit), "all": (selector, self._limit),
+                   "config": (f"{selector} {CONFIG_FILTER}", max(self._limit, CONFIG_LIMIT))}
         answers, failures = await gather_parts(
-            {name: self._query(query, request) for name, query in queries.items()}
+            {name: self._query(query, request, limit=limit) for name, (query, limit) in queries.items()}
         )
         raise_if_nothing(answers, failures)
-        unique: dict[tuple[datetime, str], _Line] = {}
+        unique: dict[tuple[datetime, str], tuple[datetime, str, dict[str, str]]] = {}
         for lines in answers.values():
-            for line in lines:
-                unique.setdefault((line.at, line.line), line)
-        ranked = sorted(unique.values(), key=lambda ln: (ln.rank, -ln.at.timestamp()))
+            for at, line, labels in lines:
+                unique.setdefault((at, line), (at, line, labels))
+        events = [_Event(event) for event in fold_events(unique.values())]
+        ranked = sorted(events, key=lambda ev: (ev.rank, -ev.at.timestamp()))
         groups = _group(ranked[: self._limit])
+        groups += _config_groups([ev for ev in ranked[self._limit:] if ev.config], kept=groups)
         evidence = [
             Evidence(
                 id=f"logs-{i}",
                 source=EvidenceSource.LOGS,
                 detail=group.detail(),
                 at=group.first.at,
-                link=self._explore_link(selector, group.first.message, request),
-                payload=LogLine(at=group.first.at, line=cut(group.first.line, LINE_CHARS),
-                                level=group.first.level, labels=group.first.labels),
+                link=self._explore_link(selector, group.first.needle, request),
+                payload=group.first.payload(),
             )
             for i, group in enumerate(groups, start=1)
         ]
@@ -116,12 +123,13 @@ class LokiCollector:
         panes = json.dumps({"sitrep": pane}, separators=(",", ":"))
         return f"{self._grafana}/explore?{urlencode({'schemaVersion': '1', 'panes': panes, 'orgId': '1'})}"
 
-    async def _query(self, query: str, request: InvestigationRequest) -> list[_Line]:
+    async def _query(self, query: str, request: InvestigationRequest, *, limit: int
+                     ) -> list[tuple[datetime, str, dict[str, str]]]:
         params = {
             "query": query,
             "start": str(unix_ns(request.window_start)),
             "end": str(unix_ns(request.window_end)),
-            "limit": str(self._limit),
+            "limit": str(limit),
             "direction": "backward",
         }
         response = await self._client.get(QUERY_PATH, params=params)
@@ -134,98 +142,121 @@ class LokiCollector:
             data = body["data"]
             if data["resultType"] != "streams":
                 raise ValueError(f"resultType {data['resultType']!r}, expected streams")
-            return [
-                _Line.parse(value[0], value[1], labels=stream.get("stream") or {})
-                for stream in data["result"]
-                for value in stream["values"]
-            ]
+            out = []
+            for stream in data["result"]:
+                labels = {str(k): str(v) for k, v in (stream.get("stream") or {}).items()}
+                for value in stream["values"]:
+                    if not isinstance(value[1], str):
+                        raise TypeError("log line is not a string")
+                    out.append((EPOCH + timedelta(microseconds=int(value[0]) // 1000), value[1], labels))
+            return out
 
 
-@dataclass(slots=True)
-class _Line:
-    at: datetime
-    line: str
-    labels: dict[str, str]
-    level: str | None
-    fields: dict[str, Any] | None  # the line parsed as a JSON object, if it is one
+class _Event:
+    """A folded event as the collector ranks, merges and shows it."""
 
-    @classmethod
-    def parse(cls, ns: str | int, line: str, *, labels: dict[str, str]) -> _Line:
-        if not isinstance(line, str):
-            raise TypeError("log line is not a string")
-        at = EPOCH + timedelta(microseconds=int(ns) // 1000)
-        fields = _json_object(line)
-        level = labels.get("level") or labels.get("detected_level") or _level_in(line, fields)
-        return cls(at=at, line=line, labels={str(k): str(v) for k, v in labels.items()},
-                   level=level.lower() if level else None, fields=fields)
+    __slots__ = ("event", "level", "config")
+
+    def __init__(self, event: LogEvent) -> None:
+        self.event = event
+        self.level = event.level
+        parsed = Parsed(event.fmt, event.level, event.message, event.fields)
+        self.config = event.folded == 1 and is_config(parsed, event.level)
+
+    @property
+    def at(self) -> datetime:
+        return self.event.at
+
+    @property
+    def message(self) -> str:
+        return self.event.message
+
+    @property
+    def needle(self) -> str:
+        """Text of the raw lines to find the event by in Grafana: the headline's line when folded."""
+        if self.event.folded > 1:
+            return next((ln.strip() for ln in reversed(self.event.lines) if self.message in ln), self.message)
+        return self.message if self.message in self.event.lines[0] else self.event.lines[0].strip()
 
     @property
     def rank(self) -> int:
         if self.level in ERROR_LEVELS:
             return 0
-        if _ERRORISH.search(self.line):
+        if _ERRORISH.search(self.message):
             return 1
         return 2 if self.level in WARN_LEVELS else 3
 
-    @property
-    def message(self) -> str:
-        if self.fields:
-            for key in MESSAGE_KEYS:
-                if isinstance(value := self.fields.get(key), str):
-                    return value
-        return self.line.strip()
+    def summary(self) -> str:
+        return summary(self.message, self.event.fields)
 
-    def extras(self) -> str:
-        if not self.fields:
-            return ""
-        skip = TIME_KEYS | set(LEVEL_KEYS) | set(MESSAGE_KEYS)
-        pairs = [
-            f"{key}={cut(str(value), 40)}"
-            for key, value in self.fields.items()
-            if key not in skip and isinstance(value, str | int | float | bool)
-        ]
-        return f" ({' '.join(pairs)})" if pairs else ""
+    def payload(self) -> LogLine:
+        event = self.event
+        return LogLine(at=event.at, line=_cut_lines(event.lines, LINE_CHARS), level=event.level,
+                       labels=event.labels, message=event.message, fmt=event.fmt,
+                       fields=dict(key_fields(event.fields, message=event.message, limit=8)),
+                       folded=event.folded, config=self.config)
+
+
+def _cut_lines(lines: list[str], limit: int) -> str:
+    """The raw lines, newline-joined; when too long the first and last lines are kept (a Python
+    traceback's exception is its last line, a Java stack's its first)."""
+    text = "\n".join(lines)
+    if len(text) <= limit:
+        return text
+    head, tail = [], []
+    budget = limit - 40
+    for i in range(len(lines)):
+        for side, line in ((head, lines[i]), (tail, lines[-1 - i])):
+            if len(head) + len(tail) >= len(lines) or budget - len(line) - 1 < 0:
+                break
+            side.append(line)
+            budget -= len(line) + 1
+        else:
+            continue
+        break
+    if not head and not tail:
+        return cut(text, limit)
+    skipped = len(lines) - len(head) - len(tail)
+    return "\n".join([*head, f"… {skipped} lines …", *reversed(tail)])
 
 
 @dataclass(slots=True)
 class _Group:
-    first: _Line  # the newest line of the best rank
+    first: _Event  # the newest event of the best rank
     count: int = 1
 
     def detail(self) -> str:
         count = f"(×{self.count}) " if self.count > 1 else ""
         level = f"{self.first.level} " if self.first.level else ""
-        text = f"{clock(self.first.at)} {level}{count}{self.first.message}{self.first.extras()}"
+        text = f"{clock(self.first.at)} {level}{count}{self.first.summary()}"
+        if self.first.config:
+            text = f"config: {text}"
         return cut(" ".join(text.split()), DETAIL_CHARS)
 
 
-def _group(lines: list[_Line]) -> list[_Group]:
+def _group(events: list[_Event]) -> list[_Group]:
     """Merge identical messages (same level and message text), keeping first-seen order."""
     groups: dict[tuple[str | None, str], _Group] = {}
-    for line in lines:
-        key = (line.level, line.message)
+    for event in events:
+        key = (event.level, event.message)
         if key in groups:
             groups[key].count += 1
         else:
-            groups[key] = _Group(first=line)
+            groups[key] = _Group(first=event)
     return list(groups.values())
 
 
-def _json_object(line: str) -> dict[str, Any] | None:
-    if not line.lstrip().startswith("{"):
-        return None
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _level_in(line: str, fields: dict[str, Any] | None) -> str | None:
-    if fields:
-        for key in LEVEL_KEYS:
-            if isinstance(value := fields.get(key), str):
-                return value
-        return None
-    match = _LOGFMT_LEVEL.search(line)
-    return match.group(1) if match else None
+def _config_groups(events: list[_Event], *, kept: list[_Group]) -> list[_Group]:
+    """Change lines the cap left out: one group per distinct message shape, newest first, up to
+    ``CONFIG_ITEMS`` change lines in all."""
+    shapes = {mask(g.first.message) for g in kept if g.first.config}
+    groups: dict[str, _Group] = {}
+    for event in events:  # ranked: newest first within a rank
+        shape = mask(event.message)
+        if shape in shapes:
+            continue
+        if shape in groups:
+            groups[shape].count += 1
+        elif len(groups) + len(shapes) < CONFIG_ITEMS:
+            groups[shape] = _Group(first=event)
+    return list(groups.values())

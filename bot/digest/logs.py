@@ -4,8 +4,15 @@ Each template carries its count, first/last seen, worst level, whether it is new
 ``since``: the last deploy or the onset), one example line and the evidence ids of its lines (what a
 brief may cite). Errors and new templates come first.
 
-Speed: variable parts (numbers, hex ids, UUIDs, IPs, durations) are masked with one regex pass and
-identical masked lines are counted before drain3 sees them, so drain3 mines only distinct shapes.
+What is templated is the line's parsed message and a few key fields (``bot.digest.logformat``), not
+the raw line: a Spring, klog or access line's timestamp, thread, pid and caller never reach drain3,
+and a folded stack trace is templated by its innermost exception. Variable parts (timestamps, UUIDs,
+IPs, hex ids, ids with digits, quoted values, numbers and durations) are masked, so one message
+from different pods or requests, in any format, is one template.
+
+Speed: each line is first reduced to a cheap shape (digits, hex ids, UUIDs and IPs masked); a line is
+parsed only when its shape is new, and identical message shapes are counted before drain3 sees
+them, so drain3 mines only distinct shapes.
 """
 
 from __future__ import annotations
@@ -19,23 +26,38 @@ from drain3 import TemplateMiner
 from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
 
+from bot.digest.logformat import describe, summary
+
 #: worst first
 LEVELS = ("fatal", "panic", "critical", "error", "warn", "warning", "info", "debug", "trace")
 _ERRORISH = {"fatal", "panic", "critical", "error"}
 
 _MASKS: tuple[tuple[str, str], ...] = (
+    (r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?|\b\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d"
+     r"(?: [+-]\d{4})?|\b\d{4}/\d\d/\d\d \d\d:\d\d:\d\d|\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b", "<TS>"),
     (r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "<UUID>"),
     (r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b", "<IP>"),
-    (r"\b[0-9a-fA-F]{12,}\b", "<HEX>"),
+    (r"\b(?:0x)?[0-9a-fA-F]{12,}\b", "<HEX>"),
+    (r'"[^"\n]{0,120}"|(?<!\w)\'[^\'\n]{0,120}\'(?!\w)', "<STR>"),
+    (r"\b(?:[A-Za-z_]+\d|\d+[A-Za-z_])\w{3,}", "<ID>"),  # u_50412, 7d9f8b6c5, e5f90a7b: ids with digits
     (r"\b\d+(?:\.\d+)?(?:ms|s|m|h|us|µs|ns|%|[KMG]i?B)?\b", "<NUM>"),
 )
 _MASK = re.compile("|".join(f"(?P<m{i}>{pattern})" for i, (pattern, _) in enumerate(_MASKS)))
 _MASK_WITH = [name for _, name in _MASKS]
+#: a cheap first shape of a raw line: lines with one rough shape parse to one message shape
+_ROUGH = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|\b[0-9a-fA-F]*\d[0-9a-fA-F]*\b|\d+")
 
 
 def mask(line: str) -> str:
-    """The line's shape: variable parts replaced by ``<NUM>``, ``<HEX>``…"""
+    """The line's shape: variable parts replaced by ``<TS>``, ``<UUID>``, ``<IP>``, ``<HEX>``,
+    ``<STR>``, ``<ID>``, ``<NUM>``."""
     return _MASK.sub(lambda m: _MASK_WITH[int((m.lastgroup or "m0")[1:])], line)
+
+
+def message_of(line: str) -> str:
+    """What is templated of a raw line (or a folded event): its message and a few key fields."""
+    parsed = describe(line)
+    return summary(parsed.message, parsed.fields, limit=4)
 
 
 @dataclass(slots=True)
@@ -47,6 +69,8 @@ class LogEntry:
     level: str | None = None
     evidence_id: str | None = None
     count: int = 1  # the collector may already have merged identical lines
+    #: the parsed message (``LogLine.message``); None: parsed here from ``line``
+    message: str | None = None
 
 
 @dataclass(slots=True)
@@ -89,13 +113,23 @@ def mine_templates(entries: Iterable[LogEntry], *, since: datetime | None = None
                    ids_per_template: int = 3) -> list[LogTemplate]:
     """Templates of ``entries``, errors first, then new ones, then the most frequent."""
     shapes: dict[str, LogTemplate] = {}
+    parsed: dict[str, tuple[str, str]] = {}  # rough shape of a raw line → (message shape, example)
     for entry in entries:
-        shape = mask(entry.line)
+        if entry.message is not None:
+            example = entry.message
+            shape = mask(example)
+        else:
+            rough = _ROUGH.sub("0", entry.line)
+            known = parsed.get(rough)
+            if known is None:
+                example = message_of(entry.line)
+                known = parsed[rough] = (mask(example), example)
+            shape, example = known
         level = entry.level.lower() if entry.level else None
         found = shapes.get(shape)
         if found is None:
             shapes[shape] = LogTemplate(template=shape, count=entry.count, first_seen=entry.at, last_seen=entry.at,
-                                        level=level, example=entry.line,
+                                        level=level, example=example,
                                         evidence_ids=[entry.evidence_id] if entry.evidence_id else [])
             continue
         found.count += entry.count

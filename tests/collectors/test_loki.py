@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from bot.collectors.factory import build_collectors
-from bot.collectors.loki import LokiCollector
+from bot.collectors.loki import CONFIG_PATTERN, LokiCollector
 from bot.models import EvidenceSource, LogLine, SourceName, SourceStatus
 from bot.settings import Settings
 from tests.collectors.support import fixture_json, fixture_text, incident_request
@@ -20,6 +20,7 @@ LOKI = "http://loki.test"
 PATH = "/loki/api/v1/query_range"
 SELECTOR = '{service="checkout"}'
 ERROR_QUERY = SELECTOR + ' |~ "(?i)(error|exception|fatal|panic|timeout)"'
+CONFIG_QUERY = SELECTOR + ' |~ "' + CONFIG_PATTERN + '"'
 
 
 def ns(text: str) -> str:
@@ -42,8 +43,12 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def routes(loki: respx.MockRouter, *, errors: httpx.Response, general: httpx.Response) -> tuple[respx.Route, respx.Route]:
+def routes(loki: respx.MockRouter, *, errors: httpx.Response, general: httpx.Response,
+           config: httpx.Response | None = None) -> tuple[respx.Route, respx.Route]:
     err = loki.get(PATH, params__contains={"query": ERROR_QUERY}).mock(return_value=errors)
+    same = (errors.status_code, errors.content) == (general.status_code, general.content)
+    loki.get(PATH, params__contains={"query": CONFIG_QUERY}).mock(  # the change-line query fails like both others
+        return_value=config or (errors if same else httpx.Response(200, json=streams())))
     gen = loki.get(PATH, params__contains={"query": SELECTOR}).mock(return_value=general)
     return err, gen
 
@@ -73,7 +78,9 @@ async def test_error_lines_come_first_and_identical_messages_merge(loki: respx.M
     assert result.evidence[1].detail.startswith("03:41:03Z error POST /api/checkout 503")
     # info lines after every error line, newest first
     assert result.evidence[2].detail == "03:44:00Z info health check ok"
-    assert result.evidence[3].detail.startswith("03:38:10Z info starting checkout")
+    # the start-up line reports configuration: a change line
+    assert result.evidence[3].detail == "config: 03:38:10Z info starting checkout (version=v2.14.3 pool_max=10)"
+    assert result.evidence[3].payload.config and not result.evidence[2].payload.config  # type: ignore[union-attr]
 
 
 async def test_request_params(loki: respx.MockRouter, client: httpx.AsyncClient) -> None:
@@ -91,6 +98,8 @@ async def test_request_params(loki: respx.MockRouter, client: httpx.AsyncClient)
         assert int(params["end"]) == int(request.window_end.timestamp()) * 10**9
         assert params["direction"] == "backward"
         assert params["limit"] == "50"
+    config = next(c.request.url.params for c in loki.calls if c.request.url.params["query"] == CONFIG_QUERY)
+    assert config["limit"] == "200"  # change lines are few among many: read further back
 
 
 async def test_level_from_line_when_no_label(loki: respx.MockRouter, client: httpx.AsyncClient) -> None:
@@ -108,9 +117,9 @@ async def test_level_from_line_when_no_label(loki: respx.MockRouter, client: htt
     result = await LokiCollector(client, selector=SELECTOR).collect(incident_request())
 
     levels = [e.payload.level for e in result.evidence]  # type: ignore[union-attr]
-    assert levels == ["error", None, "warn", "info"]
-    assert result.evidence[0].detail == "03:40:00Z error boom"
-    assert result.evidence[1].detail == "03:43:00Z panic: runtime error: nil map"
+    assert levels == ["panic", "error", "warn", "info"]  # a Go panic is an error, newest first
+    assert result.evidence[0].detail == "03:43:00Z panic panic: runtime error: nil map"
+    assert result.evidence[1].detail == "03:40:00Z error boom"
 
 
 async def test_detected_level_label(loki: respx.MockRouter, client: httpx.AsyncClient) -> None:
@@ -191,7 +200,7 @@ async def test_one_query_failing_is_partial(loki: respx.MockRouter, client: http
     result = await LokiCollector(client, selector=SELECTOR).collect(incident_request())
 
     assert result.status is SourceStatus.OK
-    assert result.error == "1/2 queries failed: errors: HTTP 502"
+    assert result.error == "1/3 queries failed: errors: HTTP 502"
     assert len(result.evidence) == 3
 
 
@@ -215,10 +224,10 @@ async def test_factory_sets_tenant_header(loki: respx.MockRouter, tenant: str | 
         assert collector is not None
         await collector.collect(incident_request())
 
-    assert route.call_count == 2
+    assert route.call_count == 3
     for call in route.calls:
         assert call.request.headers.get("X-Scope-OrgID") == expected
-    assert {call.request.url.params["query"] for call in route.calls} == {SELECTOR, ERROR_QUERY}
+    assert {call.request.url.params["query"] for call in route.calls} == {SELECTOR, ERROR_QUERY, CONFIG_QUERY}
 
 
 async def test_log_evidence_links_to_grafana_explore_only_when_grafana_is_configured(
@@ -240,3 +249,63 @@ async def test_log_evidence_links_to_grafana_explore_only_when_grafana_is_config
     assert query["expr"] == '{service="checkout"} |= "timeout acquiring connection from pool"'
     assert pane["range"] == {"from": str(int(request.window_start.timestamp() * 1000)),
                              "to": str(int(request.window_end.timestamp() * 1000))}
+
+
+async def test_mixed_formats_fold_into_events_whose_detail_is_the_decisive_line(
+        loki: respx.MockRouter, client: httpx.AsyncClient) -> None:
+    """Loki 3 splits a traceback across ``detected_level`` streams, newest first: the collector
+    still shows one event per stack, headed by its innermost exception, and keeps the raw lines."""
+    body = fixture_json("loki/query_range_streams_mixed_formats.json")
+    routes(loki, errors=httpx.Response(200, json=streams()), general=httpx.Response(200, json=body))
+
+    result = await LokiCollector(client, selector=SELECTOR).collect(incident_request())
+
+    details = [e.detail for e in result.evidence]
+    traceback = next(e for e in result.evidence if "QueuePool" in e.detail)
+    assert traceback.detail.startswith("03:41:02Z error sqlalchemy.exc.TimeoutError: QueuePool limit of size 5")
+    assert 'logged="Exception on /v1/invoices/INV-2025-118734 [GET]"' in traceback.detail
+    log = traceback.payload
+    assert isinstance(log, LogLine) and log.folded == 56 and log.fmt == "python"
+    assert log.line.startswith("[2025-11-25 03:41:02,117] ERROR in app") and "Traceback" in log.line
+    assert log.line.endswith("https://sqlalche.me/e/20/3o7r)")  # the raw lines, oldest first
+    assert sum("QueuePool" in d or "File \"" in d for d in details) == 1  # no frame is an item of its own
+    java = next(e for e in result.evidence if "ServiceUnavailable" in e.detail)
+    assert java.detail.startswith("03:41:02Z error org.springframework.web.client.HttpServerErrorException"
+                                  "$ServiceUnavailable: 503 Service Unavailable")
+    assert not any(d.lstrip("config: ").split(" ", 2)[-1].startswith("at ") for d in details)
+    # no timestamps, threads or pids of the line itself in any detail
+    assert not any("nio-8080" in d or "--- [" in d or "25/Nov/2025" in d or "E1125" in d for d in details)
+    access = [e for e in result.evidence if e.payload.fmt == "access"]  # type: ignore[union-attr]
+    assert access and all(e.payload.level == "error" for e in access)  # type: ignore[union-attr]
+    klog = next(e for e in result.evidence if "Failed to watch" in e.detail)
+    assert klog.payload.level == "error"  # type: ignore[union-attr]
+
+
+async def test_change_lines_are_kept_beyond_the_cap(loki: respx.MockRouter, client: httpx.AsyncClient) -> None:
+    errors = {"stream": {"pod": "checkout-1", "container": "app"},
+              "values": [[str(1764042000_000000000 + i * 10**9), f'level=error msg="charge failed" attempt={i}']
+                         for i in range(20)]}
+    infos = {"stream": {"pod": "checkout-1", "container": "app"},
+             "values": [[str(1764041900_000000000 + i * 10**8), f"level=info msg=\"GET /api/cart {i}\""]
+                        for i in range(30)]}
+    config = {"stream": {"pod": "checkout-1", "container": "app"}, "values": [
+        [str(1764041000_000000000), 'level=info msg="payments client configured" timeout=250ms pool_size=4'],
+        [str(1764041001_000000000), 'level=warn msg="setting spring.datasource.max-active is deprecated, ignored"'],
+        [str(1764041002_000000000), "level=info msg=\"starting checkout version v2.14.3\""],
+        [str(1764041003_000000000), 'level=info msg="GET /healthz 200"'],
+    ]}
+    routes(loki, errors=httpx.Response(200, json=streams(errors)),
+           general=httpx.Response(200, json=streams(errors, infos)),
+           config=httpx.Response(200, json=streams(config)))
+
+    result = await LokiCollector(client, selector=SELECTOR, limit=5).collect(incident_request())
+
+    changes = [e.detail for e in result.evidence if e.payload.config]  # type: ignore[union-attr]
+    assert changes == [  # warnings first, then newest first
+        "config: 03:23:21Z warn setting spring.datasource.max-active is deprecated, ignored",
+        "config: 03:23:22Z info starting checkout version v2.14.3",
+        "config: 03:23:20Z info payments client configured (timeout=250ms pool_size=4)",
+    ]
+    assert result.evidence[0].detail == "03:40:19Z error (×5) charge failed (attempt=19)"  # the capped errors
+    assert len(result.evidence) == 4
+    assert not any("healthz" in e.detail for e in result.evidence)
