@@ -11,6 +11,7 @@ names what it could not check, and never claims more than MEDIUM confidence.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 
 from bot.analyst.signals import (
     METRIC_LABEL,
+    ONSET_RULES,
     ErrorSummary,
     FailingSpan,
     Onset,
@@ -31,12 +33,15 @@ from bot.analyst.signals import (
     fmt_time,
     metric_onsets,
     previous_deploy,
+    is_error_log,
+    payloads,
     top_error,
     truncate,
 )
 from bot.deploy_history import rollback_params
+from bot.analyst.causes import Cause, find_causes, service_of
 from bot.manifests import describe_changes
-from bot.models import ConfigChange
+from bot.models import ConfigChange, LogLine
 from bot.models import (
     Action,
     ActionKind,
@@ -61,6 +66,7 @@ SOURCE_SETTINGS: dict[SourceName, str] = {
     SourceName.PROMETHEUS: "PROMETHEUS_URL",
     SourceName.ARGOCD: "ARGOCD_URL and ARGOCD_TOKEN",
     SourceName.JAEGER: "JAEGER_URL",
+    SourceName.KUBERNETES: "KUBERNETES_API_URL (or in-cluster config)",
 }
 
 #: A deploy that finished this long after the onset still counts (ArgoCD's deployedAt is when the
@@ -85,6 +91,11 @@ class _Findings:
     culprit: tuple[Evidence, Deploy] | None
     previous: tuple[Evidence, Deploy] | None
     latest_deploy: tuple[Evidence, Deploy] | None
+    #: a cause no rollback of the alerting service undoes (a certificate, a disk, a surge…), if any
+    cause: Cause | None = None
+    #: how well the culprit deploy's timing explains the onset: strong (≤ 15 min), medium (≤ 30 min),
+    #: weak (later, kept only because the errors name the new version or its change)
+    plausibility: str | None = None
 
     @property
     def transient(self) -> bool:
@@ -107,7 +118,7 @@ class DeterministicAnalyzer:
         unknowns += [f"{r.source.label}: {r.error}" for r in results if r.status is SourceStatus.OK and r.error]
         if not any(r.evidence for r in results):
             return _nothing_checked(request, results, unknowns)
-        found = self._find(evidence)
+        found = self._find(evidence, request)
         svc = request.service
         ref = request.window_end
 
@@ -134,9 +145,11 @@ class DeterministicAnalyzer:
 
     # ------------------------------------------------------------------- findings
 
-    def _find(self, evidence: list[Evidence]) -> _Findings:
-        onsets = metric_onsets(evidence)
-        errors = top_error(evidence)
+    def _find(self, evidence: list[Evidence], request: InvestigationRequest) -> _Findings:
+        svc = request.service
+        own = [item for item in evidence if service_of(item, svc) == svc]  # not a followed suspect's
+        onsets = symptom_order(metric_onsets(own), request.message)
+        errors = top_error(own) or top_error(evidence)
         failing = deepest_failing_span(evidence)
         onset: _Onset | None = None
         if onsets:
@@ -148,7 +161,7 @@ class DeterministicAnalyzer:
             onset = _Onset(trace[1].start, "the first failing trace", trace[0].id)
 
         deploys = deploys_in_order(evidence)
-        culprit = None
+        culprit, plausibility = None, None
         if onset is not None:
             before = [
                 pair
@@ -156,10 +169,69 @@ class DeterministicAnalyzer:
                 if pair[1].deployed_at <= onset.at + DEPLOY_SKEW
                 and onset.at - pair[1].deployed_at <= self._lookback
             ]
-            culprit = before[-1] if before else None
+            for pair in reversed(before):
+                plausibility = _plausibility(pair[1], onset, evidence)
+                if plausibility is not None:
+                    culprit = pair
+                    break
+        cause = _deciding_cause(find_causes(evidence, service=svc), culprit=culprit, plausibility=plausibility)
+        if cause is not None and cause.kind in _NO_ROLLBACK:
+            culprit, plausibility = None, None  # a rollback does not renew a certificate or free a disk
         previous = previous_deploy(deploys, culprit[1]) if culprit else None
-        latest = next((p for p in reversed(deploys) if p[1].current), deploys[-1] if deploys else None)
-        return _Findings(onset, onsets, errors, failing, culprit, previous, latest)
+        latest = next((p for p in reversed(deploys) if p[1].current and (p[1].service or svc) == svc),
+                      deploys[-1] if deploys else None)
+        return _Findings(onset, onsets, errors, failing, culprit, previous, latest, cause, plausibility)
+
+
+#: what the alert says it is about → the metric that is its own signal
+_ALERT_SIGNALS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"latenc|p9\d|slow|duration", re.IGNORECASE), "p99_latency"),
+    (re.compile(r"error|5xx|fail|availability", re.IGNORECASE), "error_ratio"),
+    (re.compile(r"memory|oom|heap", re.IGNORECASE), "memory"),
+)
+#: causes a rollback never fixes
+_NO_ROLLBACK = frozenset({"expired_certificate", "disk_full"})
+STRONG_GAP = timedelta(minutes=15)
+MEDIUM_GAP = timedelta(minutes=30)
+
+
+def symptom_order(onsets: list[Onset], alert_text: str | None) -> list[Onset]:
+    """The symptom first: the alert's own signal, sustained shifts before peaks that cleared
+    (a memory sum that doubles during a rollout is not the symptom), then earliest first."""
+    wanted = [metric for pattern, metric in _ALERT_SIGNALS if alert_text and pattern.search(alert_text)]
+    return sorted(onsets, key=lambda o: (o.cleared, o.metric not in wanted[:1], o.at))
+
+
+def _plausibility(deploy: Deploy, onset: _Onset, evidence: Sequence[Evidence]) -> str | None:
+    """strong within 15 min of the onset, medium within 30; beyond, weak and only when the error
+    lines name the new version (its image tag, git tag or short sha) or a value its diff changed."""
+    gap = onset.at - deploy.deployed_at
+    if gap <= STRONG_GAP:
+        return "strong"
+    if gap <= MEDIUM_GAP:
+        return "medium"
+    names = {deploy.short, deploy.display_label, *deploy.git_tags}
+    names |= {c.after for c in deploy.changes or [] if c.after and not c.hidden and len(c.after) >= 3}
+    errors = [log.line for _, log in payloads(evidence, LogLine) if is_error_log(log)]
+    if any(name and name in line for name in names for line in errors):
+        return "weak"
+    return None
+
+
+def _deciding_cause(causes: list[Cause], *, culprit: tuple[Evidence, Deploy] | None,
+                    plausibility: str | None) -> Cause | None:
+    """A certificate or a full disk always decide; a surge, a leak or a dependency down only when no
+    deploy explains the onset well (a leak after a deploy is the deploy's: rolled back first)."""
+    for cause in causes:
+        if cause.kind in _NO_ROLLBACK:
+            return cause
+    strong_deploy = culprit is not None and plausibility == "strong"
+    for cause in causes:
+        if cause.kind == "memory_leak":
+            return cause
+        if cause.kind in ("traffic_surge", "dependency_down") and not strong_deploy:
+            return cause
+    return None
 
 
 # --------------------------------------------------------------------------- pieces
@@ -198,6 +270,14 @@ def mentioned_change(found: _Findings) -> ConfigChange | None:
 
 
 def _confidence(found: _Findings) -> tuple[Confidence, int]:
+    cause = found.cause
+    if cause is not None and cause.kind in _NO_ROLLBACK:
+        # the error text itself says it ("certificate has expired"), or only a metric does
+        return (Confidence.HIGH, 80) if any(i.startswith("logs") for i in cause.evidence_ids) else (Confidence.MEDIUM, 60)
+    if cause is not None and found.culprit is None:
+        return Confidence.MEDIUM, {"traffic_surge": 65, "memory_leak": 60}.get(cause.kind, 50)
+    if found.culprit and found.plausibility != "strong":
+        return Confidence.LOW, 40 if found.plausibility == "medium" else 30
     if found.onset and found.onset.metric and found.culprit and _errors_agree(found):
         if mentioned_change(found) is not None:
             return Confidence.HIGH, 80
@@ -210,8 +290,21 @@ def _confidence(found: _Findings) -> tuple[Confidence, int]:
 
 
 def _category(found: _Findings, svc: str) -> tuple[Category, str]:
+    cause = found.cause
+    if cause is not None and found.culprit is None:
+        category = {"expired_certificate": Category.CONNECTIVITY, "disk_full": Category.RESOURCE_EXHAUSTION,
+                    "traffic_surge": Category.RESOURCE_EXHAUSTION, "memory_leak": Category.RESOURCE_EXHAUSTION,
+                    "dependency_down": Category.DEPENDENCY}[cause.kind]
+        owner = cause.service
+        if cause.kind == "dependency_down" and owner == svc and found.failing and found.failing.service != svc:
+            owner = found.failing.service
+        return category, owner
     if found.culprit:
-        return Category.DEPLOY_REGRESSION, svc
+        deploy = found.culprit[1]
+        owner = deploy.service or svc
+        if deploy.changes and all(not c.what.startswith("image ") for c in deploy.changes):
+            return Category.CONFIG, owner
+        return Category.DEPLOY_REGRESSION, owner
     if found.failing and found.failing.service != svc:
         return Category.DEPENDENCY, found.failing.service
     if found.onset and found.onset.metric:
@@ -253,7 +346,15 @@ def _onset_phrase(onset: _Onset, *, ref: datetime) -> str:
 def _statement(found: _Findings, svc: str, *, ref: datetime, lookback: timedelta) -> str:
     parts: list[str] = []
     onset = found.onset
-    if found.culprit and onset:
+    cause = found.cause
+    if cause is not None:
+        parts.append(_CAUSE_WORDS[cause.kind].format(service=cause.service, what=truncate(cause.what, 200)))
+    if found.culprit and onset and found.plausibility != "strong":
+        deploy = found.culprit[1]
+        parts.append(f"{_deploy_phrase(deploy, ref=ref)}, {_gap_phrase(deploy, onset)} {_onset_phrase(onset, ref=ref)} "
+                     f"— {'a loose' if found.plausibility == 'medium' else 'a weak'} link in time"
+                     + ("" if found.plausibility == "medium" else ", kept because the errors name the new version"))
+    elif found.culprit and onset:
         deploy = found.culprit[1]
         parts.append(
             f"{_deploy_phrase(deploy, ref=ref)}, {_gap_phrase(deploy, onset)} "
@@ -299,8 +400,23 @@ def _statement(found: _Findings, svc: str, *, ref: datetime, lookback: timedelta
     return "; ".join(parts) + "."
 
 
+_CAUSE_WORDS = {
+    "expired_certificate": "An expired TLS certificate at {service}: {what}; no rollback or restart renews it",
+    "disk_full": "{service} is out of disk space: {what}",
+    "traffic_surge": "A traffic surge on {service} that its autoscaling cannot absorb: {what}",
+    "memory_leak": "{service} runs out of memory: {what}",
+    "dependency_down": "A dependency of {service} is unreachable: {what}",
+}
+
+
 def _title(found: _Findings, svc: str) -> str:
     symptom = found.onsets[0].describe() if found.onsets else None
+    if found.cause is not None and found.culprit is None:
+        what = {"expired_certificate": "expired certificate", "disk_full": "disk full",
+                "traffic_surge": "traffic surge", "memory_leak": "out of memory",
+                "dependency_down": "dependency unreachable"}[found.cause.kind]
+        where = f" at {found.cause.service}" if found.cause.service != svc else ""
+        return f"{svc}: {symptom + ', ' if symptom else ''}{what}{where}"
     if found.culprit:
         label = deploy_label(found.culprit[1])
         return f"{svc}: {symptom} after deploy {label}" if symptom else f"{svc}: errors after deploy {label}"
@@ -394,17 +510,71 @@ def _refs(found: _Findings, results: Sequence[SourceResult]) -> list[EvidenceRef
     return refs
 
 
+def _cause_actions(found: _Findings, request: InvestigationRequest) -> list[Action] | None:
+    """The remedy for a cause no rollback of the alerting service fixes; None: decide as before."""
+    cause = found.cause
+    if cause is None or found.culprit is not None:
+        return None
+    svc = request.service
+    namespace = request.namespace if cause.service == svc else None
+    target = ActionTarget(service=cause.service, namespace=namespace)
+    match cause.kind:
+        case "expired_certificate":
+            text = (f"Renew or rotate the expired certificate ({truncate(cause.what, 160)}) and restart what "
+                    "serves it; a rollback or a restart alone does not help.")
+        case "disk_full":
+            text = (f"Free space or grow the volume of {cause.service} ({truncate(cause.what, 160)}); then check "
+                    "what filled it (logs, WAL, temp files).")
+        case "traffic_surge" if cause.replicas:
+            replicas = max(int(math.ceil(cause.replicas * min(cause.ratio or 1.0, 2.0))), int(cause.replicas) + 1)
+            return [
+                Action(kind=ActionKind.SCALE, target=target, params={"replicas": replicas},
+                       rationale=(f"{truncate(cause.what, 200)}: about {cause.ratio or 1:.1f}× the usual load with "
+                                  f"the autoscaler at its maximum; scale to {replicas} (at most 2× now) and raise "
+                                  "the HPA maximum, or the HPA scales it back.")),
+                Action(kind=ActionKind.MANUAL, target=target,
+                       params={"text": f"Raise the HPA maximum of {cause.service} and find where the extra "
+                                       "traffic comes from (a client retry storm, a campaign, a bot)."},
+                       rationale="A restart or rollback does not add capacity."),
+            ]
+        case "traffic_surge":
+            text = (f"Add capacity to {cause.service} ({truncate(cause.what, 160)}): raise its replicas or CPU "
+                    "limit; find where the extra traffic comes from.")
+        case "memory_leak":
+            return [
+                Action(kind=ActionKind.RESTART, target=target,
+                       rationale=f"{truncate(cause.what, 200)}; no deploy explains it: a rollout restart frees the "
+                                 "memory for now (a stopgap: the leak comes back)."),
+                Action(kind=ActionKind.MANUAL, target=target,
+                       params={"text": f"Find what grows in {cause.service}'s memory (heap profile, caches without "
+                                       "eviction) before it is killed again."},
+                       rationale="Rule-based brief: a person should confirm the cause."),
+            ]
+        case _:  # dependency_down
+            owner = _category(found, svc)[1]
+            target = ActionTarget(service=owner, namespace=request.namespace if owner == svc else None)
+            text = (f"Check {owner}: it refuses or drops connections ({truncate(cause.what, 160)}); its health, "
+                    "its own recent changes and its limits.")
+    return [Action(kind=ActionKind.MANUAL, target=target, params={"text": text},
+                   rationale="Rule-based brief: nothing Sitrep can run fixes this; a person must.")]
+
+
 def _actions(found: _Findings, request: InvestigationRequest) -> list[Action]:
     svc = request.service
+    by_cause = _cause_actions(found, request)
+    if by_cause is not None:
+        return by_cause
     actions: list[Action] = []
     if found.culprit and found.previous:
         deploy, prev = found.culprit[1], found.previous[1]
         when = f" {_gap_phrase(deploy, found.onset)} the onset" if found.onset else ""
         later = "" if deploy.current else " Later deploys run now; they would be rolled back too."
+        owner = deploy.service or svc
         actions.append(
             Action(
                 kind=ActionKind.ROLLBACK,
-                target=ActionTarget(service=svc, namespace=request.namespace, app=deploy.app),
+                target=ActionTarget(service=owner, namespace=request.namespace if owner == svc else None,
+                                    app=deploy.app),
                 params=rollback_params(prev),
                 rationale=(
                     f"{deploy_label(deploy)} went out{when}; roll back to {prev.ref}, the revision "
@@ -412,7 +582,13 @@ def _actions(found: _Findings, request: InvestigationRequest) -> list[Action]:
                 ),
             )
         )
-    elif found.onset and not found.transient and not (found.failing and found.failing.service != svc):
+        if found.cause is not None and found.cause.kind == "memory_leak":
+            actions.append(Action(
+                kind=ActionKind.RESTART, target=ActionTarget(service=owner, namespace=request.namespace
+                                                             if owner == svc else None, app=deploy.app),
+                rationale="A stopgap until the rollback is approved: a restart frees the leaked memory for now."))
+    elif (found.onset and not found.transient and not (found.failing and found.failing.service != svc)
+          and (found.errors is not None or found.failing is not None or not _marginal(found.onset))):
         actions.append(
             Action(
                 kind=ActionKind.RESTART,
@@ -437,6 +613,17 @@ def _actions(found: _Findings, request: InvestigationRequest) -> list[Action]:
         )
     )
     return actions
+
+
+def _marginal(onset: _Onset) -> bool:
+    """A breach that barely crosses its onset threshold (under 1.5× of it) with nothing else wrong:
+    not worth an action, only a look."""
+    metric = onset.metric
+    if metric is None:
+        return False
+    factor, floor = ONSET_RULES.get(metric.metric, (3.0, 0.0))
+    threshold = max(factor * metric.baseline, floor)
+    return threshold > 0 and metric.peak < 1.5 * threshold
 
 
 def _dependency(found: _Findings, svc: str) -> bool:
@@ -475,6 +662,10 @@ def _affected(found: _Findings, svc: str) -> list[str]:
     services = [svc]
     if found.failing and found.failing.service not in services:
         services.append(found.failing.service)
+    for other in (found.cause.service if found.cause else None,
+                  (found.culprit[1].service if found.culprit else None)):
+        if other and other not in services:
+            services.append(other)
     return services
 
 

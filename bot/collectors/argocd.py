@@ -102,6 +102,8 @@ class ArgoCDCollector:
         with parsing(self.source):
             status = body["status"]
             history = parse_history(app, body)
+            for deploy in history:
+                deploy.service = request.service
             chosen = select_deploys(history, end=request.window_end, recent=self._recent)
         note = await self._enrich(app, body, history) if history else None
         evidence = [
