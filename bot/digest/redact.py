@@ -289,7 +289,7 @@ _AUTH_HEADER = re.compile(
 _BEARER = re.compile(r"(?<![A-Za-z0-9])[Bb]earer[ \t]+(?P<v>[A-Za-z0-9._~+/-]{8,}=*)")
 _BASIC = re.compile(r"(?<![A-Za-z0-9])Basic[ \t]+(?P<v>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
 _URL_PASSWORD = re.compile(
-    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://[^:/?#@\s\"'<>]*:(?P<v>[^/?\s\"'<>]+)@"
+    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://[^:/?#@\s\"'<>]*:(?!\d+[/?#])(?P<v>[^/\s\"'<>]+)@"
 )
 
 # Values that are not secrets even after a secret-looking key: states, flags, already-masked values.
@@ -385,7 +385,7 @@ _KV = re.compile(_KV_SOURCE, re.I)
 _KV_LOWER = re.compile(_KV_SOURCE)
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _KEY_RE = re.compile(r"(?i)(?:" + _KEY_WORDS + r")$")
-_PORTISH = re.compile(r"\d{1,5}(?:/.*)?")
+_PORTISH = re.compile(r"\d{1,5}(?:/[a-z]+)?")  # auth:8080, 443/tcp
 # Run-together names whose last word is one of the key words: apikey, storepass, authtoken, ...
 _COMPOUND_PREFIXES = (
     "api", "access", "secret", "private", "signing", "encryption", "master", "account", "app", "license", "write",
@@ -614,7 +614,7 @@ def _prose(m: re.Match[str], text: str) -> Iterator[_Hit]:
     while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-."):
         start -= 1
     key = text[start:term_end]
-    if start > 0 and text[start - 1] in "<@/:":  # a placeholder, a host, arn:...:secret:x
+    if start > 0 and text[start - 1] in "<@/:+":  # a placeholder, a host, arn:...:secret:x, base64 (...+Pw==)
         return
     if start > 0 and text[start - 1] == "=" and not m.group("conn").strip():  # auth_method=password: a value
         return
@@ -742,17 +742,18 @@ def _decodes_to_text(value: str) -> bool:
 
 
 # National identity numbers, only after a word that names them (a bare 9-digit number is anything).
+# Run on the lower-cased text (a case-insensitive regex is slower); the handler upper-cases what it checks.
 _NATIONAL_ID = re.compile(
-    r"(?i)(?<![A-Za-z])(?:"
+    r"(?<![a-z])(?:"
     r"(?P<ssn_ctx>ssn|social[ _-]?security(?:[ _-]?(?:number|no))?|ss[ _-]?(?:number|no)|tax[ _-]?id|ssn[ _-]?number)"
-    r"[A-Za-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<ssn>\d{3}(?P<ssn_sep>[- ]?)\d{2}(?P=ssn_sep)\d{4})"
+    r"[a-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<ssn>\d{3}(?P<ssn_sep>[- ]?)\d{2}(?P=ssn_sep)\d{4})"
     r"|(?P<nino_ctx>nino|national[ _-]?insurance(?:[ _-]?(?:number|no))?|ni[ _-]?(?:number|no))"
-    r"[A-Za-z_.]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<nino>[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])"
+    r"[a-z_.]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<nino>[a-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[a-d])"
     r"|(?P<sin_ctx>sin|social[ _-]?insurance(?:[ _-]?(?:number|no))?|sin[ _-]?(?:number|no))"
-    r"[A-Za-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<sin>\d{3}(?P<sin_sep>[- ]?)\d{3}(?P=sin_sep)\d{3})"
+    r"[a-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<sin>\d{3}(?P<sin_sep>[- ]?)\d{3}(?P=sin_sep)\d{3})"
     r"|(?P<dni_ctx>dni|nie|nif|documento(?:[ _-]?de[ _-]?identidad)?)"
-    r"[A-Za-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<dni>[XYZ]?\d{7,8}[ -]?[A-Z])"
-    r")(?![A-Za-z0-9])"
+    r"[a-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<dni>[xyz]?\d{7,8}[ -]?[a-z])"
+    r")(?![a-z0-9])"
 )
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
@@ -977,10 +978,11 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("prose", _PROSE, _prose,
           lower_needles=("pass", "pw", "pwd", "secret", "key", "token", "credential"), lower_pattern=_PROSE_LOWER,
           skip_taken=True),
-    _Rule("national_id", _NATIONAL_ID, _national_id,
+    _Rule("national_id", re.compile(_NATIONAL_ID.pattern, re.I), _national_id, lower_pattern=_NATIONAL_ID,
           lower_needles=("ssn", "social", "ss_n", "ss n", "tax_id", "tax id", "taxid", "tax-id", "nino", "insurance",
-                         "ni_n", "ni n", "ni-n", "sin ", "sin_", "sin:", "sin=", 'sin"', "sin'", "sin-", "dni", "nie",
-                         "nif", "documento")),
+                         "ni_n", "ni n", "ni-n", "sin ", "sin_", "sin:", "sin=", 'sin"', "sin'", "sin-", "dni", "nie ",
+                         "nie:", "nie=", 'nie"', "nie'", "nie_", "nif ", "nif:", "nif=", 'nif"', "nif'", "nif_",
+                         "documento")),
     _Rule("card", _CARD, _card),
     _Rule("iban", _IBAN, _iban),
     _Rule("email", _EMAIL, _email, needles=("@", "%40")),
