@@ -243,13 +243,13 @@ def _dated(text: str) -> Parsed | None:
     if "\t" in text and (zap := _zap(text)):
         return zap
     if m := _SPRING.match(text):
-        return Parsed("spring", normal_level(m["level"]), m["msg"].strip(), {"logger": m["logger"]})
+        return _with_pairs("spring", m["level"], m["msg"], {"logger": m["logger"]})
     if m := _LOGBACK.match(text):
-        return Parsed("logback", normal_level(m["level"]), m["msg"].strip(), {"logger": m["logger"]})
+        return _with_pairs("logback", m["level"], m["msg"], {"logger": m["logger"]})
     if m := _LOG4J.match(text):
-        return Parsed("logback", normal_level(m["level"]), m["msg"].strip(), {"logger": m["logger"]})
+        return _with_pairs("logback", m["level"], m["msg"], {"logger": m["logger"]})
     if m := _PY_DASHES.match(text):
-        return Parsed("python", normal_level(m["level"]), m["msg"].strip(), {"logger": m["logger"]})
+        return _with_pairs("python", m["level"], m["msg"], {"logger": m["logger"]})
     if m := _ZEROLOG.match(text):
         message, fields = _split_kv(m["msg"])
         return Parsed("zerolog", normal_level(m["level"]), message, fields)
@@ -265,6 +265,13 @@ def _dated(text: str) -> Parsed | None:
             fields = {"logger": m["logger"], **fields}
         return Parsed(fmt, level, message, fields)
     return None
+
+
+def _with_pairs(fmt: str, level: str, text: str, fields: dict[str, str]) -> Parsed:
+    """A message with trailing ``key=value`` pairs (``lookup failed invoiceId=INV-1``): the pairs
+    become fields, so the message reads (and templates) the same in every format."""
+    message, pairs = _split_kv(text.strip())
+    return Parsed(fmt, normal_level(level), message or text.strip(), {**fields, **pairs})
 
 
 def _zap(text: str) -> Parsed | None:
@@ -302,6 +309,9 @@ def _klog(text: str) -> Parsed | None:
         if q[2] == "" or kv:
             message = q[1].replace('\\"', '"')
             fields.update(kv)
+    else:
+        message, pairs = _split_kv(message)
+        fields.update(pairs)
     return Parsed("klog", normal_level(m["level"]), message, fields)
 
 
@@ -426,7 +436,7 @@ _FLAT_PY = re.compile(r"Traceback \(most recent call last\):.*File \"[^\"]*\", l
                       r"\s((?:[a-zA-Z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Timeout|Warning|Failure)"
                       r"(?::\s.*)?)$", re.S)
 _FLAT_JAVA = re.compile(r"(?:^|\s)((?:[a-z_][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)[\w$]*(?::\s.*?)?)(?=\s+at\s[\w$.<>]+\(|$)")
-_FLAT_CAUSED = re.compile(r"Caused by: ((?:[a-zA-Z_][\w$]*\.)+[A-Z][\w$]*(?::\s(?:(?!\sat\s).)*)?)")
+_FLAT_CAUSED = re.compile(r"Caused by: ((?:[a-zA-Z_][\w$]*\.)+[A-Z][\w$]*(?::\s(?:(?!\sat\s|\s\.\.\.\s\d+\s|\sCaused by: ).)*)?)")
 
 
 def _flat_headline(text: str) -> str | None:
@@ -652,15 +662,17 @@ def is_config(parsed: Parsed, level: str | None) -> bool:
     if _CONFIG_WORDS.search(parsed.message):
         return True
     keys = [k for k in parsed.fields if k not in ("logger", "caller", "status", "duration_ms", "duration")]
-    return sum(1 for k in keys if _CONFIG_KEYS.search(k)) >= 1 and bool(
-        re.search(r"\b(?:start|boot|init|config|load|set|using|appl|flag|version)", parsed.message, re.I))
+    found = sum(1 for k in keys if _CONFIG_KEYS.search(k))
+    return found >= 2 or found == 1 and bool(
+        re.search(r"\b(?:start|boot|init|config|load|set|using|appl|flag|version|client|pool)", parsed.message, re.I))
 
 
 # --------------------------------------------------------------------------- what a reader sees
 
 #: fields never worth a reader's attention in a one-line summary
 _NOISE_FIELDS = frozenset({"logger", "caller", "pid", "tid", "thread", "process", "agent", "referer", "referrer",
-                           "source", "file", "line", "func", "function", "hostname", "host.name", "v", "name"})
+                           "source", "file", "line", "func", "function", "hostname", "host.name", "v", "name",
+                           "pod", "pod_name", "container", "container_name", "namespace", "node", "instance"})
 _FIRST_FIELDS = ("exception", "error", "err", "error.kind", "error.message", "error.type", "reason", "status",
                  "upstream_status", "upstream", "upstream_name", "upstream_addr", "logged")
 _LONG_FIELDS = frozenset({"exception", "error", "err", "error.message", "reason", "upstream", "logged"})
