@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from bot.digest.redact import Redactor
+from bot.digest.redact import Redactor, placeholder, secret_kind_for_key
 from bot.models import Deploy, LogLine, SourceResult, Trace
 
 
@@ -19,16 +19,26 @@ def scrub_results(results: Sequence[SourceResult], redactor: Redactor) -> tuple[
         removed.update(finding.kind for finding in redacted.findings)
         return redacted.text
 
+    def clean_field(key: str, value: str) -> str:
+        """A field whose name says secret (``api_key``) is replaced whole; other values are scanned."""
+        kind = secret_kind_for_key(key)
+        if kind is not None and redactor.redact_field(key, value) == placeholder(kind):
+            removed[kind] += 1
+            return placeholder(kind)
+        return clean(value)
+
     scrubbed = []
     for result in results:
         evidence = []
         for item in result.evidence:
             update: dict[str, object] = {"detail": clean(item.detail)}
             payload = item.payload
-            if isinstance(payload, LogLine):
+            if isinstance(payload, LogLine):  # log lines and Kubernetes events
                 update["payload"] = payload.model_copy(update={
                     "line": clean(payload.line),
-                    "labels": {k: clean(v) for k, v in payload.labels.items()},
+                    "message": clean(payload.message) if payload.message else payload.message,
+                    "labels": {k: clean_field(k, v) for k, v in payload.labels.items()},
+                    "fields": {k: clean_field(k, v) for k, v in payload.fields.items()},
                 })
             elif isinstance(payload, Deploy):  # who deployed, the commit, configuration values
                 update["payload"] = payload.model_copy(update={

@@ -11,6 +11,10 @@ becomes a row, and each alert either
 
 Thread lines ("joined", "resolved") are ``say`` jobs, so a worker with Slack says them even when
 the alert came in over HTTP. Calls are synchronous; async callers use ``asyncio.to_thread``.
+
+Nothing is kept unredacted: an alert's name, summary, label and annotation values and links, and a dead
+letter's body and reason, go through ``bot.digest.redact`` before they are stored or logged (a token in an
+annotation, a password in a label, a webhook body with an API key that could not be parsed).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from bot.digest.redact import Redactor
 from bot.intake.grouping import AlertFacts, DependencyGraph, OpenIncident, find_incidents, probable_root
 from bot.intake.messages import alert_identity
 from bot.models import Alert, AlertSource, AlertState, IncidentStatus, TimelineEventType, utcnow
@@ -103,8 +108,9 @@ class IntakeLimits:
 
 class AlertIntake:
     def __init__(self, engine: Engine, queue: JobQueue, *, limits: IntakeLimits = IntakeLimits(),
-                 graph: Callable[[], DependencyGraph] = DependencyGraph) -> None:
+                 graph: Callable[[], DependencyGraph] = DependencyGraph, redactor: Redactor | None = None) -> None:
         self._engine = engine
+        self._redactor = redactor or Redactor()
         self._queue = queue
         self._limits = limits
         self._graph = graph
@@ -114,6 +120,7 @@ class AlertIntake:
     # ------------------------------------------------------------------ public
 
     def accept(self, alerts: Sequence[Alert], delivery: Delivery) -> IntakeResult:
+        alerts = [self.redacted(alert) for alert in alerts]
         graph = self._graph()
         with self._lock, Session(self._engine) as session:
             if self._postgres:
@@ -137,12 +144,26 @@ class AlertIntake:
         with Session(self._engine) as session:
             return session.get(SlackEventRow, event_id) is not None
 
+    def redacted(self, alert: Alert) -> Alert:
+        """``alert`` with its name, summary, label and annotation values and links redacted. Service and
+        namespace stay: they name what to investigate. Redaction is deterministic, so the same alert seen
+        in Slack and by webhook still has one identity."""
+        redact, field = self._redactor.redact_text, self._redactor.redact_field
+        return alert.model_copy(update={
+            "name": redact(alert.name),
+            "summary": redact(alert.summary) if alert.summary else alert.summary,
+            "labels": {k: field(k, v) for k, v in alert.labels.items()},
+            "annotations": {k: field(k, v) for k, v in alert.annotations.items()},
+            "links": {k: redact(v) for k, v in alert.links.items()},
+        })
+
     def dead_letter(self, *, route: str, reason: str, body: bytes | str) -> int:
-        """Keep what could not be read, with the reason."""
+        """Keep what could not be read, with the reason: both redacted (``size`` is the raw body's)."""
         raw = body if isinstance(body, bytes) else body.encode("utf-8", "replace")
+        reason = self._redactor.redact_text(reason[:1000])
+        kept = self._redactor.redact_text(raw[:DEAD_LETTER_BYTES].decode("utf-8", "replace"))
         with Session(self._engine) as session:
-            row = DeadLetterRow(route=route, reason=reason[:1000], size=len(raw),
-                                body=raw[:DEAD_LETTER_BYTES].decode("utf-8", "replace"))
+            row = DeadLetterRow(route=route, reason=reason, size=len(raw), body=kept)
             session.add(row)
             session.commit()
             assert row.id is not None
