@@ -24,10 +24,12 @@ from bot.analyst.signals import (
     series_summary,
     truncate,
 )
+from bot.analyst.causes import service_of
 from bot.digest.budget import DEFAULT_BUDGET, Part, fit
 from bot.digest.deploys import digest_deploys
 from bot.digest.logs import LogEntry, mine_templates, render_templates
 from bot.digest.metrics import MetricDigest, digest_series
+from bot.digest.saturation import FACT_NAMES
 from bot.digest.traces import digest_traces
 from bot.models import (
     EVIDENCE_SOURCE_OF,
@@ -51,13 +53,22 @@ The summary has at most 3 bullets, each with numbers.
 2. Find when the symptom started and correlate it with deploys: a deploy shortly before the onset is \
 the prime suspect (category deploy_regression). Name its target revision, history id and time, and how \
 long before the onset it happened. Name a deploy by its label and short sha; a branch name (HEAD, main) never names a deploy.
-3. Follow failures to the deepest failing dependency (traces, error logs) and say which it is.
+3. Follow failures to the deepest failing dependency (traces, error logs) and say which it is. Evidence \
+of another service examined for this incident starts with its name in brackets ([payments] …).
 4. Propose actions safest first: rollback > restart > scale > sync > runbook > manual. Use only the \
 action kinds of the schema, with exactly the parameters of that kind, on services that appear in the \
 request or the evidence. A rollback's to_revision must be the revision of one deploy in the deploy \
 evidence (its git sha, or its chart version for a Helm chart) deployed before the current one, never a \
 branch name; set history_id to that entry's history id. A sync's revision must be a revision of the \
 deploy evidence or the head revision it reports. Never propose shell commands.
+Choose the remedy by cause: a deploy regression or a bad configuration deploy → rollback to the \
+previous deploy; a traffic surge with saturation (HPA at its maximum, CPU throttled) and no deploy → \
+scale to about the current replicas × the load ratio; a leak after a deploy → rollback first, restart \
+only as a stopgap; a failing dependency → act on the dependency (rollback when its own deploy \
+correlates) or a manual step naming it; an expired certificate, a full disk or an outside outage → a \
+manual step naming the resource, never a rollback or restart; a short spike that is over or a \
+marginal breach with nothing changed → no executable action. A deploy long (30+ min) before the onset \
+is a weak suspect unless the errors name its version or a value its diff changed.
 5. Confidence: HIGH only when onset, deploy/change and errors all agree and point to one cause; MEDIUM \
 when the evidence is consistent but incomplete; LOW otherwise. confidence_score is 0-100 and matches it.
 6. List in unknowns every source that is missing, failed or timed out, and anything you could not check. \
@@ -173,8 +184,12 @@ def _parts(result: SourceResult, context: _DigestContext) -> list[Part]:
     traces = [e for e in result.evidence if isinstance(e.payload, Trace)]
     parts: list[Part] = []
     if logs:
-        parts += _log_parts(logs, since=context.since, when=when)
+        parts += _log_parts(logs, since=context.since, when=when, service=request.service)
     for item in metrics:
+        assert isinstance(item.payload, MetricSeries)
+        if item.payload.name in FACT_NAMES:  # a saturation fact: decisive, said as the collector said it
+            parts.append(Part("metrics", "saturation fact", f"[{item.id}] {item.detail}", 97, frozenset({item.id})))
+            continue
         digest = context.metrics.get(item.id)
         if digest is None:
             continue
@@ -203,25 +218,49 @@ def _parts(result: SourceResult, context: _DigestContext) -> list[Part]:
                               70 if item.payload.error else 30, frozenset({item.id})))
     others = [e for e in result.evidence if e.payload is None]
     for item in others:
+        # the deploy's diff and Kubernetes Warning events decide incidents; an app status line less so
+        score = 97 if " changed against " in item.detail else 93 if "Kubernetes event" in item.detail else 80
         parts.append(Part(EVIDENCE_SOURCE_OF[result.source].value, "status line",
-                          f"[{item.id}] {_render(item, request)}", 80, frozenset({item.id})))
+                          f"[{item.id}] {_render(item, request)}", score, frozenset({item.id})))
     return parts
 
 
-def _log_parts(logs: list[Evidence], *, since: datetime | None, when: Callable[[datetime], str]) -> list[Part]:
+def _log_parts(logs: list[Evidence], *, since: datetime | None, when: Callable[[datetime], str],
+               service: str) -> list[Part]:
+    """Log templates, the decisive first: a folded exception's headline, an error of another
+    service examined, a change line (configuration printed after a deploy), then other errors,
+    warnings and the rest."""
     entries = []
+    decisive: dict[str, float] = {}
     for item in logs:
-        assert isinstance(item.payload, LogLine)
+        payload = item.payload
+        assert isinstance(payload, LogLine)
         merged = _MERGED.search(item.detail)
-        entries.append(LogEntry(at=item.payload.at, line=log_message(item.payload.line),
-                                level=log_level(item.payload), evidence_id=item.id,
+        message = payload.message or log_message(payload.line)
+        owner = service_of(item, service)
+        if owner != service:
+            message = f"[{owner}] {message}"
+        if payload.config:
+            message = f"config: {message}"
+        level = "info" if payload.config and not is_error_log(payload) else log_level(payload)
+        entries.append(LogEntry(at=payload.at, line=message, level=level, evidence_id=item.id,
                                 count=int(merged.group(1)) if merged else 1))
+        bonus = 0.0
+        if payload.folded > 1 and is_error_log(payload):
+            bonus = max(bonus, 5.5)  # the innermost exception of a stack trace
+        if owner != service and is_error_log(payload):
+            bonus = max(bonus, 5.0)  # the followed dependency's own error
+        if payload.config:
+            bonus = max(bonus, 76.0)  # a change line: info, yet it may explain the change
+        if bonus:
+            decisive[item.id] = max(decisive.get(item.id, 0.0), bonus)
     templates = mine_templates(entries, since=since)
     digest = render_templates(templates, token_budget=10**9, fmt=when)
     parts = []
     for rank, (template, line) in enumerate(zip(digest.kept, digest.lines, strict=True)):
         base = 92 if template.is_error else 50 if (template.level or "").startswith("warn") else 20
-        score = base + (3 if template.new else 0) - rank * 0.01
+        bonus = max((decisive.get(i, 0.0) for i in template.evidence_ids), default=0.0)
+        score = base + bonus + (3 if template.new else 0) - rank * 0.01
         parts.append(Part("logs", "log template", line, score, frozenset(template.evidence_ids)))
     return parts
 

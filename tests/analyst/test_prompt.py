@@ -147,3 +147,46 @@ def test_schema_is_flat_and_describes_action_params() -> None:
     assert set(schema["required"]) >= {"title", "summary", "category", "root_cause"}
     schema["properties"].clear()
     assert brief_schema()["properties"]  # callers get a copy
+
+
+def _words(seed: int) -> str:
+    """A line of letter-only words unlike any other line's (no two group into one template)."""
+    return " ".join("".join(chr(97 + (seed * 31 + k * 7 + j * 13) % 26) for j in range(5 + k % 3))
+                    for k in range(4 + seed % 5))
+
+
+def test_the_decisive_lines_survive_a_small_budget_and_hundreds_of_noise_templates() -> None:
+    """Noise first in the data, decisive lines last: the budget keeps what decides the incident."""
+    from bot.models import Evidence, EvidenceSource, LogLine, MetricSeries, SourceName, SourceResult, SourceStatus
+
+    at = T - timedelta(minutes=2)
+    noise = [Evidence(id=f"logs-{i}", source=EvidenceSource.LOGS, detail=f"info noise {i}", at=at,
+                      payload=LogLine(at=at, line=_words(i), level="info")) for i in range(1, 301)]
+    decisive = [
+        Evidence(id="logs-901", source=EvidenceSource.LOGS, detail="config", at=at,
+                 payload=LogLine(at=at, line="HttpClient configured: connectTimeout=3s poolSize=5", level="info",
+                                 config=True)),
+        Evidence(id="logs-902", source=EvidenceSource.LOGS, detail="error", at=at,
+                 payload=LogLine(at=at, line="Traceback …", message="sqlalchemy.exc.TimeoutError: QueuePool limit "
+                                 "of size 5 overflow 0 reached", level="error", folded=14)),
+        Evidence(id="logs-903-payments", source=EvidenceSource.LOGS, detail="[payments] error", at=at,
+                 payload=LogLine(at=at, line="x509: certificate has expired", level="error")),
+    ]
+    logs = SourceResult(source=SourceName.LOKI, status=SourceStatus.OK, evidence=[*noise, *decisive])
+    points = [(T - timedelta(minutes=9 - i), 12.0) for i in range(10)]
+    facts = SourceResult(source=SourceName.PROMETHEUS, status=SourceStatus.OK, evidence=[
+        Evidence(id="metrics-7", source=EvidenceSource.METRICS, detail="HPA invoices at max 12/12 replicas",
+                 payload=MetricSeries(name="hpa_at_max", query="q", points=points))])
+    diff = scenario.deploys()
+    diff = diff.model_copy(update={"evidence": [*diff.evidence, Evidence(
+        id="deploys-9", source=EvidenceSource.DEPLOYS,
+        detail="checkout v2.14.3 (c4d5e6f, history 13) changed against v2.14.2 (8b1e0f4, history 12): "
+               "ConfigMap checkout-config DB_POOL_MAX 50 → 10")]})
+
+    prompt = build_prompt(scenario.request(), [logs, facts, diff], limits=PromptLimits(token_budget=1200))
+
+    assert {"logs-901", "logs-902", "logs-903-payments", "metrics-7", "deploys-9"} <= prompt.evidence_ids
+    assert "QueuePool limit of size 5 overflow 0 reached" in prompt.user
+    assert "[payments] x509: certificate has expired" in prompt.user
+    assert "config: HttpClient configured" in prompt.user
+    assert "less informative lines dropped" in prompt.user  # the noise paid for it
