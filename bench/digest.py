@@ -1,11 +1,14 @@
 """Benchmark: 50,000 log lines with 40 distinct error templates hidden in noise → a digest within
-6,000 tokens in under a second, keeping every error template. Prints its figures; exit 0.
+6,000 tokens in under a second, keeping every error template. Lines come in six formats (JSON,
+logfmt, Spring Boot, Python logging, klog, zerolog), each with its own timestamp, thread, pid or
+request id: one message in every format must still be one template. Prints its figures; exit 0.
 
     python bench/digest.py
 """
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
@@ -45,6 +48,27 @@ def fill(template: str, rng: random.Random) -> str:
                            + f"{rng.getrandbits(48):012x}", svc="{svc}")
 
 
+def formatted(message: str, level: str, at: datetime, rng: random.Random) -> str:
+    """``message`` as one of six services would log it."""
+    request = f"{rng.getrandbits(128):032x}"
+    iso = at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    upper = level.upper()
+    match rng.randrange(6):
+        case 0:
+            return json.dumps({"ts": iso, "level": level, "msg": message, "request_id": request})
+        case 1:
+            return f'ts={iso} level={level} caller=api/handler.go:{rng.randint(10, 400)} msg="{message}" request_id={request}'
+        case 2:
+            return (f"{at:%Y-%m-%d %H:%M:%S}.{at.microsecond // 1000:03d} {upper:>5} 1 --- "
+                    f"[nio-8080-exec-{rng.randint(1, 200)}] c.e.shop.api.Handler           : {message}")
+        case 3:
+            return f"{at:%Y-%m-%d %H:%M:%S},{at.microsecond // 1000:03d} - shop.api - {upper} - {message}"
+        case 4:
+            return f"{upper[0]}{at:%m%d %H:%M:%S}.{at.microsecond:06d}       {rng.randint(1, 99)} handler.go:{rng.randint(10, 400)}] {message}"
+        case _:
+            return f"{iso} {upper[:3] if level != 'error' else 'ERR'} {message} request_id={request}"
+
+
 def main() -> int:
     rng = random.Random(7)
     # 40 error messages that share few words with each other: distinct templates, as in real code
@@ -58,7 +82,8 @@ def main() -> int:
             template, level = errors[(i // 100) % ERROR_TEMPLATES], "error"
         else:
             template, level = NOISE[rng.randrange(len(NOISE))], "info"
-        entries.append(LogEntry(at=at, line=fill(template, rng), level=level, evidence_id=f"logs-{i + 1}"))
+        line = formatted(fill(template, rng), level, at, rng)
+        entries.append(LogEntry(at=at, line=line, level=level, evidence_id=f"logs-{i + 1}"))
     began = time.perf_counter()
     templates = mine_templates(entries, since=start + timedelta(minutes=15))
     digest = render_templates(templates, token_budget=TOKEN_BUDGET)

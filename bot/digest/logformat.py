@@ -195,7 +195,8 @@ def _json(text: str) -> Parsed | None:
         fields[key] = item if isinstance(item, str) else json.dumps(item) if isinstance(item, list) else str(item)
     if message is None:
         message = fields.pop("error", None) or fields.pop("err", None) or text
-    return Parsed("json", level, message.strip(), fields)
+    message, inline = _split_kv(message.strip())
+    return Parsed("json", level, message, {**inline, **fields} if inline else fields)
 
 
 def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -377,7 +378,8 @@ def _from_pairs(pairs: dict[str, str], text: str) -> Parsed:
               if k not in _TIME_KEYS and k not in _LEVEL_KEYS and k not in _MESSAGE_KEYS}
     if message is None:
         message = fields.pop("error", None) or fields.pop("err", None) or text
-    return Parsed("logfmt", level, message.strip(), fields)
+    message, inline = _split_kv(message.strip())
+    return Parsed("logfmt", level, message, {**inline, **fields} if inline else fields)
 
 
 def _split_kv(text: str) -> tuple[str, dict[str, str]]:
