@@ -87,7 +87,8 @@ class KubernetesCollector:
         answers, failures = await gather_parts(parts)
         raise_if_nothing(answers, failures)
         since = as_utc(request.window_start) - WINDOW_SLACK
-        events = [e for e in answers.get("events", []) if _belongs(e, request.service) and e.last >= since]
+        events = [e for e in answers.get("events", [])  # Warning again: a proxy may drop the selector
+                  if e.type == "Warning" and _belongs(e, request.service) and e.last >= since]
         events += [e for e in answers.get("node OOM kills", [])
                    if e.reason == "OOMKilling" and _killed_process_is(e, request.service) and e.last >= since]
         groups = merge_events(events)[: self._max_items]
@@ -180,7 +181,7 @@ class EventGroup:
     def detail(self, *, ref: datetime | None = None) -> str:
         kind = self.kind.lower() or "object"
         names = sorted(self.objects)
-        on = f"{kind} {names[0]}" if len(names) == 1 else f"{len(names)} {kind}s (e.g. {names[0]})"
+        on = f"{kind} {names[0]}" if len(names) == 1 else f"{len(names)} {kind}s (e.g. {self.example.name})"
         times = _span(self.first, self.last, ref=ref)
         count = f" (×{self.count})" if self.count > 1 else ""
         text = f"Kubernetes event: {self.type} {self.reason}{count} on {on}, {times}: {one_line(self.example.message, limit=DETAIL_CHARS)}"

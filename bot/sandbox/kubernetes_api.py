@@ -4,6 +4,7 @@
     PATCH /apis/apps/v1/namespaces/{ns}/deployments/{name}          strategic-merge or merge patch
     GET   /apis/apps/v1/namespaces/{ns}/deployments/{name}/scale    autoscaling/v1 Scale
     PATCH /apis/apps/v1/namespaces/{ns}/deployments/{name}/scale    merge (or strategic-merge) patch
+    GET   /api/v1/namespaces/{ns}/events?fieldSelector=…           core/v1 EventList of the scenarios
     GET   /version
     GET | DELETE /_operations                                       the patches received, oldest first
 
@@ -11,14 +12,23 @@
 ``dry_run: true``). Errors are ``meta/v1`` ``Status`` objects (``status_403.json``/``status_404.json``):
 no bearer token → 403 for ``system:anonymous``, a wrong token → 401, an unknown Deployment → 404.
 The state starts as each scenario's Deployment (``shop/checkout``, 4 replicas).
+
+Events (``events_list.json``'s shapes, relative to each scenario's ``now``, in name order as the API
+lists them): bad_deploy's new checkout pods fail their readiness probe (503) after the onset;
+memory_leak's cart pods back off restarting after their OOM kills, an extra pod the HPA asked for
+cannot be scheduled (an ``events.k8s.io`` scheduler event: ``eventTime`` and ``series``, no timestamps,
+no ``count``), and node-problem-detector reports the kernel's OOM kills on the Node (namespace
+``default``). ``fieldSelector`` takes ``type``, ``reason``, ``involvedObject.kind|name|namespace``
+with ``=``, ``==`` or ``!=``.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -26,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.sandbox.faults import Fault, FaultBoard, FakeUpstream
-from bot.sandbox.scenario import ScenarioFeed
+from bot.sandbox.scenario import Scenario, ScenarioFeed
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
@@ -111,6 +121,7 @@ class FakeKubernetes(FakeUpstream):
         base = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
         return [
             Route("/version", self.version),
+            Route("/api/v1/namespaces/{namespace}/events", self.events),
             Route(base, self.deployment, methods=["GET", "PATCH"]),
             Route(f"{base}/scale", self.scale, methods=["GET", "PATCH"]),
             Route("/_operations", self.list_operations, methods=["GET", "DELETE"]),
@@ -254,6 +265,26 @@ class FakeKubernetes(FakeUpstream):
                 self.feed.recover(time.time(), service=name)
         return JSONResponse(updated)
 
+    async def events(self, request: Request) -> Response:
+        self.record(request)
+        namespace = request.path_params["namespace"]
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            return status_error(403, f'events is forbidden: User "system:anonymous" cannot list resource '
+                                     f'"events" in API group "" in the namespace "{namespace}"')
+        if header.removeprefix("Bearer ").strip() != self.token:
+            return status_error(401, "Unauthorized")
+        try:
+            selector = _field_selector(request.query_params.get("fieldSelector", ""))
+        except ValueError as exc:
+            return status_error(400, str(exc))
+        items = [item for scenario in self.feed.all() for item in scenario_events(scenario)
+                 if item["metadata"]["namespace"] == namespace and all(
+                     (_event_field(item, key) == value) is equal for key, equal, value in selector)]
+        items.sort(key=lambda item: item["metadata"]["name"])
+        return JSONResponse({"kind": "EventList", "apiVersion": "v1",
+                             "metadata": {"resourceVersion": str(self._resource_version)}, "items": items})
+
     async def list_operations(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.operations.clear()
@@ -266,3 +297,124 @@ class FakeKubernetes(FakeUpstream):
     def annotations(self, namespace: str, name: str) -> dict[str, str]:
         found = self.deployments.get((namespace, name)) or {}
         return dict(((found.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations") or {})
+
+
+# ---------------------------------------------------------------------- events
+
+_SELECTABLE = ("type", "reason", "involvedObject.kind", "involvedObject.name", "involvedObject.namespace",
+               "metadata.name", "metadata.namespace", "source", "reportingComponent")
+
+
+def _field_selector(text: str) -> list[tuple[str, bool, str]]:
+    """``type=Warning,involvedObject.kind!=Node`` → ``[(key, equal, value)]``; unknown fields are
+    refused as the API server refuses them."""
+    terms = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if "!=" in part:
+            key, value, equal = *part.split("!=", 1), False
+        elif "==" in part:
+            key, value, equal = *part.split("==", 1), True
+        elif "=" in part:
+            key, value, equal = *part.split("=", 1), True
+        else:
+            raise ValueError(f'invalid selector: \'{part}\'; can\'t understand \'{part}\'')
+        if key not in _SELECTABLE:
+            raise ValueError(f'"{key}" is not a known field selector: only "metadata.name", "metadata.namespace"')
+        terms.append((key, equal, value))
+    return terms
+
+
+def _event_field(item: dict[str, Any], key: str) -> str:
+    if key.startswith("involvedObject."):
+        return str(item["involvedObject"].get(key.split(".", 1)[1]) or "")
+    if key.startswith("metadata."):
+        return str(item["metadata"].get(key.split(".", 1)[1]) or "")
+    if key == "source":
+        return str((item.get("source") or {}).get("component") or "")
+    return str(item.get(key) or "")
+
+
+def _stamp(moment: datetime, *, micro: bool = False) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _event_name(obj: str, key: str) -> str:
+    return f"{obj}.{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+
+
+def kubelet_event(*, namespace: str, kind: str, name: str, reason: str, message: str, first: datetime,
+                  last: datetime, count: int, component: str = "kubelet", host: str = "",
+                  event_type: str = "Warning") -> dict[str, Any]:
+    """A core/v1 Event as the kubelet (or cluster-autoscaler, node-problem-detector) writes it."""
+    source = {"component": component, **({"host": host} if host else {})}
+    return {
+        "metadata": {"name": _event_name(name, f"{reason}:{message}"), "namespace": namespace,
+                     "uid": hashlib.md5(f"{name}{reason}{message}".encode()).hexdigest(),
+                     "resourceVersion": "1903075", "creationTimestamp": _stamp(first)},
+        "involvedObject": {"kind": kind, "namespace": namespace if kind != "Node" else "", "name": name,
+                           "apiVersion": "v1"},
+        "reason": reason, "message": message, "source": source,
+        "firstTimestamp": _stamp(first), "lastTimestamp": _stamp(last), "count": count,
+        "type": event_type, "eventTime": None, "reportingComponent": component, "reportingInstance": host,
+    }
+
+
+def scheduler_event(*, namespace: str, name: str, reason: str, message: str, first: datetime,
+                    last: datetime, count: int) -> dict[str, Any]:
+    """A core/v1 Event written through events.k8s.io by kube-scheduler: ``eventTime`` and ``series``,
+    timestamps null and no ``count``."""
+    body: dict[str, Any] = {
+        "metadata": {"name": _event_name(name, f"{reason}:{message}"), "namespace": namespace,
+                     "uid": hashlib.md5(f"{name}{reason}".encode()).hexdigest(), "resourceVersion": "1903075",
+                     "creationTimestamp": _stamp(first)},
+        "involvedObject": {"kind": "Pod", "namespace": namespace, "name": name, "apiVersion": "v1"},
+        "reason": reason, "message": message, "source": {},
+        "firstTimestamp": None, "lastTimestamp": None, "type": "Warning",
+        "eventTime": _stamp(first, micro=True), "action": "Scheduling",
+        "reportingComponent": "default-scheduler", "reportingInstance": "default-scheduler-sandbox",
+    }
+    if count > 1:
+        body["series"] = {"count": count, "lastObservedTime": _stamp(last, micro=True)}
+    return body
+
+
+def scenario_events(scenario: Scenario) -> list[dict[str, Any]]:
+    """The Warning events the scenario's story would leave (none for a story that has none)."""
+    ns, svc, onset, now = scenario.namespace, scenario.service, scenario.onset, scenario.now
+    if scenario.recovered_at is not None:
+        now = min(now, datetime.fromtimestamp(scenario.recovered_at, UTC))
+    if now <= onset + timedelta(seconds=30):
+        return []
+    events: list[dict[str, Any]] = []
+    if scenario.name == "bad_deploy":
+        for i, pod in enumerate((f"{svc}-7d9f8b6c5-x2k4q", f"{svc}-7d9f8b6c5-p8r7t")):
+            first = onset + timedelta(seconds=20 + 7 * i)
+            count = max(1, int((now - first).total_seconds() // 10))
+            events.append(kubelet_event(
+                namespace=ns, kind="Pod", name=pod, reason="Unhealthy", count=count, first=first,
+                last=first + timedelta(seconds=10 * (count - 1)), host=f"ip-10-42-3-{17 + i}",
+                message="Readiness probe failed: HTTP probe failed with statuscode: 503"))
+    elif scenario.name == "memory_leak":
+        pods = (f"{svc}-5b7c9d8e6-h4j5k", f"{svc}-5b7c9d8e6-t6y7u")
+        for i, pod in enumerate(pods):
+            killed = onset + timedelta(seconds=40 + 25 * i)
+            events.append(kubelet_event(
+                namespace=ns, kind="Pod", name=pod, reason="BackOff", count=2, first=killed + timedelta(seconds=5),
+                last=killed + timedelta(seconds=35), host=f"ip-10-42-5-{31 + i}",
+                message=f"Back-off restarting failed container app in pod {pod}_{ns}"
+                        f"(9c1e5a7b-2f4d-4e8a-b6c3-1d0f9e8a7b6{i})"))
+            events.append(kubelet_event(
+                namespace="default", kind="Node", name=f"ip-10-42-5-{31 + i}.eu-west-1.compute.internal",
+                reason="OOMKilling", count=1, first=killed, last=killed, component="kernel-monitor",
+                host=f"ip-10-42-5-{31 + i}.eu-west-1.compute.internal",
+                message=f"Memory cgroup out of memory: Killed process {2291847 + i} ({svc}) total-vm:2243220kB, "
+                        "anon-rss:2097152kB, file-rss:0kB, shmem-rss:0kB, UID:10001 pgtables:4312kB "
+                        "oom_score_adj:936"))
+        pending = f"{svc}-5b7c9d8e6-w9x8z"
+        first = onset + timedelta(seconds=15)
+        events.append(scheduler_event(
+            namespace=ns, name=pending, reason="FailedScheduling", count=4, first=first,
+            last=min(now, first + timedelta(seconds=90)),
+            message="0/6 nodes are available: 6 Insufficient memory. preemption: 0/6 nodes are available: "
+                    "6 No preemption victims found for incoming pod."))
+    return events
