@@ -10,6 +10,15 @@ that exist, HIGH confidence on a wrong answer, tokens, cost, latency.
 
 Targets: the rule-based analyzer names the root-cause service on ≥ 75 % of scenarios and never
 says HIGH when wrong.
+
+The gate of issue 16 is the generated evaluation (``generator.py``, ``generated_upstreams.py``,
+``grading.py``): seeded incidents the code was not written against, development and held-out seeds
+reported apart, a trivial baseline beside every figure, targets on the held-out seeds:
+
+    python bench/eval/run.py --generated                   # held-out seeds (the gate)
+    python bench/eval/run.py --generated --split dev       # development seeds (tune on these only)
+    python bench/eval/run.py --generated --split both
+    python bench/eval/run.py --generated --seed 4711 -v    # one scenario, with its story and first prompt
 """
 
 from __future__ import annotations
@@ -114,9 +123,16 @@ def grade(scenario: Scenario, brief: Brief, seconds: float, collected: set[str])
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="store_true", help="also run the model configured in the environment")
+    parser.add_argument("--generated", action="store_true", help="the generated evaluation (issue 16)")
+    parser.add_argument("--split", choices=("dev", "heldout", "both"), default="heldout",
+                        help="which seeds of seeds.json (default: heldout)")
+    parser.add_argument("--seed", type=int, action="append", help="these seeds only (with --generated)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="with --seed: the story, truth and prompt")
     parser.add_argument("scenario", nargs="*", help="scenario names (default: all)")
     args = parser.parse_args()
     configure_logging(level="WARNING")
+    if args.generated:
+        return run_generated(split=args.split, seeds=args.seed, verbose=args.verbose)
     scenarios = [Scenario.load(p) for p in sorted(SCENARIOS.glob("*.yaml"))]
     if args.scenario:
         scenarios = [s for s in scenarios if s.name in args.scenario]
@@ -151,6 +167,31 @@ def main() -> int:
             print(f"target (rule-based): service ≥ 75 %, no HIGH-but-wrong, every citation real, no secret "
                   f"leaked: {'PASS' if passed else 'FAIL'}")
             ok = ok and passed
+    return 0 if ok else 1
+
+
+def run_generated(*, split: str, seeds: list[int] | None, verbose: bool) -> int:
+    """The generated evaluation; exit 1 when a held-out target fails."""
+    import grading  # noqa: PLC0415 (only this mode needs it)
+    import generator  # noqa: PLC0415
+
+    started = time.perf_counter()
+    if seeds:
+        outcomes = grading.run(seeds)
+        grading.report(outcomes, split="chosen", targets=False)
+        if verbose:
+            for o in outcomes:
+                print(f"\n{o.scenario.name}: {o.scenario.story}\nred herrings: {o.scenario.red_herrings}; "
+                      f"label scheme {o.scenario.label_scheme}; settings {o.scenario.settings}")
+                print(f"truth: {o.scenario.truth}")
+                print(f"answer: {o.answer.describe() if o.answer else o.crash}")
+        return 0
+    ok = True
+    for name in (("dev", "heldout") if split == "both" else (split,)):
+        outcomes = grading.run(generator.seeds(name))
+        passed = grading.report(outcomes, split=name, targets=name == "heldout")
+        ok = ok and passed
+    print(f"\ngenerated eval finished in {time.perf_counter() - started:.1f} s")
     return 0 if ok else 1
 
 
