@@ -186,3 +186,119 @@ def test_describe_series_large_numbers_and_other_day() -> None:
     text = describe_series(series, service="checkout", ref=datetime(2025, 11, 25, 1, 0, tzinfo=UTC))
 
     assert text == "memory (service=checkout): 1.5G → 2.1G (baseline median 1.5G, peak 2.1G at 2025-11-24 23:01Z)"
+
+
+# --------------------------------------------------------------------------- saturation facts
+
+SATURATION_END = datetime(2025, 11, 25, 3, 50, tzinfo=UTC)
+
+
+def saturation_series(labels: dict[str, str], values: list[float], *, end: datetime = SATURATION_END
+                      ) -> dict[str, Any]:
+    start = end.timestamp() - 30 * (len(values) - 1)
+    return {"metric": labels, "values": [[start + 30 * i, str(v)] for i, v in enumerate(values)]}
+
+
+def answer_queries(prom: respx.MockRouter, queries: dict[str, str], answers: dict[str, dict[str, Any]]) -> None:
+    """Each query gets its answer by name (``matrix()`` when none is given)."""
+    for name, query in queries.items():
+        answer(prom, query, httpx.Response(200, json=answers.get(name, matrix())))
+
+
+SATURATION_CASES = [
+    ("request_rate", {"service": "invoices"}, [420.0] * 24 + [1300.0] * 16,
+     "request_rate_vs_baseline", "request rate 3.1× baseline (420 → 1300 req/s)"),
+    ("cpu_throttling", {"namespace": "billing", "pod": "invoices-6f8b9c7d5-q7w2z", "container": "invoices"},
+     [0.05] * 20 + [0.41] * 20, "cpu_throttling",
+     "CPU throttled 41% (pod invoices-6f8b9c7d5-q7w2z, container invoices)"),
+    ("memory_vs_limit", {"namespace": "media", "pod": "thumbnailer-5d4f-abcde", "container": "thumbnailer"},
+     [0.6] * 30 + [0.97] * 10, "memory_vs_limit",
+     "memory 97% of limit (pod thumbnailer-5d4f-abcde, container thumbnailer) at 03:45Z"),
+    ("oom_killed", {"namespace": "media", "pod": "thumbnailer-5d4f-abcde", "container": "thumbnailer"},
+     [1.0, 2.0, 3.0, 3.0], "oom_killed", "3 OOMKilled restarts in 15m (pod thumbnailer-5d4f-abcde), first at 03:48Z"),
+    ("hpa_at_max", {"namespace": "billing", "horizontalpodautoscaler": "invoices"}, [12.0] * 16,
+     "hpa_at_max", "HPA invoices at max 12/12 replicas since 03:42Z"),
+    ("filesystem_available", {"instance": "db-0", "mountpoint": "/var/lib/postgresql", "fstype": "ext4"},
+     [0.2] * 20 + [0.02] * 20, "filesystem_available", "/var/lib/postgresql 2% free on db-0 at 03:40Z"),
+    ("probe_success", {"instance": "https://payments.example.com/health", "job": "blackbox"},
+     [1.0] * 30 + [0.4] * 10, "probe_success",
+     "probe https://payments.example.com/health success 0.4 (5m average, recent)"),
+    ("cert_expiry_days", {"instance": "https://payments.example.com", "job": "blackbox"},
+     [-1.9, -2.0], "cert_expiry_days", "certificate for https://payments.example.com expires in -2 days (expired)"),
+]
+
+
+@pytest.mark.parametrize(("query_name", "labels", "values", "series_name", "fact"), SATURATION_CASES,
+                         ids=[case[0] for case in SATURATION_CASES])
+async def test_each_saturation_template_gives_its_fact(
+    prom: respx.MockRouter, client: httpx.AsyncClient, query_name: str, labels: dict[str, str],
+    values: list[float], series_name: str, fact: str
+) -> None:
+    queries = Settings(_env_file=None).promql_for("invoices")
+    answer_queries(prom, queries, {query_name: matrix(saturation_series(labels, values))})
+    request = incident_request(end=SATURATION_END, minutes=30, service="invoices")
+
+    result = await PrometheusCollector(client, queries=queries).collect(request)
+
+    assert result.status is SourceStatus.OK and result.error is None
+    facts = [e for e in result.evidence if isinstance(e.payload, MetricSeries) and e.payload.name == series_name]
+    assert [e.detail for e in facts] == [fact]
+    [item] = facts
+    assert item.source is EvidenceSource.METRICS and item.id == f"metrics-{len(result.evidence)}"
+    assert isinstance(item.payload, MetricSeries) and item.payload.query == queries[query_name]
+    assert item.link is not None and item.link.startswith(f"{PROM}/graph?g0.expr=")
+    if query_name != "request_rate":  # a saturation query is a fact or nothing, never a raw series
+        assert len(result.evidence) == 1
+
+
+async def test_absent_or_unremarkable_saturation_series_add_nothing(
+    prom: respx.MockRouter, client: httpx.AsyncClient
+) -> None:
+    queries = Settings(_env_file=None).promql_for("invoices")
+    pod = {"namespace": "billing", "pod": "invoices-1", "container": "invoices"}
+    answer_queries(prom, queries, {
+        "p99_latency": fixture_json("prometheus/query_range_matrix.json"),
+        "memory_vs_limit": matrix(saturation_series(pod, [0.55] * 40)),
+        "cpu_throttling": matrix(saturation_series(pod, [0.03] * 40)),
+        "probe_success": matrix(saturation_series({"instance": "https://x"}, [1.0] * 40)),
+        "cert_expiry_days": matrix(saturation_series({"instance": "https://x"}, [61.0] * 40)),
+    })
+
+    result = await PrometheusCollector(client, queries=queries).collect(incident_request(service="invoices"))
+
+    assert result.status is SourceStatus.OK and result.error is None  # empty answers are no failure
+    assert [e.payload.name for e in result.evidence if isinstance(e.payload, MetricSeries)] == ["p99_latency"]
+
+
+async def test_a_sum_doubling_during_a_rollout_is_no_memory_fact(prom: respx.MockRouter,
+                                                                  client: httpx.AsyncClient) -> None:
+    queries = Settings(_env_file=None).promql_for("profile")
+    rollout = fixture_json("prometheus/query_range_rolling_deploy.json")
+    # per pod, old and new, each at ~half its limit: the max by pod never doubles
+    old = saturation_series({"namespace": "web", "pod": "profile-7f9-old", "container": "profile"}, [0.53] * 30,
+                            end=datetime(2025, 11, 25, 3, 40, tzinfo=UTC))
+    new = saturation_series({"namespace": "web", "pod": "profile-8a1-new", "container": "profile"}, [0.52] * 24,
+                            end=datetime(2025, 11, 25, 3, 50, tzinfo=UTC))
+    answer_queries(prom, queries, {"memory": rollout, "memory_vs_limit": matrix(old, new)})
+    request = incident_request(end=datetime(2025, 11, 25, 3, 50, tzinfo=UTC), minutes=20, service="profile")
+
+    result = await PrometheusCollector(client, queries=queries).collect(request)
+
+    [memory] = result.evidence
+    assert isinstance(memory.payload, MetricSeries) and memory.payload.name == "memory"
+    assert "peak 2.28G at 03:38Z" in memory.detail
+    assert memory.detail.endswith("transient: the peak was short and it is back at baseline")
+    assert not any("memory" in e.detail and "limit" in e.detail for e in result.evidence)
+
+
+async def test_a_saturation_query_failing_is_a_partial_note(prom: respx.MockRouter,
+                                                            client: httpx.AsyncClient) -> None:
+    queries = Settings(_env_file=None).promql_for("invoices")
+    answer_queries(prom, queries, {"p99_latency": fixture_json("prometheus/query_range_matrix.json")})
+    answer(prom, queries["hpa_at_max"], httpx.Response(422, json={
+        "status": "error", "errorType": "execution", "error": "many-to-many matching not allowed"}))
+
+    result = await PrometheusCollector(client, queries=queries).collect(incident_request(service="invoices"))
+
+    assert result.status is SourceStatus.OK
+    assert result.error == "1/13 queries failed: hpa_at_max: execution: many-to-many matching not allowed"
