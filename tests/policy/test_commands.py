@@ -76,7 +76,7 @@ def test_check_rollback_to_current_is_denied() -> None:
     code, text = run_check(json.dumps(wrapper))
     assert code == 0
     assert text.splitlines()[:2] == ["decision: deny", "rule: invariant: rollback target"]
-    assert "v2.14.3 is what checkout runs now" in text
+    assert "v2.14.3 is what runs now on checkout" in text
 
 
 def test_check_unknown_kind_is_a_decision() -> None:

@@ -247,7 +247,7 @@ def test_approve_without_approvers_uses_owners() -> None:
     [
         (act("reboot"), {}, "'reboot' is not an action Sitrep can take"),
         (act("rollback", "payments", to_revision="v1"), {}, "'payments' is not a service in the policy files"),
-        (act("rollback", to_revision="v2.14.3"), {}, "v2.14.3 is what checkout runs now"),
+        (act("rollback", to_revision="v2.14.3"), {}, "v2.14.3 is what runs now on checkout"),
         (act("rollback", to_revision="v9.9.9"), {}, "v9.9.9 is not in the ArgoCD history of checkout"),
         (act("rollback", to_revision="v2.14.3"), {"history": ROLLED_BACK}, "is newer than what checkout runs now"),
         (act("scale", "cart", replicas=21), {"replicas": 15}, "above the maximum of 20"),
