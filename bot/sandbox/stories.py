@@ -49,6 +49,14 @@ class _Story(Scenario):
     def _pods(self) -> tuple[str, str]:
         return (f"{self.service}-5b7c9d8e6-h4j5k", f"{self.service}-5b7c9d8e6-t6y7u")
 
+    def _emit_raw(self, entries: list[LogEntry], at: float, pod: str, line: str, *, detected: str,
+                  container: str = "app", step_us: int = 0) -> None:
+        """A non-JSON line as Loki 3 stores it: no ``level`` label, its ``detected_level`` guessed
+        per line (a traceback's frames are ``unknown``, so one traceback spans several streams)."""
+        labels = (("container", container), ("detected_level", detected), ("namespace", self.namespace),
+                  ("pod", pod), ("service", self.service))
+        entries.append(LogEntry(labels, int(round(at * 1000)) * 1_000_000 + step_us * 1000, line))
+
     def _two_span_trace(self, rng: random.Random, *, at: float, failed: bool, downstream_ms: int,
                error: str = "") -> dict[str, Any]:
         trace_id = f"{rng.getrandbits(128):032x}"
@@ -178,6 +186,30 @@ class DependencyFailure(_Story):
     )
     path: ClassVar[tuple[str, str, str]] = ("POST /api/orders", "payments", "POST /v1/charges")
 
+    #: orders' gunicorn worker when a charge fails unhandled: one Loki entry per line, Python 3.11
+    traceback: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("error", "[{ts} +0000] [12] [ERROR] Error handling request /api/orders"),
+        ("unknown", "Traceback (most recent call last):"),
+        ("unknown", '  File "/usr/local/lib/python3.11/site-packages/httpx/_transports/default.py", line 69, '
+                    "in map_httpcore_exceptions"),
+        ("unknown", "    yield"),
+        ("unknown", '  File "/usr/local/lib/python3.11/site-packages/httpcore/_sync/connection.py", line 124, '
+                    "in _connect"),
+        ("unknown", "    stream = self._network_backend.connect_tcp(**kwargs)"),
+        ("unknown", "             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"),
+        ("error", "httpx.ConnectError: [Errno 111] Connection refused"),
+        ("unknown", ""),
+        ("unknown", "The above exception was the direct cause of the following exception:"),
+        ("unknown", ""),
+        ("unknown", "Traceback (most recent call last):"),
+        ("unknown", '  File "/app/orders/api.py", line 88, in create_order'),
+        ("unknown", "    charge = gateway.authorize(order)"),
+        ("unknown", "             ^^^^^^^^^^^^^^^^^^^^^^^^"),
+        ("unknown", '  File "/app/orders/gateway.py", line 41, in authorize'),
+        ("unknown", "    raise ChargeUnavailable(self.name, exc) from exc"),
+        ("error", "orders.gateway.ChargeUnavailable: payments connection refused (POST /v1/charges)"),
+    )
+
     name: str = "dependency_failure"
     service: str = "orders"
     app: str = "orders"
@@ -199,9 +231,46 @@ class DependencyFailure(_Story):
                 self._emit(entries, t, pod, {
                     "level": "error", "msg": "payment authorization failed", "upstream": "payments",
                     "error": "dial tcp 10.42.7.12:8443: connect: connection refused", "status": 503})
+                if rng.random() < 0.15:  # now and then the failure escapes the handler: a traceback
+                    stamp = datetime.fromtimestamp(t + 0.2, UTC).strftime("%Y-%m-%d %H:%M:%S")
+                    for i, (detected, line) in enumerate(self.traceback):
+                        self._emit_raw(entries, t + 0.2, pod, line.format(ts=stamp), detected=detected, step_us=i * 20)
             t += rng.uniform(8.0, 14.0) if t < self.onset_s else rng.uniform(1.0, 2.0)
+        self._sidecars(entries, pods)
         entries.sort(key=lambda e: e.ts_ns)
         return entries
+
+    def _sidecars(self, entries: list[LogEntry], pods: tuple[str, str]) -> None:
+        """orders' other writers, in their own formats: the outbox relay (Go, logfmt) beside the app,
+        and the ledger sync job (Spring Boot) that also calls the payment provider."""
+        rng = random.Random(self.seed * 11 + 5)
+        start = self.now_s - self.history.total_seconds()
+
+        def clock(at: float, fmt: str) -> str:
+            return datetime.fromtimestamp(at, UTC).strftime(fmt)
+
+        for pod in pods:
+            self._emit_raw(entries, start + 1, pod, f"ts={clock(start + 1, '%Y-%m-%dT%H:%M:%S.000Z')} level=info "
+                           'msg="starting outbox relay" version=1.8.2 batch_size=50 poll_interval=2s',
+                           detected="info", container="outbox")
+        t = start + 30
+        while t < self.now_s:
+            pod = pods[rng.randrange(2)]
+            stamp = clock(t, "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            if t < self.onset_s:
+                level, rest = "info", f'msg="published batch" events={rng.randint(3, 40)} lag_ms={rng.randint(5, 90)}'
+            else:
+                level, rest = "warn", f'msg="publish deferred" reason="order not confirmed" order=ord_{rng.randint(100000, 999999)}'
+            self._emit_raw(entries, t, pod, f"ts={stamp} level={level} {rest}", detected=level, container="outbox")
+            t += rng.uniform(20.0, 40.0)
+        sync = f"{self.service}-sync-7f6d5c4b3-zq8mn"
+        t = self.onset_s + 15
+        while t < self.now_s:
+            stamp = clock(t, "%Y-%m-%d %H:%M:%S") + f".{rng.randint(0, 999):03d}"
+            self._emit_raw(entries, t, sync, f"{stamp}  WARN 1 --- [   scheduling-1] c.e.orders.sync.LedgerSync       "
+                           "        : ledger sync skipped: payments connection refused, retry in 30s",
+                           detected="warn", container="sync")
+            t += 30.0
 
     @cached_property
     def jaeger_traces(self) -> list[dict[str, Any]]:
