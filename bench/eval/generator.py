@@ -935,6 +935,8 @@ class _Builder:
         self.traffic(svc)
         self.repeat(svc, LogRecord(0, "warn", "upstream request took longer than 1s, retrying once", logger="client"),
                     start=spike_at, end=spike_at + length, every=0.3)
+        self.trace(spike_at + 0.2, 2, _span(svc, "GET /api/v1/" + svc.name, 1300 if what == "latency" else 40,
+                                             error=what == "errors", status=200 if what == "latency" else 503))
         old = rng.random() < 0.5
         self.app(svc, culprit_at=None, old_at=self.onset - rng.randint(45, 120) if old else None)
         forbidden = self.herring(svc, allowed=tuple(["noisy_warning"] + (["old_deploy"] if old else [])))

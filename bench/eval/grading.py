@@ -128,6 +128,7 @@ class Outcome:
     total_seconds: float = 0.0
     sources: dict[str, str] = field(default_factory=dict)
     crash: str | None = None
+    fake_errors: list[str] = field(default_factory=list)  # requests the eval's fake upstreams failed
 
 
 # --------------------------------------------------------------------------- grading
@@ -238,7 +239,8 @@ async def run_scenario(scenario: Scenario) -> Outcome:
     answer = Answer.of(brief)
     outcome = Outcome(scenario, answer, score(scenario, answer), baseline, brief_seconds=brief_seconds,
                       total_seconds=time.perf_counter() - started,
-                      sources={r.source.value: r.status.value for r in seen.get("results", [])})
+                      sources={r.source.value: r.status.value for r in seen.get("results", [])},
+                      fake_errors=list(upstreams.errors))
     outcome.clues_total = len(scenario.truth.clues)
     if recorder.calls:
         system, user = recorder.calls[0]
@@ -340,6 +342,9 @@ def report(outcomes: Sequence[Outcome], *, split: str, verbose: bool = True, tar
                  if st not in (SourceStatus.OK.value, SourceStatus.NO_DATA.value, SourceStatus.SKIPPED.value)]
     for name, source, status in unhealthy:
         print(f"source not ok: {name}: {source} {status}")
+    for o in outcomes:
+        for error in o.fake_errors[:3]:
+            print(f"eval fake upstream error (a bug of the eval, not of Sitrep): {o.scenario.name}: {error}")
     no_model = [o.scenario.name for o in outcomes if not o.model_called and not o.crash]
     if no_model:
         print(f"the model was never asked in: {', '.join(no_model)}")
