@@ -73,7 +73,8 @@ def test_revert_runs_only_after_approval_and_restores_the_recorded_deploy_once(
         request = wait_for(lambda: with_button(fake_cloud, ActionId.APPROVE, "asked to revert"), timeout=10,
                            what="the revert proposal in the thread")[0]
         shown = json.dumps(request["blocks"])
-        assert f"to `{scenario.culprit_revision}` (history {scenario.culprit_history_id})" in shown
+        assert (f"to `{scenario.culprit_revision} ({scenario.culprit_sha[:7]})` (history {scenario.culprit_history_id})"
+                in shown)
         assert "needs 1 approval from @sre" in shown
         time.sleep(1.0)
         assert len(rollbacks(fake_cloud)) == 1  # asking is not approving: nothing ran
