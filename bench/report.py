@@ -5,8 +5,9 @@
     python bench/report.py --timeout 300 --output /tmp/REPORT.md
 
 Benchmarks, in the order they run (one at a time, so the timing ones have the machine to themselves):
-``collect`` (bench/collect.py), ``digest``, ``redact``, ``intake``, ``storm`` and ``eval``
-(bench/eval/run.py, the rule-based analyzer).
+``collect`` (bench/collect.py), ``digest``, ``redact``, ``intake``, ``storm``, ``eval``
+(bench/eval/run.py, the rule-based analyzer on the hand-written scenarios) and ``eval-generated``
+(bench/eval/run.py --generated: the seeded scenarios' held-out seeds, issue 16's targets).
 
 Each runs as a subprocess (this interpreter, cwd = the repository root, its own process group so that
 a timeout ends the servers it started as well). Its stdout is read by a parser written for that
@@ -265,6 +266,25 @@ def parse_eval(stdout: str) -> list[Row]:
     return rows
 
 
+# bench/eval/run.py --generated (held-out seeds), e.g.:
+# targets (heldout seeds):
+# target | root cause | 78/90 = 87% (baseline 67%) | ≥ 90 % | FAIL
+# target | first action | 67/90 = 74% (baseline 4%) | ≥ 80 % | FAIL
+# ...
+_GENERATED_TARGET = re.compile(r"^target \| ([^|]+) \| ([^|]+) \| ([^|]+) \| " + _VERDICT + r"\s*$")
+GENERATED_ROWS = ("root cause", "first action", "root cause above baseline", "first action above baseline",
+                  "HIGH-but-wrong", "forbidden actions", "clue recall", "rule-based brief", "pipeline crashes")
+
+
+def parse_generated(stdout: str) -> list[Row]:
+    rows = []
+    for line in stdout.splitlines():
+        if m := _GENERATED_TARGET.match(line):
+            name, figure, target, verdict = (part.strip() for part in m.groups())
+            rows.append(Row(f"held-out {name}", figure, target, _ok(verdict)))
+    return rows
+
+
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("collect", "bench/collect.py", parse_collect,
               ("wall / slowest source, mean", "wall / slowest source, max", "ArgoCD hung: wall max",
@@ -274,6 +294,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("intake", "bench/intake.py", parse_intake, ("ack latency", "alerts stored")),
     Benchmark("storm", "bench/storm.py", parse_storm, ("alerts lost", "incidents left for the on-call")),
     Benchmark("eval", "bench/eval/run.py", parse_eval, ("rule-based analyzer",)),
+    Benchmark("eval-generated", "bench/eval/run.py", parse_generated, tuple(f"held-out {n}" for n in GENERATED_ROWS),
+              args=("--generated", "--split", "heldout")),
 )
 BY_NAME = {b.name: b for b in BENCHMARKS}
 

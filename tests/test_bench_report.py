@@ -112,8 +112,29 @@ total: root-cause service 13/13 (100%), first action 9/13 (69%), citations valid
 target (rule-based): service ≥ 75 %, no HIGH-but-wrong, every citation real, no secret leaked: PASS
 """
 
+# bench/eval/run.py --generated: the lines the parser reads (the per-scenario and per-class tables above them
+# are skipped); the figures of a run where every target passes
+GENERATED_OUTPUT = """\
+generated eval, heldout seeds: 90 scenarios — rule-based brief graded (the fake model answers invalid); baseline = \
+alerting service, category errors, restart of it
+all                 90  86/90  96% (base  67%) 88/90  98% (base  11%) 80/90  89% (base   4%) 0/90   0% (base  56%) 0
+
+targets (heldout seeds):
+target | root cause | 86/90 = 96% (baseline 67%) | ≥ 90 % | PASS
+target | first action | 80/90 = 89% (baseline 4%) | ≥ 80 % | PASS
+target | root cause above baseline | +29 points | ≥ +30 points | PASS
+target | first action above baseline | +85 points | ≥ +30 points | PASS
+target | HIGH-but-wrong | 0 | 0 | PASS
+target | forbidden actions | 0 scenarios (baseline 50) | 0 | PASS
+target | clue recall | 140/142 = 98.6%, max 2,707 tokens, 0 over budget | ≥ 95 % within 6,000 tokens | PASS
+target | rule-based brief | max 0.026 s | ≤ 1 s after collection | PASS
+target | pipeline crashes | 0 | 0 | PASS
+
+generated eval finished in 9.4 s
+"""
+
 SAMPLES = {"collect": COLLECT_OUTPUT, "digest": DIGEST_OUTPUT, "redact": REDACT_OUTPUT,
-           "intake": INTAKE_OUTPUT, "storm": STORM_OUTPUT, "eval": EVAL_OUTPUT}
+           "intake": INTAKE_OUTPUT, "storm": STORM_OUTPUT, "eval": EVAL_OUTPUT, "eval-generated": GENERATED_OUTPUT}
 
 TRACEBACK = """\
 Traceback (most recent call last):
@@ -195,6 +216,14 @@ def test_eval_parser() -> None:
         Row("rule-based analyzer", "service 13/13 (100%), HIGH-but-wrong 0, cited 13/13, no leak 13/13",
             "service ≥ 75 %, no HIGH-but-wrong, every citation real, no secret leaked", True),
     ]
+
+
+def test_generated_eval_parser() -> None:
+    rows = report.parse_generated(GENERATED_OUTPUT.replace(
+        "target | HIGH-but-wrong | 0 | 0 | PASS", "target | HIGH-but-wrong | 4 | 0 | FAIL"))
+    assert [r.name for r in rows] == [f"held-out {n}" for n in report.GENERATED_ROWS]
+    assert rows[0] == Row("held-out root cause", "86/90 = 96% (baseline 67%)", "≥ 90 %", True)
+    assert rows[4] == Row("held-out HIGH-but-wrong", "4", "0", False)
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
@@ -332,14 +361,14 @@ def test_main_writes_one_markdown_row_per_result_and_exits_0_when_all_pass(
     called = _fake_runs(monkeypatch, {name: ok_run(out, seconds=2.5) for name, out in SAMPLES.items()})
     output = tmp_path / "REPORT.md"
     assert report.main(["--output", str(output)]) == 0
-    assert called == ["collect", "digest", "redact", "intake", "storm", "eval"]
+    assert called == ["collect", "digest", "redact", "intake", "storm", "eval", "eval-generated"]
     markdown = output.read_text(encoding="utf-8")
     rows = _table_rows(markdown)
-    assert len(rows) == sum(len(b.expected) for b in report.BENCHMARKS) == 15
+    assert len(rows) == sum(len(b.expected) for b in report.BENCHMARKS) == 24
     assert all(row.endswith("| PASS |") for row in rows)
-    assert markdown.count(" | 2.5 s |") == 6 and "| total | | | 15.0 s |" in markdown
+    assert markdown.count(" | 2.5 s |") == 7 and "| total | | | 17.5 s |" in markdown
     printed = capsys.readouterr().out
-    assert printed.count("PASS") == 15 and "15/15 passed" in printed
+    assert printed.count("PASS") == 24 and "24/24 passed" in printed
 
 
 def test_main_exits_1_when_any_row_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
