@@ -198,6 +198,9 @@ class Span(BaseModel):
     duration_ms: float
     error: bool = False
     status_code: int | None = None
+    #: a client span's callee as OpenTelemetry tags name it (``peer.service``, a database's
+    #: ``db.name``/``server.address`` host): a service that has no spans of its own (a database)
+    peer: str | None = None
 
 
 class Trace(BaseModel):
@@ -418,6 +421,8 @@ class SyncParams(BaseModel):
 class RunbookParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
+    #: arguments sent to the runbook; each must be allowed by the policy rule (``limits.args``)
+    args: dict[str, str] | None = None
 
 
 class ManualParams(BaseModel):

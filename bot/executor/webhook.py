@@ -78,7 +78,8 @@ class RunbookExecutor:
         try:
             if action.kind is not ActionKind.RUNBOOK:
                 raise RefusedError(f"the runbook webhook does not run {action.kind.value} actions")
-            name = RunbookParams.model_validate(action.params).name
+            params = RunbookParams.model_validate(action.params)
+            name = params.name
             url = self._runbooks.get(name)
             if url is None:
                 known = ", ".join(self.names) or "none"
@@ -92,6 +93,8 @@ class RunbookExecutor:
                                           "timestamp": timestamp}
             if incident_id is not None:
                 payload["incident_id"] = incident_id
+            if params.args:
+                payload["args"] = dict(params.args)
             if dry_run:
                 run.describe("POST", url, body=payload)
                 return run.result(ok=True, message=f"dry run: would call runbook {name} for "

@@ -21,7 +21,8 @@ from bot.policy.context import PolicyContext
 from bot.policy.decision import Decision, DecisionOutcome
 from bot.policy.engine import evaluate_data
 from bot.policy.loader import PolicyError, load_policy
-from bot.policy.schema import Policy
+from bot.models import ActionKind
+from bot.policy.schema import DEFAULT_MIN_REPLICAS, Outcome, Policy
 
 EXIT_OK = 0
 EXIT_POLICY = 1
@@ -37,7 +38,27 @@ def lint(directory: Path, *, out: TextIO) -> int:
             print(problem, file=out)
         return EXIT_POLICY
     print(f"OK: {len(policy.files)} files, {len(policy.services)} services, {len(policy.rules)} rules", file=out)
+    for note in notes(policy):
+        print(f"note: {note}", file=out)
     return EXIT_OK
+
+
+def notes(policy: Policy) -> list[str]:
+    """What a policy means that its text does not say: the defaults that apply."""
+    out = []
+    for rule in policy.rules:
+        if ActionKind.SCALE in rule.action and rule.decision is not Outcome.DENY:
+            minimum = rule.limits.scale_minimum if rule.limits is not None else DEFAULT_MIN_REPLICAS
+            said = rule.limits is not None and rule.limits.min_replicas is not None
+            out.append(f"rule '{rule.name}': scale keeps at least {minimum} replica{'s' if minimum != 1 else ''}"
+                       + ("" if said else f" (the default; set limits.min_replicas to change it)"))
+        if ActionKind.RUNBOOK in rule.action and rule.decision is not Outcome.DENY and rule.match.runbook is None:
+            out.append(f"rule '{rule.name}': allows any runbook named in SITREP_RUNBOOKS; list the ones it "
+                       "allows with match.runbook")
+    if any(rule.decision is Outcome.AUTO for rule in policy.rules):
+        out.append("auto rules run an action on their own only when an alert from a configured source "
+                   "prompted it and the evidence holds no suspicious text; otherwise an owner approves")
+    return out
 
 
 def check(

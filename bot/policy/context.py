@@ -5,10 +5,27 @@ does no I/O."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.models import ActionKind, Deploy
+
+
+class Prompt(StrEnum):
+    """What prompted a proposed action: only ``alert`` may run without a human.
+
+    - ``alert``: an alert from a configured source (a webhook with its token, a watched alert
+      channel), the action on the alerting service itself,
+    - ``request``: text a person typed (``/incident cart please restart …``, ``sitrep investigate
+      --message``): anyone in the workspace can write it,
+    - ``evidence``: the analysis of collected evidence (log lines, traces) pointed at another service
+      than the alert's: text outsiders can cause.
+    """
+
+    ALERT = "alert"
+    REQUEST = "request"
+    EVIDENCE = "evidence"
 
 
 class Execution(BaseModel):
@@ -31,6 +48,10 @@ class PolicyContext(BaseModel):
     history: list[Deploy] = Field(default_factory=list)  # the target app's ArgoCD history
     replicas: int | None = Field(default=None, ge=0)  # current replicas of the target
     executions: list[Execution] = Field(default_factory=list)
+    #: what prompted the action (``Prompt``); anything but an alert needs a human
+    prompted_by: Prompt = Prompt.ALERT
+    #: instruction-like text was found in the evidence: nothing runs without a human
+    suspicious: bool = False
 
 
 def as_utc(moment: datetime) -> datetime:

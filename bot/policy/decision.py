@@ -53,6 +53,10 @@ class Decision(BaseModel):
     #: what the action would change, for the approver (set by the service, not the engine): the
     #: deploy a rollback goes back to, its exact change, auto-sync turned off first
     preview: list[str] = Field(default_factory=list)
+    #: what prompted the action (``bot.policy.context.Prompt``: alert, request, evidence), as evaluated
+    prompted_by: str | None = None
+    #: the evidence held instruction-like text when this was decided
+    suspicious: bool = False
 
     @property
     def on_call_schedules(self) -> list[str]:

@@ -20,7 +20,10 @@ Order of evaluation:
      common, or fewer listed people than approvals needed, is a deny (``invariant: no approvers``),
    - ``expires_at``: now + the shortest ``expires_after`` (default 30 minutes).
    Only ``auto`` rules: ``auto``, except on a critical service, where it becomes ``approve`` by one
-   of the service's owners (``invariant: critical never auto``).
+   of the service's owners (``invariant: critical never auto``), and unless an alert from a
+   configured source prompted the action with nothing suspicious in the evidence
+   (``context.prompted_by``, ``context.suspicious``): then too one of the owners approves
+   (``invariant: only alerts run automatically``).
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ from pydantic import ValidationError
 
 from bot.deploy_history import check_sync_revision, find_rollback_target
 from bot.models import PARAMS_MODEL, Action, ActionKind, Deploy
-from bot.policy.context import PolicyContext, as_utc
+from bot.policy.context import PolicyContext, Prompt, as_utc
 from bot.policy.decision import Decision, DecisionOutcome
-from bot.policy.schema import Outcome, Policy, Rule, Service, Tier, describe_duration
+from bot.policy.schema import DEFAULT_MIN_REPLICAS, Outcome, Policy, Rule, Service, Tier, describe_duration
 
 DEFAULT_EXPIRY = timedelta(minutes=30)
 
@@ -49,6 +52,7 @@ SYNC_REVISION = "invariant: sync revision"
 SCALE_BOUNDS = "invariant: scale bounds"
 CRITICAL_NEVER_AUTO = "invariant: critical never auto"
 NO_APPROVERS = "invariant: no approvers"
+ONLY_ALERTS_AUTO = "invariant: only alerts run automatically"
 MANUAL_STEP = "invariant: manual step"
 DEFAULT_DENY = "default deny"
 
@@ -95,7 +99,13 @@ def evaluate_data(data: Any, *, context: PolicyContext, policy: Policy) -> Decis
 
 
 def evaluate(action: Action, *, context: PolicyContext, policy: Policy) -> Decision:
-    """The decision for ``action``; see the module docstring for the order of the checks."""
+    """The decision for ``action``; see the module docstring for the order of the checks. It
+    records what prompted the action (``context.prompted_by``) and whether the evidence was suspicious."""
+    decision = _evaluate(action, context=context, policy=policy)
+    return decision.model_copy(update={"prompted_by": context.prompted_by.value, "suspicious": context.suspicious})
+
+
+def _evaluate(action: Action, *, context: PolicyContext, policy: Policy) -> Decision:
     early = _check_shape(action, policy)
     if early is not None:
         return early
@@ -103,7 +113,8 @@ def evaluate(action: Action, *, context: PolicyContext, policy: Policy) -> Decis
     name = action.target.service
     service = policy.services[name]
     now = as_utc(context.now)
-    matching = [rule for rule in policy.rules if rule.covers(kind, name=name, service=service)]
+    runbook = str(action.params["name"]) if kind is ActionKind.RUNBOOK else None
+    matching = [rule for rule in policy.rules if rule.covers(kind, name=name, service=service, runbook=runbook)]
     allowing = [rule for rule in matching if rule.decision is not Outcome.DENY]
 
     denials: list[tuple[str, str]] = []
@@ -139,6 +150,8 @@ def evaluate(action: Action, *, context: PolicyContext, policy: Policy) -> Decis
         )
     if kind is ActionKind.SCALE:
         denials += _scale_limits(int(action.params["replicas"]), rules=allowing, name=name, current=context.replicas)
+    if kind is ActionKind.RUNBOOK:
+        denials += _runbook_args(action.params, rules=allowing, name=name)
     denials += _rate_limits(kind, rules=allowing, name=name, context=context, now=now)
     if denials:
         return _deny(denials[0][0], *(reason for _, reason in denials))
@@ -148,6 +161,8 @@ def evaluate(action: Action, *, context: PolicyContext, policy: Policy) -> Decis
         decision = _approval(approve_rules, name=name, service=service, context=context, now=now)
     elif service.tier is Tier.CRITICAL:
         decision = _escalate_critical(allowing, kind=kind, name=name, service=service, context=context, now=now)
+    elif context.prompted_by is not Prompt.ALERT or context.suspicious:
+        decision = _escalate_untrusted(allowing, kind=kind, name=name, service=service, context=context, now=now)
     else:
         reasons = [f"Rule '{rule.name}' lets {kind.value} on {name} run without approval." for rule in allowing]
         decision = Decision(outcome=DecisionOutcome.AUTO, rule=allowing[0].name, reasons=reasons)
@@ -237,13 +252,18 @@ def _scale_limits(replicas: int, *, rules: list[Rule], name: str, current: int |
     for rule in rules:
         limits = rule.limits
         if limits is None:
+            if replicas < DEFAULT_MIN_REPLICAS:
+                out.append((rule.name, f"Scaling {name} to {replicas} replicas is below the minimum of "
+                                       f"{DEFAULT_MIN_REPLICAS} that applies when rule '{rule.name}' sets no "
+                                       "min_replicas."))
             continue
         if limits.max_replicas is not None and replicas > limits.max_replicas:
             out.append((rule.name, f"Scaling {name} to {replicas} replicas is above the maximum of "
                                    f"{limits.max_replicas} set by rule '{rule.name}'."))
-        if limits.min_replicas is not None and replicas < limits.min_replicas:
+        if replicas < limits.scale_minimum:
+            how = "set by" if limits.min_replicas is not None else "that applies when no min_replicas is set, for"
             out.append((rule.name, f"Scaling {name} to {replicas} replicas is below the minimum of "
-                                   f"{limits.min_replicas} set by rule '{rule.name}'."))
+                                   f"{limits.scale_minimum} {how} rule '{rule.name}'."))
         factor = limits.max_scale_factor
         if factor is None:
             continue
@@ -258,6 +278,22 @@ def _scale_limits(replicas: int, *, rules: list[Rule], name: str, current: int |
         elif replicas > ceiling:
             out.append((rule.name, f"Scaling {name} from {current} to {replicas} replicas is more than rule "
                                    f"'{rule.name}' allows (at most ×{factor:g} the current replicas: {ceiling})."))
+    return out
+
+
+def _runbook_args(params: Mapping[str, Any], *, rules: list[Rule], name: str) -> list[tuple[str, str]]:
+    """Every argument a runbook gets must be one each allowing rule lists, with a listed value."""
+    args = params.get("args") or {}
+    out: list[tuple[str, str]] = []
+    for rule in rules:
+        allowed = (rule.limits.args if rule.limits is not None else None) or {}
+        for key, value in sorted(args.items()):
+            if key not in allowed:
+                out.append((rule.name, f"Runbook {params['name']} on {name} may not get the argument {key!r} "
+                                       f"(rule '{rule.name}' allows {', '.join(sorted(allowed)) or 'none'})."))
+            elif str(value) not in allowed[key]:
+                out.append((rule.name, f"Runbook {params['name']} on {name} may not get {key}={str(value)[:40]!r} "
+                                       f"(rule '{rule.name}' allows {', '.join(allowed[key])})."))
     return out
 
 
@@ -330,6 +366,33 @@ def _escalate_critical(
     reasons = [f"{name} is a critical service, so Sitrep never acts on it automatically: rule {names} would "
                f"allow {kind.value}, but one of its owners ({', '.join(service.owners)}) must approve."]
     return _approve(CRITICAL_NEVER_AUTO, reasons, approvers=list(service.owners), need=1,
+                    expiry=DEFAULT_EXPIRY, context=context, now=now)
+
+
+_PROMPTS = {
+    Prompt.REQUEST: "it was asked for in text a person typed (/incident), which anyone in the workspace can write",
+    Prompt.EVIDENCE: "it comes from the analysis of collected evidence about another service than the alert's",
+    Prompt.ALERT: "it was prompted by an alert",
+}
+
+
+def _escalate_untrusted(
+    rules: list[Rule], *, kind: ActionKind, name: str, service: Service, context: PolicyContext, now: datetime
+) -> Decision:
+    """An ``auto`` rule applies only to actions an alert from a configured source prompted, with no
+    suspicious content in the evidence; anything else waits for one of the service's owners."""
+    names = ", ".join(f"'{rule.name}'" for rule in rules)
+    why = _PROMPTS[context.prompted_by]
+    if context.suspicious:
+        why += (", and the evidence holds instruction-like text (see the brief's warning)"
+                if context.prompted_by is Prompt.ALERT else "; the evidence also holds instruction-like text")
+    if not service.owners:
+        return _deny(ONLY_ALERTS_AUTO, f"Rule {names} would run {kind.value} on {name} automatically, but {why}, "
+                                       f"so a person must approve, and {name} lists no owners who could.")
+    reasons = [f"Needs a person: rule {names} would run {kind.value} on {name} automatically, but {why}. "
+               f"Only actions an alert prompted run on their own; one of the owners "
+               f"({', '.join(service.owners)}) must approve."]
+    return _approve(ONLY_ALERTS_AUTO, reasons, approvers=list(service.owners), need=1,
                     expiry=DEFAULT_EXPIRY, context=context, now=now)
 
 

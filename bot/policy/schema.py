@@ -209,23 +209,42 @@ class Match(_Strict):
     service: Names | None = None
     tier: Tiers | None = None
     namespace: Names | None = None
+    runbook: Names | None = Field(
+        default=None, description="runbook names this rule allows (an allowlist; only for runbook rules)"
+    )
 
-    def matches(self, *, name: str, service: Service) -> bool:
+    def matches(self, *, name: str, service: Service, runbook: str | None = None) -> bool:
         return (
             (self.service is None or name in self.service)
             and (self.tier is None or service.tier in self.tier)
             and (self.namespace is None or service.namespace in self.namespace)
+            and (self.runbook is None or runbook in self.runbook)
         )
 
 
+#: the fewest replicas a scale may leave when its rule sets no ``min_replicas`` (scaling to 0 is an
+#: outage one approval away; a rule that means it says ``min_replicas: 0``)
+DEFAULT_MIN_REPLICAS = 1
+
+
 class Limits(_Strict):
-    """Bounds on a ``scale`` action's ``replicas``."""
+    """Bounds on a ``scale`` action's ``replicas``, or on a ``runbook`` action's ``args``."""
 
     max_replicas: int | None = Field(default=None, ge=0)
-    min_replicas: int | None = Field(default=None, ge=0)
+    min_replicas: int | None = Field(
+        default=None, ge=0, description=f"default {DEFAULT_MIN_REPLICAS}: scaling to 0 needs min_replicas: 0"
+    )
     max_scale_factor: float | None = Field(
         default=None, gt=0, description="replicas ≤ current replicas × this factor"
     )
+    args: dict[NonEmpty, list[str]] | None = Field(
+        default=None, description="runbook rules: the arguments a runbook may get and their allowed values; "
+                                  "without it a runbook gets none"
+    )
+
+    @property
+    def scale_minimum(self) -> int:
+        return DEFAULT_MIN_REPLICAS if self.min_replicas is None else self.min_replicas
 
 
 class RateLimit(BaseModel):
@@ -276,9 +295,21 @@ class Rule(_Strict):
             raise PydanticCustomError(
                 "stray_key", "rate_limit and limits do not apply to a deny rule", {}
             )
-        if self.limits is not None and ActionKind.SCALE not in self.action:
+        if self.limits is not None:
+            scale_keys = [k for k in ("max_replicas", "min_replicas", "max_scale_factor")
+                          if getattr(self.limits, k) is not None]
+            if scale_keys and ActionKind.SCALE not in self.action:
+                raise PydanticCustomError(
+                    "stray_key", "limits only bound scale actions ({keys}), and this rule does not cover scale",
+                    {"keys": ", ".join(scale_keys)},
+                )
+            if self.limits.args is not None and ActionKind.RUNBOOK not in self.action:
+                raise PydanticCustomError(
+                    "stray_key", "limits.args only bound runbook actions, and this rule does not cover runbook", {}
+                )
+        if self.match.runbook is not None and self.action != [ActionKind.RUNBOOK]:
             raise PydanticCustomError(
-                "stray_key", "limits only bound scale actions, and this rule does not cover scale", {}
+                "stray_key", "match.runbook only applies to a rule whose action is runbook alone", {}
             )
         people = [a for a in self.approvers if not a.startswith(("@", "oncall:"))]
         if (
@@ -301,8 +332,8 @@ class Rule(_Strict):
     def rate(self) -> RateLimit | None:
         return RateLimit.parse(self.rate_limit) if self.rate_limit else None
 
-    def covers(self, kind: ActionKind, *, name: str, service: Service) -> bool:
-        return kind in self.action and self.match.matches(name=name, service=service)
+    def covers(self, kind: ActionKind, *, name: str, service: Service, runbook: str | None = None) -> bool:
+        return kind in self.action and self.match.matches(name=name, service=service, runbook=runbook)
 
 
 # --------------------------------------------------------------------------- freezes

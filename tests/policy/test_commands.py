@@ -32,7 +32,11 @@ def run_check(text: str, *, policy_dir: Path = REPO_POLICIES) -> tuple[int, str]
 def test_lint_repo_policies() -> None:
     code, text = run_lint(REPO_POLICIES)
     assert code == 0, text
-    assert text.startswith("OK: 1 files, 3 services, ") and text.rstrip().endswith(" rules")
+    first, *notes = text.splitlines()
+    assert first.startswith("OK: 1 files, 3 services, ") and first.endswith(" rules")
+    # the defaults a file does not spell out: the scale minimum, runbooks without an allowlist
+    assert any("scale keeps at least 1 replica (the default" in n for n in notes), notes
+    assert any("match.runbook" in n for n in notes), notes
 
 
 def test_lint_broken_copy(tmp_path: Path) -> None:

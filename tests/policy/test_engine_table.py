@@ -142,7 +142,8 @@ ROWS = [
                  id="scale-current-unknown"),
     pytest.param("base", act("scale", "cart", replicas=1), {"replicas": 0}, "deny", BASE_RULE["scale"],
                  id="scale-up-from-zero"),
-    pytest.param("base", act("scale", "cart", replicas=0), {}, "approve", BASE_RULE["scale"], id="scale-to-zero"),
+    # scaling to 0 is an outage: below the default minimum of 1 unless a rule says min_replicas: 0
+    pytest.param("base", act("scale", "cart", replicas=0), {}, "deny", BASE_RULE["scale"], id="scale-to-zero"),
     pytest.param("base", act("scale", "cart", replicas=-1), {}, "deny", E.SCALE_BOUNDS, id="scale-negative"),
     pytest.param("base", act("scale", replicas=4), {}, "approve", BASE_RULE["scale"], id="scale-critical-approve"),
     pytest.param("base", act("scale", "batch", replicas=2), {}, "deny", E.DEFAULT_DENY, id="scale-outside-match"),
