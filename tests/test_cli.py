@@ -44,7 +44,7 @@ def test_investigate_json_prints_only_the_brief(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     brief = Brief.model_validate_json(result.stdout)
     assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
-    assert set(brief.analysis.sources) == {"loki", "prometheus", "argocd", "jaeger"}
+    assert set(brief.analysis.sources) == {"loki", "prometheus", "argocd", "jaeger", "kubernetes"}
     assert json.loads(result.stdout)["root_cause"]["service"] == "checkout"
 
 

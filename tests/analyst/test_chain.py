@@ -202,6 +202,7 @@ async def test_no_client_and_nothing_configured() -> None:
         "Prometheus: not configured",
         "ArgoCD: not configured",
         "Jaeger: not configured",
+        "Kubernetes: not configured",
     ]
     assert brief.actions[0].kind is ActionKind.MANUAL
 
