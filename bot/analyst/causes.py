@@ -33,6 +33,7 @@ _DOWN = re.compile(r"connection refused|ECONNREFUSED|could not connect to server
                    r"connection reset by peer|name or service not known|no such host|server closed the connection|"
                    r"is the server running", re.IGNORECASE)
 _OOM = re.compile(r"OOMKilled|out of memory|OutOfMemoryError|MemoryError|memory limit exceeded", re.IGNORECASE)
+_CLUSTER_HOST = re.compile(r"\b([a-z0-9][a-z0-9-]*)\.[a-z0-9-]+\.svc\b")
 _SUSPECT = re.compile(r"^\[([A-Za-z0-9][A-Za-z0-9_.-]*)\] ")
 _HOST = re.compile(r"(?:https?://)?([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*)(?::\d+)?", re.IGNORECASE)
 
@@ -45,6 +46,9 @@ class Cause:
     what: str  # one line for the brief: the exception text or the fact
     ratio: float | None = None  # traffic_surge: load against baseline
     replicas: float | None = None  # traffic_surge: the HPA's (maximum) replica count
+    #: the service's own evidence shows it (its logs, its events, its metrics), not only a caller's
+    #: error that mentions it
+    firsthand: bool = True
 
 
 def service_of(item: Evidence, default: str) -> str:
@@ -54,8 +58,10 @@ def service_of(item: Evidence, default: str) -> str:
     return match.group(1) if match else default
 
 
-def find_causes(evidence: Sequence[Evidence], *, service: str) -> list[Cause]:
-    """Every cause the evidence shows, strongest kinds first (see the module docstring)."""
+def find_causes(evidence: Sequence[Evidence], *, service: str, peer: str | None = None) -> list[Cause]:
+    """Every cause the evidence shows, strongest kinds first (see the module docstring). ``peer``:
+    the failure's next hop as the traces show it (a failing client span's callee), which a disk or
+    a connection error seen only by the alerting service is blamed on."""
     texts = [(item, log.line) for item, log in payloads(evidence, LogLine)]
     texts += [(item, item.detail) for item in evidence
               if item.payload is None and item.detail.startswith(("Kubernetes event", "["))]
@@ -67,13 +73,14 @@ def find_causes(evidence: Sequence[Evidence], *, service: str) -> list[Cause]:
                 facts.setdefault(series.name, []).append((item, fact))
     causes: list[Cause] = []
 
-    def by_text(kind: str, pattern: re.Pattern[str]) -> None:
+    def by_text(kind: str, pattern: re.Pattern[str], *, blame_peer: bool = True) -> None:
         hits = [(item, text) for item, text in texts if pattern.search(text)]
-        if hits:
-            item, text = hits[0]
-            owner = _busiest(service_of(i, service) for i, _ in hits)
-            causes.append(Cause(kind, owner, tuple(dict.fromkeys(i.id for i, _ in hits[:3])),
-                                _excerpt(text, pattern)))
+        if not hits:
+            return
+        owner, firsthand = _owner(hits, service=service, peer=peer if blame_peer else None)
+        own = [(i, t) for i, t in hits if service_of(i, service) == owner] or hits
+        causes.append(Cause(kind, owner, tuple(dict.fromkeys(i.id for i, _ in own[:3])),
+                            _excerpt(own[0][1], pattern), firsthand=firsthand))
 
     def by_fact(kind: str, name: str, keep: object = None) -> None:
         found = [(item, fact) for item, fact in facts.get(name, []) if keep is None or keep(fact)]  # type: ignore[operator]
@@ -81,7 +88,7 @@ def find_causes(evidence: Sequence[Evidence], *, service: str) -> list[Cause]:
             item, fact = found[0]
             causes.append(Cause(kind, service_of(item, service), (item.id,), fact.text))
 
-    by_text("expired_certificate", _CERT)
+    by_text("expired_certificate", _CERT, blame_peer=False)  # a partner's certificate: ours to chase
     by_fact("expired_certificate", "cert_expiry_days", lambda f: "(expired)" in f.text)
     by_text("disk_full", _DISK)
     by_fact("disk_full", "filesystem_available")
@@ -95,12 +102,23 @@ def find_causes(evidence: Sequence[Evidence], *, service: str) -> list[Cause]:
     by_fact("memory_leak", "oom_killed")
     by_text("memory_leak", _OOM)
     by_fact("memory_leak", "memory_vs_limit")
-    down = [(item, text) for item, text in texts if _DOWN.search(text)]
-    if down:
-        owner = _busiest(service_of(i, service) for i, _ in down)
-        causes.append(Cause("dependency_down", owner, tuple(dict.fromkeys(i.id for i, _ in down[:3])),
-                            _excerpt(down[0][1], _DOWN)))
+    by_text("dependency_down", _DOWN)
     return causes
+
+
+def _owner(hits: Sequence[tuple[Evidence, str]], *, service: str, peer: str | None) -> tuple[str, bool]:
+    """Whose problem the matching lines show, and whether its own evidence shows it: a followed
+    service's own lines first; else a Kubernetes Service named by its DNS name in the lines; else the
+    traces' next hop; else the alerting service."""
+    theirs = [service_of(i, service) for i, _ in hits if service_of(i, service) != service]
+    if theirs:
+        return _busiest(theirs), True
+    named = [m.group(1) for _, text in hits for m in _CLUSTER_HOST.finditer(text.lower())]
+    if named:
+        return _busiest(named), False
+    if peer and peer != service:
+        return peer, False
+    return service, True
 
 
 def peer_named(text: str, known: Iterable[str]) -> str | None:

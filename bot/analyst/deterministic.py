@@ -174,7 +174,9 @@ class DeterministicAnalyzer:
                 if plausibility is not None:
                     culprit = pair
                     break
-        cause = _deciding_cause(find_causes(evidence, service=svc), culprit=culprit, plausibility=plausibility)
+        peer = failing.peer if failing and failing.service == svc else failing.service if failing else None
+        cause = _deciding_cause(find_causes(evidence, service=svc, peer=peer), culprit=culprit,
+                                plausibility=plausibility)
         if cause is not None and cause.kind in _NO_ROLLBACK:
             culprit, plausibility = None, None  # a rollback does not renew a certificate or free a disk
         previous = previous_deploy(deploys, culprit[1]) if culprit else None
@@ -273,7 +275,8 @@ def _confidence(found: _Findings) -> tuple[Confidence, int]:
     cause = found.cause
     if cause is not None and cause.kind in _NO_ROLLBACK:
         # the error text itself says it ("certificate has expired"), or only a metric does
-        return (Confidence.HIGH, 80) if any(i.startswith("logs") for i in cause.evidence_ids) else (Confidence.MEDIUM, 60)
+        said = cause.firsthand and any(i.startswith("logs") for i in cause.evidence_ids)
+        return (Confidence.HIGH, 80) if said else (Confidence.MEDIUM, 60)
     if cause is not None and found.culprit is None:
         return Confidence.MEDIUM, {"traffic_surge": 65, "memory_leak": 60}.get(cause.kind, 50)
     if found.culprit and found.plausibility != "strong":

@@ -222,6 +222,9 @@ class FailingSpan:
     evidence_id: str  # the trace it was seen in first
     traces: int  # erroring traces whose deepest failing span is this service+operation
     erroring_traces: int  # all erroring traces
+    #: what that span calls when it is a client span (a database, another service): the failure's
+    #: next hop, which has no spans of its own
+    peer: str | None = None
 
 
 def deepest_failing_span(evidence: Iterable[Evidence]) -> FailingSpan | None:
@@ -229,6 +232,7 @@ def deepest_failing_span(evidence: Iterable[Evidence]) -> FailingSpan | None:
     with an error; ties go to the deeper, then the slower one."""
     counts: Counter[tuple[str, str]] = Counter()
     best: dict[tuple[str, str], tuple[int, float, str]] = {}
+    peers: dict[tuple[str, str], Counter[str]] = {}
     erroring = 0
     for item, trace in payloads(evidence, Trace):
         span = trace.deepest_failing_span()
@@ -241,6 +245,8 @@ def deepest_failing_span(evidence: Iterable[Evidence]) -> FailingSpan | None:
         else:
             key = (span.service, span.operation)
             depth, duration = trace.depth_of(span), span.duration_ms
+            if span.peer and span.peer != span.service:
+                peers.setdefault(key, Counter())[span.peer] += 1
         counts[key] += 1
         if key not in best:
             best[key] = (depth, duration, item.id)
@@ -250,7 +256,8 @@ def deepest_failing_span(evidence: Iterable[Evidence]) -> FailingSpan | None:
         return None
     key = max(counts, key=lambda k: (counts[k], best[k][0], best[k][1]))
     _, duration, evidence_id = best[key]
-    return FailingSpan(key[0], key[1], duration, evidence_id, counts[key], erroring)
+    peer = peers[key].most_common(1)[0][0] if key in peers else None
+    return FailingSpan(key[0], key[1], duration, evidence_id, counts[key], erroring, peer)
 
 
 # --------------------------------------------------------------------------- logs

@@ -197,7 +197,18 @@ def _span(raw: Mapping[str, Any], processes: Mapping[str, Any]) -> Span:
         duration_ms=int(raw.get("duration") or 0) / 1000,
         error=error,
         status_code=status,
+        peer=_peer(tags),
     )
+
+
+def _peer(tags: Mapping[str, Any]) -> str | None:
+    """Who a client span calls, by the OpenTelemetry conventions (old and new names): the peer
+    service, else the first label of the server's host name (``pg-offers.core.svc`` → ``pg-offers``)."""
+    for key in ("peer.service", "server.address", "net.peer.name"):
+        value = tags.get(key)
+        if isinstance(value, str) and value.strip() and not value[0].isdigit():
+            return value.strip().split(".", 1)[0] if key != "peer.service" else value.strip()
+    return None
 
 
 def _trim(spans: list[Span], *, root: Span) -> list[Span]:

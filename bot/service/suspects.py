@@ -56,11 +56,18 @@ def pick_suspects(
     if failing is not None:
         known_names.add(failing.service)
         add(failing.service, "deepest failing span")
+        if failing.peer:
+            known_names.add(failing.peer)
+            add(failing.peer, f"called by the failing span {failing.service} {failing.operation}")
     error_lines = [p for _, p in payloads(evidence, LogLine) if (p.level or "").lower() in _ERROR_LEVELS]
     named: Counter[str] = Counter()
     for line in error_lines:
         text = line.line
         for word in set(_WORD.findall(text)):
+            cluster = _CLUSTER_HOST.fullmatch(word.lower())
+            if cluster:  # <service>.<namespace>.svc[.cluster.local]: a Kubernetes Service by its DNS name
+                named[cluster.group(1)] += 1
+                continue
             for candidate in _candidates(word):
                 if candidate in known_names:
                     named[candidate] += 1
@@ -80,4 +87,5 @@ def _candidates(word: str) -> list[str]:
     return list(dict.fromkeys([*parts, stem]))
 
 
+_CLUSTER_HOST = re.compile(r"([a-z0-9][a-z0-9-]*)\.[a-z0-9-]+\.svc(?:\.cluster\.local)?\.?(?::\d+)?")
 _POD_SUFFIX = re.compile(r"(-[a-z0-9]{6,10}-[a-z0-9]{5}|-\d+)$")
