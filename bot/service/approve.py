@@ -22,11 +22,11 @@ import structlog
 
 from bot.deploy_history import rollback_params
 from bot.models import Action, ActionKind, Brief, Deploy, TimelineEventType, utcnow
-from bot.policy.context import Execution, PolicyContext, as_utc
+from bot.policy.context import Execution, PolicyContext, Prompt, as_utc
 from bot.policy.decision import Decision, DecisionOutcome, check_approver
 from bot.policy.engine import evaluate
 from bot.policy.loader import PolicyHolder
-from bot.store.incidents import IncidentStore
+from bot.store.incidents import IncidentNotFoundError, IncidentStore
 from bot.store.proposals import NewProposal, ProposalStore
 from bot.service.preview import change_preview
 from bot.store.tables import ProposalRow
@@ -75,8 +75,16 @@ class ApproverDirectory(Protocol):
     async def on_call(self, user: str, refs: Sequence[str]) -> OnCallStatus: ...
 
     async def identities(self, user: str) -> set[str]:
-        """The user's id, name and email: to recognise them as the author of a deploy."""
+        """The user's id, name and email: to recognise them as the author of a deploy. Raises
+        ``DirectoryUnavailableError`` when they cannot be looked up."""
         ...
+
+
+class DirectoryUnavailableError(RuntimeError):
+    """The approver directory could not answer (``users.info`` failed): checks that need it fail closed."""
+
+
+GroupsOf = Callable[[str], Awaitable[Sequence[str]]]
 
 
 class TargetFacts(Protocol):
@@ -160,11 +168,19 @@ class RemediationService:
     ) -> list[ProposalView]:
         """Evaluate each action of the brief and store it as a proposal; run the ``auto`` ones."""
         executions = await self._recent_executions()
+        try:
+            incident = await asyncio.to_thread(self._incidents.get, incident_id)
+            origin, alerting = incident.origin, incident.service
+        except IncidentNotFoundError:
+            origin, alerting = "unknown", None
+        suspicious = bool(brief.analysis.suspicious)
         new: list[NewProposal] = []
         decisions: list[Decision] = []
         for action in brief.sorted_actions():
             decision, proposal = await self._decide(action, requester=requester, history=history,
-                                                    executions=executions)
+                                                    executions=executions,
+                                                    prompted_by=prompt_of(action, origin=origin, alerting=alerting),
+                                                    suspicious=suspicious)
             decisions.append(decision)
             new.append(proposal)
         ids = await asyncio.to_thread(self._proposals.add, incident_id, new, requester=requester)
@@ -181,12 +197,14 @@ class RemediationService:
 
     async def approve(
         self, proposal_id: int, *, user: str, groups: Callable[[], Awaitable[Sequence[str]]],
-        directory: ApproverDirectory | None = None,
+        directory: ApproverDirectory | None = None, groups_of: GroupsOf | None = None,
     ) -> ClickResult:
         """Count ``user``'s approval if the policy lets them give it; execute once enough.
 
         ``directory`` answers for approvers named as on-call schedules and tells whether ``user``
-        made the deploy a rollback would undo (they may then not approve it)."""
+        made the deploy a rollback would undo (they may then not approve it; when that cannot be
+        told, the approval is not counted). ``groups_of`` answers the group handles of the other
+        approvers at execution time (without it, the groups they had when they approved)."""
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
         await self._event(row.incident_id, TimelineEventType.APPROVAL_CLICKED, actor=user,
                           proposal_id=proposal_id)
@@ -198,11 +216,16 @@ class RemediationService:
             already = await asyncio.to_thread(self._proposals.approvers, proposal_id)
             status = await self._on_call(user, decision, directory)
             notes = status.notes
-            author = await self._deploy_author(row)
-            identities = await directory.identities(user) if directory is not None and author else set()
-            refusal = check_approver(decision, user, requester=row.requester, already_approved=already,
-                                     groups=await groups(), on_call=status.on_call, deploy_author=author,
-                                     identities=identities, now=self._clock())
+            clicker_groups = list(await groups())
+            try:
+                author = await self._deploy_author(row)
+                identities = await directory.identities(user) if directory is not None and author else set()
+            except DirectoryUnavailableError as exc:
+                refusal = _AUTHOR_UNKNOWN.format(why=str(exc) or "a lookup failed")
+            else:
+                refusal = check_approver(decision, user, requester=row.requester, already_approved=already,
+                                         groups=clicker_groups, on_call=status.on_call, deploy_author=author,
+                                         identities=identities, now=self._clock())
         if refusal is not None:
             await self._event(row.incident_id, TimelineEventType.APPROVAL_REFUSED, actor=user,
                               proposal_id=proposal_id, reason=refusal, notes=list(notes))
@@ -212,12 +235,21 @@ class RemediationService:
             return ClickResult(proposal=await self.view(proposal_id),
                                refusal="You have already approved this action.")
         await self._event(row.incident_id, TimelineEventType.APPROVAL_GIVEN, actor=user,
-                          proposal_id=proposal_id, on_call=sorted(status.on_call), notes=list(notes))
+                          proposal_id=proposal_id, on_call=sorted(status.on_call), notes=list(notes),
+                          groups=clicker_groups)
         decision = Decision.model_validate_json(row.decision)
         approvals = await asyncio.to_thread(self._proposals.approvers, proposal_id)
         executed = None
         if len(approvals) >= max(decision.min_approvals, 1):
-            executed = await self._execute(proposal_id, actor=user, from_states=[ProposalState.PENDING])
+            async def approver_groups(who: str) -> Sequence[str]:
+                if who == user:
+                    return clicker_groups
+                if groups_of is not None:
+                    return await groups_of(who)
+                return await self._recorded_groups(row.incident_id, proposal_id, who)
+
+            executed = await self._execute(proposal_id, actor=user, from_states=[ProposalState.PENDING],
+                                           groups_of=approver_groups, directory=directory)
         return ClickResult(proposal=await self.view(proposal_id), executed=executed, counted=True, notes=notes)
 
     async def reject(self, proposal_id: int, *, user: str, reason: str | None = None) -> ClickResult:
@@ -266,9 +298,13 @@ class RemediationService:
             if check_approver(decisions[row.id], user, requester=row.requester, already_approved=already,
                               groups=groups, on_call=on_call, now=now) is not None:
                 continue
-            author = await self._deploy_author(row)  # only rollbacks have one
-            if author and directory is not None:
-                identities = identities if identities is not None else await directory.identities(user)
+            try:
+                author = await self._deploy_author(row)  # only rollbacks have one
+                if author and directory is not None:
+                    identities = identities if identities is not None else await directory.identities(user)
+            except DirectoryUnavailableError:
+                author = None  # listed; the click says why it cannot count now
+            if author and directory is not None and identities is not None:
                 if check_approver(decisions[row.id], user, requester=row.requester, already_approved=already,
                                   groups=groups, on_call=on_call, deploy_author=author, identities=identities,
                                   now=now) is not None:
@@ -286,7 +322,9 @@ class RemediationService:
         action = self._complete_target(original.revert)
         history = await self._facts.history(action) if action.kind in _NEEDS_HISTORY else []
         decision, new = await self._decide(action, requester=user, history=history,
-                                           executions=await self._recent_executions())
+                                           executions=await self._recent_executions(),
+                                           prompted_by=_prompt(original.decision),
+                                           suspicious=original.decision.suspicious)
         pid = await asyncio.to_thread(self._proposals.add_revert, proposal_id, new, requester=user)
         if pid is None:
             again = await self.view(proposal_id)
@@ -309,18 +347,23 @@ class RemediationService:
 
     # ------------------------------------------------------------------ execution
 
-    async def _execute(self, proposal_id: int, *, actor: str, from_states: list[str]) -> ExecutionOutcome | None:
-        """Claim the proposal (one caller wins), re-check the policy with fresh facts, run it."""
+    async def _execute(self, proposal_id: int, *, actor: str, from_states: list[str],
+                       groups_of: GroupsOf | None = None,
+                       directory: ApproverDirectory | None = None) -> ExecutionOutcome | None:
+        """Claim the proposal (one caller wins), re-check the policy with fresh facts and the
+        approvals given against what it now requires, run it."""
         claimed = await asyncio.to_thread(self._proposals.transition, proposal_id,
                                           from_states=from_states, to_state=ProposalState.EXECUTING)
         if not claimed:
             return None
         row = await asyncio.to_thread(self._proposals.get, proposal_id)
+        before = Decision.model_validate_json(row.decision)
         action = self._complete_target(Action.model_validate_json(row.action))
         history = await self._facts.history(action) if action.kind in _NEEDS_HISTORY else []
         context = PolicyContext(now=self._clock(), requester=row.requester, history=history,
                                 replicas=await self._replicas(action),
-                                executions=await self._recent_executions())
+                                executions=await self._recent_executions(),
+                                prompted_by=_prompt(before), suspicious=before.suspicious)
         decision = evaluate(action, context=context, policy=self._policy.policy)
         stale = _stale_reason(row.basis_deploy, history) if action.kind is ActionKind.ROLLBACK else None
         if stale is not None:
@@ -333,6 +376,20 @@ class RemediationService:
             await self._event(row.incident_id, TimelineEventType.ACTION_DENIED_AT_EXECUTION, actor=actor,
                               proposal_id=proposal_id, rule=decision.rule, reasons=decision.reasons)
             return None
+        if decision.outcome is DecisionOutcome.APPROVE:
+            short = await self._approvals_short(row, decision, history=history, groups_of=groups_of,
+                                                directory=directory)
+            if short is not None:
+                reason, dropped = short
+                if decision.executable and before.preview:
+                    decision = decision.model_copy(update={"preview": before.preview})
+                await asyncio.to_thread(self._proposals.back_to_pending, proposal_id,
+                                        decision=decision.model_dump_json(), expires_at=decision.expires_at,
+                                        drop_approvals=dropped, reason=reason)
+                await self._event(row.incident_id, TimelineEventType.ACTION_DENIED_AT_EXECUTION, actor=actor,
+                                  proposal_id=proposal_id, rule=decision.rule, reasons=[reason, *decision.reasons],
+                                  back_to="pending", dropped=dropped)
+                return None
         if not await asyncio.to_thread(self._proposals.start_execution, proposal_id, dry_run=self._dry_run):
             return None
         undo = revert_action(action, proposal_id=proposal_id, history=history, replicas=context.replicas)
@@ -366,11 +423,64 @@ class RemediationService:
                 log.exception("on_executed_failed", proposal_id=proposal_id)
         return result
 
+    async def _approvals_short(
+        self, row: ProposalRow, decision: Decision, *, history: Sequence[Deploy], groups_of: GroupsOf | None,
+        directory: ApproverDirectory | None,
+    ) -> tuple[str, list[str]] | None:
+        """Why the approvals given do not satisfy ``decision`` (recomputed at execution), and the
+        approvals that no longer count; None when they do."""
+        assert row.id is not None
+        given = await asyncio.to_thread(self._proposals.approvers, row.id)
+        current = _current_deploy(history)
+        author = next((d.initiated_by for d in history if d.history_id == current), None) \
+            if ActionKind(Action.model_validate_json(row.action).kind) is ActionKind.ROLLBACK else None
+        counted: list[str] = []
+        dropped: list[str] = []
+        why: list[str] = []
+        for user in given:
+            try:
+                groups = await groups_of(user) if groups_of is not None else \
+                    await self._recorded_groups(row.incident_id, row.id, user)
+                on_call = (await self._on_call(user, decision, directory)).on_call
+                identities = await directory.identities(user) if directory is not None and author else set()
+            except DirectoryUnavailableError as exc:
+                dropped.append(user)
+                why.append(_AUTHOR_UNKNOWN.format(why=str(exc) or "a lookup failed").replace("Your", f"<@{user}>'s"))
+                continue
+            # the expiry belongs to the old request, and the count is what is checked here
+            fresh = decision.model_copy(update={"expires_at": None, "min_approvals": len(given) + 1})
+            refusal = check_approver(fresh, user, requester=row.requester, already_approved=counted,
+                                     groups=groups, on_call=on_call, deploy_author=author, identities=identities)
+            if refusal is None:
+                counted.append(user)
+            else:
+                dropped.append(user)
+                why.append(f"<@{user}>: {refusal}")
+        if len(counted) >= max(decision.min_approvals, 1):
+            return None
+        need = max(decision.min_approvals, 1)
+        text = (f"The policy was checked again before running and now {decision.describe()}; "
+                f"{len(counted)} of the approvals given still count{' (' + '; '.join(why) + ')' if why else ''}. "
+                f"It needs {need - len(counted)} more.")
+        return text, dropped
+
+    async def _recorded_groups(self, incident_id: int, proposal_id: int, user: str) -> list[str]:
+        """The group handles ``user`` had when they approved ``proposal_id`` (the timeline records them)."""
+        events = await asyncio.to_thread(self._incidents.timeline, incident_id)
+        for event in reversed(events):
+            if event.type == TimelineEventType.APPROVAL_GIVEN.value and event.actor == user:
+                data = json.loads(event.data)
+                if data.get("proposal_id") == proposal_id:
+                    return list(data.get("groups") or [])
+        return []
+
     async def _decide(self, action: Action, *, requester: str | None, history: Sequence[Deploy],
-                      executions: list[Execution]) -> tuple[Decision, NewProposal]:
+                      executions: list[Execution], prompted_by: Prompt = Prompt.REQUEST,
+                      suspicious: bool = False) -> tuple[Decision, NewProposal]:
         """The policy's decision on ``action`` now, and the proposal row that records it."""
         context = PolicyContext(now=self._clock(), requester=requester, history=list(history),
-                                replicas=await self._replicas(action), executions=executions)
+                                replicas=await self._replicas(action), executions=executions,
+                                prompted_by=prompted_by, suspicious=suspicious)
         decision = evaluate(action, context=context, policy=self._policy.policy)
         if decision.executable:
             preview = change_preview(self._complete_target(action), history,
@@ -393,9 +503,9 @@ class RemediationService:
             return None
         try:
             history = await self._facts.history(self._complete_target(action))
-        except Exception:  # an unknown author never blocks an approval; the policy check still runs
+        except Exception as exc:  # fail closed: who made the deploy decides whether the approval counts
             log.warning("deploy_author_unknown", proposal_id=row.id, exc_info=True)
-            return None
+            raise DirectoryUnavailableError(f"ArgoCD did not answer: {type(exc).__name__}") from exc
         current = _current_deploy(history)
         return next((d.initiated_by for d in history if d.history_id == current), None)
 
@@ -445,6 +555,28 @@ class RemediationService:
 
     async def _event(self, incident_id: int, type: TimelineEventType, *, actor: str = "sitrep", **data: Any) -> None:
         await asyncio.to_thread(self._incidents.add_event, incident_id, type, actor=actor, data=data)
+
+
+_AUTHOR_UNKNOWN = ("Your approval was not counted: Sitrep could not check who made the deploy this rolls back "
+                   "({why}), and nobody may approve undoing their own deploy. Try again in a minute.")
+
+
+def prompt_of(action: Action, *, origin: str, alerting: str | None) -> Prompt:
+    """What prompted ``action`` in an incident opened from ``origin`` (``alert`` for a configured
+    webhook or a watched alert channel; ``slash_command`` and ``cli`` are text a person typed)
+    about the service ``alerting``: only an action on the alerting service of an alert counts as
+    the alert's."""
+    if origin != "alert":
+        return Prompt.REQUEST
+    return Prompt.ALERT if action.target.service == alerting else Prompt.EVIDENCE
+
+
+def _prompt(decision: Decision) -> Prompt:
+    """The prompt a stored decision was made for (none recorded: a person's request, the safe side)."""
+    try:
+        return Prompt(decision.prompted_by) if decision.prompted_by else Prompt.REQUEST
+    except ValueError:
+        return Prompt.REQUEST
 
 
 def _current_deploy(history: Sequence[Deploy]) -> int | None:

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.oncall import OnCallDirectory
-from bot.service.approve import OnCallStatus
+from bot.service.approve import DirectoryUnavailableError, OnCallStatus
 from bot.slack.usergroups import UserGroupResolver
 
 log = structlog.get_logger(__name__)
@@ -42,9 +42,9 @@ class SlackApproverDirectory:
     async def identities(self, user: str) -> set[str]:
         try:
             info = (await self._client.users_info(user=user))["user"]
-        except SlackApiError as exc:
+        except SlackApiError as exc:  # fail closed: the deploy-author check cannot be made
             log.warning("users_info_failed", error=exc.response.get("error"))
-            return {user}
+            raise DirectoryUnavailableError(f"Slack users.info failed: {exc.response.get('error')}") from exc
         profile = info.get("profile") or {}
         found = {user, info.get("name"), info.get("real_name"), profile.get("display_name"),
                  profile.get("real_name"), profile.get("email")}

@@ -22,6 +22,7 @@ from slack_sdk.models.views import View
 
 from bot.markdown import PLAIN, describe_action, one_line
 from bot.models import Brief, RefusedAction
+from bot.policy.engine import ONLY_ALERTS_AUTO
 from bot.service.approve import ProposalState, ProposalView
 from bot.slack.blocks import MRKDWN, _mrkdwn, _section, clip_mrkdwn
 from bot.slack.ids import ActionId, CallbackId
@@ -43,6 +44,10 @@ def decision_line(view: ProposalView) -> str:
     match view.state:
         case ProposalState.PENDING:
             parts = [f"🟡 {MRKDWN.text(decision.describe())}"]
+            if decision.rule == ONLY_ALERTS_AUTO and decision.reasons:
+                parts[0] += f" — _{MRKDWN.text(one_line(decision.reasons[0], limit=400))}_"
+            if view.reason:  # sent back here by the execution-time re-check
+                parts[0] += f" — {MRKDWN.text(one_line(view.reason, limit=600))}"
             if view.expires_at:
                 parts.append(f"expires {_when(view)}")
             if view.approvals:

@@ -13,9 +13,14 @@ log = structlog.get_logger(__name__)
 
 
 class UserGroupResolver:
-    def __init__(self, client: AsyncWebClient, *, ttl_seconds: float = 300.0) -> None:
+    """``ttl_seconds``: how long a loaded membership is used; when reloading fails, the old one is
+    used for ``grace_seconds`` more, then no one is in any group (fail closed: only approvers listed
+    by user id can approve until Slack answers again)."""
+
+    def __init__(self, client: AsyncWebClient, *, ttl_seconds: float = 300.0, grace_seconds: float = 60.0) -> None:
         self._client = client
         self._ttl = ttl_seconds
+        self._grace = grace_seconds
         self._members: dict[str, set[str]] = {}  # handle → user ids
         self._loaded_at = float("-inf")
 
@@ -35,5 +40,7 @@ class UserGroupResolver:
         except SlackApiError as exc:
             # without groups only approvers listed by user id can approve; say so in the logs
             log.warning("usergroups_unavailable", error=exc.response.get("error"))
+            if time.monotonic() - self._loaded_at > self._ttl + self._grace:
+                self._members = {}  # too old to trust: nobody is in a group until Slack answers
             return
         self._members, self._loaded_at = members, time.monotonic()

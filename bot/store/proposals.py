@@ -144,6 +144,24 @@ class ProposalStore:
             session.commit()
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
+    def back_to_pending(self, proposal_id: int, *, decision: str, expires_at: datetime | None,
+                        drop_approvals: Sequence[str], reason: str) -> bool:
+        """Execution-time re-check fell short: from ``executing`` back to ``pending`` under the new
+        ``decision`` (JSON), without the approvals that no longer count. True for one caller."""
+        with Session(self._engine) as session:
+            result = session.execute(
+                update(ProposalRow)
+                .where(ProposalRow.id == proposal_id)  # type: ignore[arg-type]
+                .where(ProposalRow.state == "executing")  # type: ignore[arg-type]
+                .values(state="pending", decision=decision, expires_at=expires_at, reason=reason)
+            )
+            if result.rowcount == 1 and drop_approvals:  # type: ignore[attr-defined]
+                for row in session.exec(select(ApprovalRow).where(ApprovalRow.proposal_id == proposal_id)):
+                    if row.user_id in drop_approvals:
+                        session.delete(row)
+            session.commit()
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     def start_execution(self, proposal_id: int, *, dry_run: bool) -> bool:
         """Insert the one execution row of this proposal; False if one exists (second guard)."""
         return self._insert_once(ExecutionRow(proposal_id=proposal_id, dry_run=dry_run))

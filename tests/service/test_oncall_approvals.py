@@ -68,7 +68,9 @@ async def test_the_person_on_call_may_approve_and_is_told_where_the_answer_came_
     assert refused.notes == directory.notes  # the clicker hears about the fallback even when refused
     result = await rig.service.approve(pid, user="U0BEN", groups=nobody, directory=directory)
     assert result.refusal is None and result.proposal.state == ProposalState.EXECUTED
-    assert directory.asked == [["oncall:pagerduty/PSRE01"]] * 2  # only the schedules the decision names
+    # only the schedules the decision names: at each click, and again when the approvals are re-checked
+    # against the decision recomputed at execution
+    assert directory.asked == [["oncall:pagerduty/PSRE01"]] * 3
 
 
 async def test_the_deploy_author_may_not_approve_its_rollback_nor_is_asked_to(rig: Rig) -> None:

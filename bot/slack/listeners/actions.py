@@ -34,6 +34,7 @@ def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None
             return
         result = await remediation.approve(ref.proposal_id, user=user,
                                            groups=lambda: approvers.groups.groups_of(user),
+                                           groups_of=approvers.groups.groups_of,
                                            directory=approvers.directory)
         await apply_click(services, client, body, result)
         if (body.get("view") or {}).get("type") == "home":  # clicked in App Home: show the new state there

@@ -22,6 +22,7 @@ def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None
         user = body["user"]["id"]
         result = await services.require_remediation().approve(
             ref.proposal_id, user=user, groups=lambda: approvers.groups.groups_of(user),
+            groups_of=approvers.groups.groups_of,
             directory=approvers.directory)
         await apply_click(services, client, body, result)
 
