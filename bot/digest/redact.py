@@ -95,13 +95,14 @@ class _Rule:
     # set only for case-sensitive patterns, which makes the key=value scan ~5x faster. Handlers must read
     # values through the match's offsets from the original text, not through m.group().
     lower_pattern: re.Pattern[str] | None = None
-    gate: Callable[[str], bool] | None = None  # a cheap test of its own, instead of needles
+    # a cheap test of its own on (text, lower-cased text), instead of needles
+    gate: Callable[[str, str], bool] | None = None
     # Skip a match that overlaps what an earlier rule took (it would lose anyway): saves the handler's work.
     skip_taken: bool = False
 
     def applies(self, text: str, lower: str) -> bool:
         if self.gate is not None:
-            return self.gate(text)
+            return self.gate(text, lower)
         for needle in self.needles:  # plain loops: a generator in any() costs more than the search
             if needle in text:
                 return True
@@ -260,7 +261,7 @@ def _vault_legacy(m: re.Match[str], _text: str) -> Iterator[_Hit]:
         yield m.start(), m.end(), "vault_token"
 
 
-_TELEGRAM = re.compile(r"(?<![A-Za-z0-9])\d{8,10}:AA[A-Za-z0-9_-]{33}" + _E)
+_TELEGRAM = re.compile(r"(?:(?<=/bot)|(?<![A-Za-z0-9]))\d{8,10}:AA[A-Za-z0-9_-]{33}" + _E)  # also /bot<token>/
 _DISCORD = re.compile(r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}" + _E)  # the user-id part is read backwards
 _DISCORD_ID = re.compile(r"(?<![A-Za-z0-9_-])[MNO][A-Za-z0-9_-]{23,25}$")
 
@@ -587,8 +588,8 @@ def _tool_password(m: re.Match[str], _text: str) -> Iterator[_Hit]:
 
 # Prose: "the password is X", "new password for bob is X", "pw: X", "rotated subscription key to X".
 _PROSE_SOURCE = (
-    r"(?P<term>secret[_-]?value|token[_-]?value|key[_-]?value|password[_-]?value|password|passwd|passphrase|pwd|pw"
-    r"|pass|passwort|secret|key|token|credentials?)(?![A-Za-z0-9_])"
+    r"(?P<term>p(?:ass(?:word(?:[_-]?value)?|wd|phrase|wort)?|wd|w)|s(?:ecret(?:[_-]?value)?)"
+    r"|k(?:ey(?:[_-]?value)?)|t(?:oken(?:[_-]?value)?)|c(?:redentials?))(?![A-Za-z0-9_])"
     r"(?:[ \t]+(?:for|of)(?:[ \t]+(?!(?:is|was|to|set|becomes)(?![^\s:=]))[^\s:=]{1,40}){1,4})?"
     r"(?P<conn>[ \t]*[:=][ \t]*|[ \t]+(?:was[ \t]+set[ \t]+to|set[ \t]+to|is[ \t]+now|is|was|to|becomes)"
     r"(?:[ \t]*:)?[ \t]+|[ \t]+)"
@@ -650,10 +651,15 @@ _NEXT_PAIR = re.compile(r"[A-Za-z_][\w.-]*=(?!=|$)")  # "DB_USER=app" after "DB_
 _USER_PASSWORD = re.compile(r"[\w.@-]{2,64}:(?!\d+$)[^\s/]{6,}")
 
 
+_K_LOG_K = [0.0] + [k * math.log2(k) for k in range(1, 4097)]
+
+
 def _entropy(value: str) -> float:
-    """Shannon entropy in bits per character."""
+    """Shannon entropy in bits per character: log2(n) - sum(k log2 k) / n over the character counts."""
     n = len(value)
-    return -sum(k / n * math.log2(k / n) for k in Counter(value).values())
+    if n > 4096:
+        n, value = 4096, value[:4096]
+    return math.log2(n) - sum(map(_K_LOG_K.__getitem__, Counter(value).values())) / n
 
 
 def _looks_generated(value: str) -> bool:
@@ -674,11 +680,13 @@ _ID_CONTEXT = re.compile(
     r"|fingerprint|payload|body|data|event[_-]?id|object|cursor|page[_-]?token|nonce|_id|\bid)[\"']?[ \t]*[:=][ \t]*"
     r"[\"']?$"
 )
-_WORD_SEGMENT = re.compile(r"[a-z]{3,}|[A-Z][a-z]{2,}|v?\d{1,20}|[a-z]+(?:[-_.][a-z0-9]+)+")
+_WORD_SEGMENT = re.compile(r"[a-z]{3,}|[A-Z]?[a-z]{2,}(?:[A-Z][a-z]+)*|v?\d{1,20}|[a-z]+(?:[-_.][a-z0-9]+)+")
 
 
 def _high_entropy(m: re.Match[str], text: str) -> Iterator[_Hit]:
     value = m.group()
+    if value.islower() or value.isupper():  # hex ids, UUIDs, digests, paths: no token in them (the common case)
+        return
     if "/" not in value:
         if len(value) < 32 or not _random_token(value):
             return
@@ -728,6 +736,9 @@ def _is_path(value: str) -> bool:
     return all(len(part) <= 24 and not _looks_generated(part) for part in value.split("/") if part)
 
 
+_PRINTABLE = bytes([9, 10, 13, *range(32, 127)])
+
+
 def _decodes_to_text(value: str) -> bool:
     """Base64 of readable text (a JSON payload, a message) rather than of random bytes."""
     try:
@@ -737,23 +748,23 @@ def _decodes_to_text(value: str) -> bool:
         return False
     if len(raw) < 12:
         return False
-    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in raw)
+    printable = len(raw) - len(raw.translate(None, _PRINTABLE))
     return printable / len(raw) > 0.7  # random bytes: about 37 %; text, or protobuf around text: more
 
 
 # National identity numbers, only after a word that names them (a bare 9-digit number is anything).
 # Run on the lower-cased text (a case-insensitive regex is slower); the handler upper-cases what it checks.
-_NATIONAL_ID = re.compile(
-    r"(?<![a-z])(?:"
-    r"(?P<ssn_ctx>ssn|social[ _-]?security(?:[ _-]?(?:number|no))?|ss[ _-]?(?:number|no)|tax[ _-]?id|ssn[ _-]?number)"
-    r"[a-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<ssn>\d{3}(?P<ssn_sep>[- ]?)\d{2}(?P=ssn_sep)\d{4})"
-    r"|(?P<nino_ctx>nino|national[ _-]?insurance(?:[ _-]?(?:number|no))?|ni[ _-]?(?:number|no))"
-    r"[a-z_.]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<nino>[a-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[a-d])"
-    r"|(?P<sin_ctx>sin|social[ _-]?insurance(?:[ _-]?(?:number|no))?|sin[ _-]?(?:number|no))"
-    r"[a-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<sin>\d{3}(?P<sin_sep>[- ]?)\d{3}(?P=sin_sep)\d{3})"
-    r"|(?P<dni_ctx>dni|nie|nif|documento(?:[ _-]?de[ _-]?identidad)?)"
-    r"[a-z_]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?(?P<dni>[xyz]?\d{7,8}[ -]?[a-z])"
-    r")(?![a-z0-9])"
+_ID_TAIL = r"[a-z_.]*[\"']?[ \t]*[:=#]?[ \t]*[\"']?"  # SocialSecurityNumber", "ssn": ", NINO
+_NATIONAL_ID = re.compile(  # each context starts with a letter, its left boundary checked after it (faster)
+    r"(?:s(?<![a-z]s)(?:sn[ _-]?number|sn|ocial[ _-]?security(?:[ _-]?(?:number|no))?|s[ _-]?(?:number|no))"
+    r"|t(?<![a-z]t)ax[ _-]?id)"
+    + _ID_TAIL + r"(?P<ssn>\d{3}(?P<ssn_sep>[- ]?)\d{2}(?P=ssn_sep)\d{4})(?![a-z0-9])"
+    r"|n(?<![a-z]n)(?:ino|ational[ _-]?insurance(?:[ _-]?(?:number|no))?|i[ _-]?(?:number|no))"
+    + _ID_TAIL + r"(?P<nino>[a-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[a-d])(?![a-z0-9])"
+    r"|s(?<![a-z]s)(?:in[ _-]?(?:number|no)|in|ocial[ _-]?insurance(?:[ _-]?(?:number|no))?)"
+    + _ID_TAIL + r"(?P<sin>\d{3}(?P<sin_sep>[- ]?)\d{3}(?P=sin_sep)\d{3})(?![a-z0-9])"
+    r"|(?:d(?<![a-z]d)(?:ni|ocumento(?:[ _-]?de[ _-]?identidad)?)|n(?<![a-z]n)i[ef])"
+    + _ID_TAIL + r"(?P<dni>[xyz]?\d{7,8}[ -]?[a-z])(?![a-z0-9])"
 )
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
@@ -935,7 +946,7 @@ _IPV6 = re.compile(
 )
 
 
-def _may_hold_ipv6(text: str) -> bool:
+def _may_hold_ipv6(text: str, _lower: str) -> bool:
     return "::" in text or text.count(":") >= 7
 
 
@@ -946,6 +957,34 @@ def _ipv6(m: re.Match[str], _text: str) -> Iterator[_Hit]:
 
 
 # ----------------------------------------------------------------------------------------- rules
+
+class _Needles:
+    """A gate: is any of ``needles`` in the lower-cased text? Remembers its last answer, so rules that share
+    one (key=value pairs and command-line flags) test a line once. The answer is kept with its line in one
+    tuple: one assignment, so threads sharing a Redactor never read one line's answer for another."""
+
+    __slots__ = ("_needles", "_last")
+
+    def __init__(self, *needles: str) -> None:
+        self._needles = needles
+        self._last: tuple[str | None, bool] = (None, False)
+
+    def __call__(self, _text: str, lower: str) -> bool:
+        last = self._last
+        if last[0] is lower:
+            return last[1]
+        found = False
+        for needle in self._needles:
+            if needle in lower:
+                found = True
+                break
+        self._last = (lower, found)
+        return found
+
+
+_KEY_WORD_GATE = _Needles("pass", "pwd", "secret", "key", "token", "session", "sessid", "cookie", "auth", "credential",
+                          "sig")
+
 
 # Order is priority: where two findings overlap, the one from the earlier rule is kept.
 _RULES: tuple[_Rule, ...] = (
@@ -964,32 +1003,24 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("bearer", _BEARER, _bearer, needles=("earer",)),
     _Rule("basic", _BASIC, _basic, needles=("Basic",)),
     _Rule("url_password", _URL_PASSWORD, _url_password, needles=("://",)),
-    _Rule("tool_password", _TOOL_PASSWORD, _tool_password,
-          lower_needles=("mysql", "redis-cli", "sshpass", " login", "rabbitmqctl", "htpasswd", "mc alias", "pass:",
-                         "curl", "wget", "http ")),
-    _Rule("cli_flag", _CLI_FLAG, _cli_flag, lower_pattern=_CLI_FLAG_LOWER,
-          lower_needles=("pass", "pwd", "secret", "key", "token", "session", "sessid", "cookie", "auth", "credential",
-                         "sig")),
-    _Rule("env_pair", _ENV_PAIR, _env_pair, gate=lambda text: "alue" in text and "ame" in text),
-    _Rule("kv", _KV, _kv,
-          lower_needles=("pass", "pwd", "secret", "key", "token", "session", "sessid", "cookie", "auth",
-                         "credential", "sig"),
-          lower_pattern=_KV_LOWER),
-    _Rule("prose", _PROSE, _prose,
-          lower_needles=("pass", "pw", "pwd", "secret", "key", "token", "credential"), lower_pattern=_PROSE_LOWER,
-          skip_taken=True),
+    _Rule("tool_password", _TOOL_PASSWORD, _tool_password, gate=_Needles(
+        "mysql", "redis-cli", "sshpass", " login", "rabbitmqctl", "htpasswd", "mc alias", "pass:", "curl", "wget",
+        "http ")),
+    _Rule("cli_flag", _CLI_FLAG, _cli_flag, lower_pattern=_CLI_FLAG_LOWER, gate=_KEY_WORD_GATE),
+    _Rule("env_pair", _ENV_PAIR, _env_pair, gate=lambda text, _lower: "alue" in text and "ame" in text),
+    _Rule("kv", _KV, _kv, lower_pattern=_KV_LOWER, gate=_KEY_WORD_GATE),
+    _Rule("prose", _PROSE, _prose, lower_pattern=_PROSE_LOWER, skip_taken=True, gate=_Needles(
+        "pass", "pw", "secret", "key", "token", "credential")),
     _Rule("national_id", re.compile(_NATIONAL_ID.pattern, re.I), _national_id, lower_pattern=_NATIONAL_ID,
-          lower_needles=("ssn", "social", "ss_n", "ss n", "tax_id", "tax id", "taxid", "tax-id", "nino", "insurance",
-                         "ni_n", "ni n", "ni-n", "sin ", "sin_", "sin:", "sin=", 'sin"', "sin'", "sin-", "dni", "nie ",
-                         "nie:", "nie=", 'nie"', "nie'", "nie_", "nif ", "nif:", "nif=", 'nif"', "nif'", "nif_",
-                         "documento")),
+          gate=_Needles("ssn", "social", "tax", "nino", "insurance", "sin", "dni", "nie", "nif", "documento", "ss_n",
+                        "ss n", "ni_n", "ni n", "ni-n")),
     _Rule("card", _CARD, _card),
     _Rule("iban", _IBAN, _iban),
     _Rule("email", _EMAIL, _email, needles=("@", "%40")),
     _Rule("phone_key", _PHONE_KEY, _phone_key, lower_needles=("phone", "mobile", "msisdn", "tel")),
     _Rule("phone", _PHONE, _phone),
     _Rule("ipv6", _IPV6, _ipv6, gate=_may_hold_ipv6),
-    _Rule("ipv4", _IPV4, _ipv4, needles=(".",)),
+    _Rule("ipv4", _IPV4, _ipv4, gate=lambda text, _lower: text.count(".") >= 3),  # a.b.c.d
     _Rule("high_entropy", _HIGH_ENTROPY, _high_entropy, skip_taken=True),
 )  # fmt: skip
 
@@ -1040,7 +1071,7 @@ class Redactor:
         # Rule.applies, inlined: a method call per rule and line costs more than most of the regexes.
         for needles, lower_needles, gate, pattern, lower_pattern, handler, skip_taken in self._plan:
             if gate is not None:
-                if not gate(text):
+                if not gate(text, lower):
                     continue
             elif needles or lower_needles:
                 for needle in needles:

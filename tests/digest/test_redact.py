@@ -10,7 +10,8 @@ import pytest
 from bot.digest.redact import Finding, Redacted, Redactor, placeholder, redact_text, secret_kind_for_key
 from bot.digest.redact_checks import iban_ok, ipv4_is_kept, is_card_number, luhn_ok
 
-CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "redaction" / "corpus.jsonl"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "redaction"
+CORPUS = FIXTURES / "corpus.jsonl"
 
 GHP = "ghp_" + "FAKE0test0EXAMPLE0" * 2
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmYWtlLXVzZXIifQ.FAKEsignatureEXAMPLE000000"
@@ -116,6 +117,78 @@ NEGATIVES = [
     ("arn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf"),
     ("k8s_secret_ref", 'MountVolume.SetUp failed for volume "certs" : secret "checkout-tls" not found'),
     ("ssh_fingerprint", "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU (ED25519)"),
+]
+
+
+# issue 18: names, syntaxes and formats the first rules did not know (kind, text, secret, what must appear)
+POSITIVES += [
+    ("any_key_name", 'SEGMENT_WRITE_KEY="ca8b6124c22f8b6f22b4aa0db6196754" svc=notifier',
+     "ca8b6124c22f8b6f22b4aa0db6196754", 'SEGMENT_WRITE_KEY="<secret:api_key>" svc=notifier'),
+    ("camel_key", "hmacKey=Oz/crCRH7wjj++wegD3ACqmX1evse3GN", "Oz/crCRH7wjj++wegD3ACqmX1evse3GN", "hmacKey=<secret:"),
+    ("header_key", "Ocp-Apim-Subscription-Key: vpm8FOFlEsD4qmq5ShuHRWYl398Zpkpm", "vpm8FOFlEsD4qmq5ShuHRWYl398Zpkpm",
+     "Ocp-Apim-Subscription-Key: <secret:api_key>"),
+    ("python_dict", "{'id': 7, 'user_pass': 'purple516', 'retry': True}", "purple516", "'user_pass': '<secret:password>'"),
+    ("unclosed_quote", 'DISCORD_TOKEN="Nn2OiyOI27qMlfz3eOQK0S9x', "Nn2OiyOI27qMlfz3eOQK0S9x", "DISCORD_TOKEN="),
+    ("prose_is", "the password is winter-galaxy-summer-harbor", "winter-galaxy-summer-harbor",
+     "the password is <secret:password>"),
+    ("prose_for", "new password for the service account is Galaxy2013?", "Galaxy2013?", "is <secret:password>"),
+    ("prose_set_to", "redis password was set to !+iOd*Ntmyh2q@D for auth", "!+iOd*Ntmyh2q@D", "for auth"),
+    ("prose_pw", "pw: P@ssw0rd68", "P@ssw0rd68", "pw: <secret:password>"),
+    ("prose_rotated", "rotated subscription key to fe714bb85ce6b7afcbf7dc4f0b56fe9d",
+     "fe714bb85ce6b7afcbf7dc4f0b56fe9d", "key to <secret:api_key>"),
+    ("mysql_p", "mysql -h db -u root -pSunshine-Coffee9 shop", "Sunshine-Coffee9", "-p<secret:password> shop"),
+    ("redis_a", "redis-cli -h redis-0 -a hunter45 ping", "hunter45", "-a <secret:password> ping"),
+    ("openssl_pass", "openssl pkcs12 -export -passout pass:U#Wv#*DECL7aln1 -out cert.p12", "U#Wv#*DECL7aln1",
+     "pass:<secret:password> -out"),
+    ("keytool", "keytool -importkeystore -srcstorepass hunter90 -deststorepass hunter90", "hunter90",
+     "-srcstorepass <secret:password>"),
+    ("curl_u", "curl -u SKf6307934441bab5c91d5d5ac97c610cb:018f13167eb2c35fcaf823a3ab0be36f https://api.twilio.com",
+     "018f13167eb2c35fcaf823a3ab0be36f", "https://api.twilio.com"),
+    ("pgpassword", "+ PGPASSWORD='kGqLvSsApGfT2Hso' psql -h db", "kGqLvSsApGfT2Hso", "psql -h db"),
+    ("cookie_name", "> Cookie: lang=en; connect.sid=7ca18002617a250dfe6f59a4a963ef13", "7ca18002617a250dfe6f59a4a963ef13",
+     "lang=en; connect.sid=<secret:cookie>"),
+    ("ssn", '{"applicant": {"ssn": "378-46-9162"}}', "378-46-9162", '"ssn": "<secret:national_id>"'),
+    ("ssn_prose", "customer social security number: 516-64-8450 does not match", "516-64-8450", "does not match"),
+    ("nino", "NINO RM 26 16 79 D verified", "RM 26 16 79 D", "NINO <secret:national_id> verified"),
+    ("sin", "SIN 130 692 544 verified", "130 692 544", "SIN <secret:national_id>"),
+    ("dni", "customer DNI: 41606959M does not match", "41606959M", "DNI: <secret:national_id>"),
+    ("telegram", "POST https://api.telegram.org/bot1816080168:AAMsrpsBV1UlvvMJm0ByoFhyg0FowUFPWVs/sendMessage",
+     "1816080168:AAMsrpsBV1UlvvMJm0ByoFhyg0FowUFPWVs", "/bot<secret:telegram_token>/sendMessage"),
+    ("discord", "Improper token has been passed: O9KiinWHme9HMG0q-6TrhMM8.5jK_oT.mCrNNRr_Dqe9YE2voowL8WGc5MD",
+     "O9KiinWHme9HMG0q-6TrhMM8.5jK_oT.mCrNNRr_Dqe9YE2voowL8WGc5MD", "passed: <secret:discord_token>"),
+    ("docker", "docker login -u acmeci -p dckr_pat_uxDTPjw4FPeg8X5Dw2pM0wdIMeX", "dckr_pat_uxDTPjw4FPeg8X5Dw2pM0wdIMeX",
+     "-p <secret:"),
+    ("unnamed_url", "https://hooks.zapier.com/hooks/catch/240468/lk41nPntUlCIyNr8s9LiKUZ2kIUIsU6JDoanluFI/",
+     "lk41nPntUlCIyNr8s9LiKUZ2kIUIsU6JDoanluFI", "/hooks/catch/240468/<secret:high_entropy>/"),
+    ("unnamed_prose", "401 Unauthorized: 8CWM9ojh8IKASdkCd8kk186ObN6E2bK2aGX2UCeLDti",
+     "8CWM9ojh8IKASdkCd8kk186ObN6E2bK2aGX2UCeLDti", "401 Unauthorized: <secret:high_entropy>"),
+    ("phone_00", "Call the customer back on 0044 20 7946 0989", "0044 20 7946 0989", "back on <phone>"),
+]
+
+# issue 18: look-alikes of the new rules, which an on-call engineer needs as they are
+NEGATIVES += [
+    ("cache_key", 'msg="cache miss" cache_key=user:42:profile ttl=300s'),
+    ("s3_key", "s3 upload bucket=acme-reports key=exports/2024/05/18/orders.csv"),
+    ("idempotency_key", "idempotent retry idempotency_key=8759b265-3bb7-44c5-9003-c87214e38dce"),
+    ("x_amz_id_2", "x-amz-id-2: QzwrGFfnlV3Jeh7PBkqnil3mnD7OtKT9YRdxTkA1uukFqnPAaEUtNgCGuwvoV23ZB0gtXCFi2lBH"),
+    ("integrity", "checksum mismatch: want sha512-mvX/+kv0P+B0L5X4yPw9JQwZQ5kR8VE3JQikohHH5+xJk5e3UT/o1wYK1xeeeYvOf1aBtC"
+                  "ZRCqcaXCsMb5FrFQ=="),
+    ("ssh_public_key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG7Xk2pQ9vR4tL8wN3mC6hF1jS5aY0bK7eD2gU9iO4zP deploy@ci"),
+    ("ksuid", 'ksuid assigned id=2Ro2PpXyZ9kLm3Nq7RtVw4Hb8Jc'),
+    ("base64_json", "payload=eyJvcmRlciI6IDQyLCAic3RhdHVzIjogInBhaWQiLCAiaXRlbXMiOiAzfQ=="),
+    ("protobuf", "protobuf any: CgZjaGVja291dBIFdjIuMTQaBnNoYXJkMw== decoded ok"),
+    ("password_words", "password reset email sent to user 4211; password too short (min 12)"),
+    ("password_as_value", "auth auth_method=password token_type=Bearer expires_in=3600"),
+    ("grant_type", "oauth grant_type=password client_id=checkout"),
+    ("k8s_secret_name", 'MountVolume.SetUp failed for volume "db-credentials" : secret "db-credentials" not found'),
+    ("systemd_unit", "systemd[1]: Started getty@tty1.service"),
+    ("dd_trace_id", '{"dd.trace_id": "5552250635913309", "msg": "handled"}'),
+    ("monkey", "monkey patched requests.Session"),
+    ("pwd_dir", "PWD=/home/app HOME=/home/app SHELL=/bin/sh"),
+    ("empty_pair", "DB_PASSWORD= DB_USER=app DB_HOST=pg-primary"),
+    ("get_secret_value", "aws: GetSecretValue arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf denied"),
+    ("gzip_marker_order", "order_id=4884394881 amount_cents=46916 pid 12345 exited with code 137"),
+    ("java_class", "at org.apache.http.impl.conn.PoolingHttpClientConnectionManager.requestConnection(X.java:42)"),
 ]
 
 
@@ -237,6 +310,20 @@ class TestExtraSecrets:
         ("password_policy", None),
         ("PWD", None),
         ("trace_id", None),
+        ("SEGMENT_WRITE_KEY", "api_key"),
+        ("hmacKey", "api_key"),
+        ("Ocp-Apim-Subscription-Key", "api_key"),
+        ("DB_PASS", "password"),
+        ("srcstorepass", "password"),
+        ("registryCredential", "secret"),
+        ("secretValue", "secret"),
+        ("monkey", None),
+        ("bypass", None),
+        ("oauth", None),
+        ("cache_key", None),
+        ("idempotency_key", None),
+        ("public_key", None),
+        ("key_id", None),
     ],
 )
 def test_secret_kind_for_key(key: str, kind: str | None) -> None:
@@ -319,3 +406,26 @@ def test_corpus_recall_and_false_positives(redactor: Redactor) -> None:
                 misses.append(f"#{row['id']} changed: {out}")
     assert removed / secrets >= 0.99, misses
     assert changed / negatives <= 0.02, misses
+
+
+@pytest.mark.parametrize("name", ["dev.jsonl", "heldout.jsonl"])
+def test_issue_18_corpus_halves_meet_their_targets(redactor: Redactor, name: str) -> None:
+    """Totals only (the held-out half is never read line by line): recall >= 99 %, no kind below 95 %,
+    negatives changed <= 1 %."""
+    with (FIXTURES / name).open(encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    per_kind: dict[str, list[int]] = {}
+    negatives = changed = 0
+    for row in rows:
+        out = redactor.redact_text(row["text"])
+        if row["secrets"]:
+            found = per_kind.setdefault(row["kind"], [0, 0])
+            found[0] += sum(secret not in out for secret in row["secrets"])
+            found[1] += len(row["secrets"])
+        else:
+            negatives += 1
+            changed += out != row["text"]
+    assert len(per_kind) >= 40 and sum(n for _, n in per_kind.values()) >= 600
+    assert sum(r for r, _ in per_kind.values()) / sum(n for _, n in per_kind.values()) >= 0.99
+    assert min(r / n for r, n in per_kind.values()) >= 0.95
+    assert changed / negatives <= 0.01
