@@ -2,9 +2,9 @@
 why not (the message goes back to the model for its one repair attempt).
 
 Checks, in order: the schema (``BriefDraft``), cited ids were shown to the model, actions target
-services seen in the request or the evidence (payload names, or an affected service the evidence
-text mentions), and a rollback goes to a revision of the deploy
-history other than the current one. Cited evidence gets its ``source`` and ``link`` from what was
+the root-cause service (one the evidence names as a service) or a service the evidence shows failing
+(the alerting one, error spans, error log lines by their stream labels; never a name that only
+appears in text), and a rollback goes to a revision of the deploy history other than the current one. Cited evidence gets its ``source`` and ``link`` from what was
 collected, never from the model.
 """
 
@@ -49,6 +49,28 @@ def known_services(request: InvestigationRequest, results: Sequence[SourceResult
         names |= {span.service for span in trace.spans}
     for _, item in [*payloads(evidence, LogLine), *payloads(evidence, MetricSeries)]:
         names |= {item.labels[k] for k in SERVICE_LABELS if item.labels.get(k)}
+    return names
+
+
+#: log levels that say the line's service is failing
+ERROR_LEVELS = frozenset({"error", "err", "fatal", "critical", "crit", "panic", "emerg", "alert", "severe"})
+
+
+def failing_services(request: InvestigationRequest, results: Sequence[SourceResult]) -> set[str]:
+    """The services the evidence shows failing: the request's (the alerting one), those with error
+    spans (and the callee an erroring client span names), and those whose error-level log lines
+    their stream labels attribute to them. A name that only appears in text does not count."""
+    evidence = all_evidence(results)
+    names = {request.service}
+    for _, trace in payloads(evidence, Trace):
+        for span in trace.spans:
+            if span.error:
+                names.add(span.service)
+                if span.peer:
+                    names.add(span.peer)
+    for _, line in payloads(evidence, LogLine):
+        if (line.level or "").strip().lower() in ERROR_LEVELS:
+            names |= {line.labels[k] for k in SERVICE_LABELS if line.labels.get(k)}
     return names
 
 
@@ -128,6 +150,14 @@ def _check_actions(
     draft: BriefDraft, *, request: InvestigationRequest, results: Sequence[SourceResult],
     rollback_targets: bool = True,
 ) -> None:
+    # a target is the root-cause service (when the evidence names it as a service, not just in
+    # text) or a service the evidence shows failing: a name in a log line or the request's text is not
+    # enough (anyone can write those)
+    allowed = failing_services(request, results)
+    root = draft.root_cause.service
+    if root and root in known_services(request, results):
+        allowed.add(root)
+    # a manual step (a person does it) may name any service the request or the evidence mentions
     known = known_services(request, results)
     known |= {name for name in draft.affected_services if name not in known and _mentioned(name, results)}
     deploys = [deploy for _, deploy in payloads(all_evidence(results), Deploy)]
@@ -135,10 +165,15 @@ def _check_actions(
     for i, action in enumerate(draft.actions):
         where = f"actions.{i} ({action.kind.value})"
         service = action.target.service
-        if service not in known:
+        if action.kind is ActionKind.MANUAL and service not in known:
             raise InvalidBriefError(
                 f"{where}: target service {truncate(service, 60)!r} is not in the request or the "
                 f"evidence; known services: {', '.join(sorted(known))}"
+            )
+        if action.kind is not ActionKind.MANUAL and service not in allowed:
+            raise InvalidBriefError(
+                f"{where}: target service {truncate(service, 60)!r} is neither the root-cause service nor a "
+                f"service the evidence shows failing; allowed targets: {', '.join(sorted(allowed))}"
             )
         if action.kind not in (ActionKind.ROLLBACK, ActionKind.SYNC):
             continue
