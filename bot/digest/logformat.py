@@ -591,8 +591,8 @@ def _continues(event: LogEvent, line: str, labels: Mapping[str, str]) -> bool:
     elif text.startswith(_PY_TRACEBACK):
         if state == "python" or _may_have_stack(event):
             kind = "python"
-    elif text.startswith(_PY_CHAIN):
-        kind = "python" if state == "python" else None
+    elif text.startswith(_PY_CHAIN):  # also after an exception line found without its frames
+        kind = "python" if state in ("python", "java") else None
     elif text.startswith(("Caused by: ", "Suppressed: ")) or _JAVA_MORE.fullmatch(text):
         kind = "java" if state in ("java", "line") else None
     elif state == "python" and _exception_line(text, bare=True):
