@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     sitrep_policy_dir: str = "policies"
     sitrep_service_label: str = "service"
     sitrep_loki_selector: str = '{service="{service}"}'
+    #: what a service or namespace name must look like before it goes into any upstream query
+    sitrep_name_pattern: str = r"^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$"
     sitrep_promql: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_PROMQL),
         description="JSON object of PromQL templates by name; merged over the defaults",
@@ -199,8 +201,8 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     def loki_selector_for(self, service: str) -> str:
-        """The LogQL stream selector for ``service`` (``{service}`` substituted)."""
-        return self.sitrep_loki_selector.replace("{service}", service)
+        """The LogQL stream selector for ``service`` (``{service}`` substituted, escaped for a string)."""
+        return self.sitrep_loki_selector.replace("{service}", promql_string(service))
 
     def promql_for(self, service: str) -> dict[str, str]:
         """The PromQL queries (name → query) for ``service``."""

@@ -18,6 +18,7 @@ import structlog
 
 from bot.collectors.base import Collector
 from bot.collectors.factory import CollectorSet, build_collectors
+from bot.collectors.names import DEFAULT_NAMES, NameRule
 from bot.models import InvestigationRequest, SourceName, SourceResult, SourceStatus
 
 __all__ = ["CollectorSet", "OnResult", "build_collectors", "gather_sources"]
@@ -36,16 +37,23 @@ async def gather_sources(
     source_budget: float,
     total_budget: float,
     on_result: OnResult | None = None,
+    names: NameRule = DEFAULT_NAMES,
 ) -> list[SourceResult]:
     """Collect from every source concurrently; ``on_result`` is awaited as each one finishes
-    (its failures are logged, never raised)."""
+    (its failures are logged, never raised). A service or namespace ``names`` refuses is queried
+    nowhere: every configured source says why (``bot.collectors.names``)."""
     started = time.perf_counter()
     results: dict[SourceName, SourceResult] = {}
+    refused = names.check(request)
+    if refused is not None:
+        log.warning("query_refused", reason=refused)
 
     async def run(source: SourceName) -> None:
         collector = collectors.get(source)
         if collector is None:
             result = SourceResult(source=source, status=SourceStatus.SKIPPED)
+        elif refused is not None:
+            result = SourceResult(source=source, status=SourceStatus.ERROR, error=refused)
         else:
             result = await _run_one(source, collector, request, budget=source_budget)
         results[source] = result

@@ -20,6 +20,7 @@ from bot.analyst.chain import Analyst
 from bot.analyst.chart import incident_chart
 from bot.collectors.base import Collector
 from bot.collectors.gather import gather_sources
+from bot.collectors.names import DEFAULT_NAMES, NameRule
 from bot.digest.injection import find_suspicious
 from bot.digest.redact import Redactor
 from bot.digest.scrub import scrub_results
@@ -61,6 +62,7 @@ class Investigator:
         known_services: Callable[[], Iterable[str]] | None = None,
         callees: Callable[[str], Iterable[str]] | None = None,
         follow_budget: float = FOLLOW_BUDGET,
+        names: NameRule = DEFAULT_NAMES,
     ) -> None:
         self._collectors = collectors
         self._analyst = analyst
@@ -73,6 +75,7 @@ class Investigator:
         self._known_services = known_services  # the policy's services: names error lines may mention
         self._callees = callees  # the learned call graph: who the alerting service calls
         self._follow_budget = follow_budget
+        self._names = names  # what a service or namespace must look like to be queried
 
     async def open_incident(
         self,
@@ -188,6 +191,7 @@ class Investigator:
             source_budget=self._source_budget,
             total_budget=self._total_budget,
             on_result=on_result,
+            names=self._names,
         )
         left = self._total_budget + self._follow_budget - (time.monotonic() - started)
         results = await self.follow(request, results, budget=min(self._follow_budget, left), log=log)
@@ -218,7 +222,8 @@ class Investigator:
         collectors = {source: (c if source in FOLLOW_SOURCES else None) for source, c in self._collectors.items()}
         rounds = await asyncio.gather(*(
             gather_sources(collectors, request.model_copy(update={"service": s.service, "namespace": None}),
-                           source_budget=min(self._source_budget, budget), total_budget=budget)
+                           source_budget=min(self._source_budget, budget), total_budget=budget,
+                           names=self._names)
             for s in suspects
         ))
         log.info("followed_the_failure", suspects=[s.describe() for s in suspects])
