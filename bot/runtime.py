@@ -33,6 +33,7 @@ from bot.intake.graph import EdgeStore
 from bot.service.alerts import AlertService
 from bot.service.jobs import DeltaJob, IncidentThreads, InvestigateJob, NoThreads, SayJob
 from bot.service.worker import JobHandler, Worker
+from bot.collectors.names import NameRule
 from bot.service.approve import ActionRunner, ExecutionOutcome, ProposalView, RemediationService
 from bot.service.container import Services
 from bot.service.facts import LiveTargetFacts, ReplicaLookup
@@ -165,6 +166,7 @@ def build_services(
         on_traces=edges.learn_from if edges is not None else None,
         known_services=(lambda: policy.policy.services) if policy is not None else None,
         callees=(lambda service: edges.graph().callees(service)) if edges is not None else None,
+        names=NameRule(settings.sitrep_name_pattern),
     )
     services = Services(
         investigator=investigator,
