@@ -15,7 +15,8 @@ Targets (issue 18), on the held-out half:
 1. recall: share of labelled secret values no longer present in the output, >= 99 %;
 2. worst kind: the lowest recall of any kind, >= 95 %;
 3. negatives changed: share of negative rows whose text changed, <= 1 %;
-4. throughput on the held-out lines, repeated, >= 20,000 lines/s (mix and negatives only).
+4. throughput on the held-out lines, repeated, >= 20,000 lines/s (mix and negatives only; CPU time of this
+   process, best of 3 runs, so that other processes on the machine do not decide the figure).
 
 Beside every accuracy figure the bench prints two trivial redactors, so that a gate that cannot fail shows:
 ``nothing`` (redacts nothing: recall 0 %, no negative changed) and ``long tokens`` (replaces every token longer
@@ -151,16 +152,24 @@ def score(rows: list[dict[str, Any]], redact: Callable[[str], str]) -> Score:
     return s
 
 
-def throughput(rows: list[dict[str, Any]], redactor: Redactor, *, lines: int = 50_000) -> tuple[float, float]:
-    """lines/s over the whole corpus and over its negatives only (most real lines hold no secret)."""
+def throughput(rows: list[dict[str, Any]], redactor: Redactor, *, lines: int = 20_000,
+               runs: int = 3) -> tuple[float, float]:
+    """lines/s over the whole corpus and over its negatives only (most real lines hold no secret).
+
+    Timed as this process's CPU time, the best of ``runs`` (as ``timeit`` does): other engineers' test runs
+    share this 2-core machine, and wall-clock time would measure their load rather than the redactor.
+    """
 
     def run(texts: list[str]) -> float:
         batch = (texts * (lines // len(texts) + 1))[:lines]
         redact = redactor.redact
-        start = time.perf_counter()
-        for t in batch:
-            redact(t)
-        return lines / (time.perf_counter() - start)
+        best = float("inf")
+        for _ in range(runs):
+            start = time.process_time()
+            for t in batch:
+                redact(t)
+            best = min(best, time.process_time() - start)
+        return lines / best
 
     everything = [r["text"] for r in rows]
     negatives = [r["text"] for r in rows if not r.get("secrets")]
@@ -249,7 +258,7 @@ def main(argv: list[str]) -> int:
     print(f"worst kind recall  {kind} {kind_recall:.2%}  (target >= {KIND_RECALL_TARGET:.0%})  {_verdict(kind_ok)}")
     print(f"negatives changed  {held.negatives_changed}/{held.negatives} = {held.negatives_changed_share:.2%}  "
           f"(target <= {NEGATIVES_CHANGED_TARGET:.0%})  {_verdict(neg_ok)}")
-    print(f"throughput         {all_lps:,.0f} lines/s corpus mix, {neg_lps:,.0f} lines/s negatives only  "
+    print(f"throughput         {all_lps:,.0f} lines/s corpus mix, {neg_lps:,.0f} lines/s negatives only (CPU)  "
           f"(target >= {LINES_PER_SECOND_TARGET:,})  {_verdict(speed_ok)}")
     print(f"context kept       {held.keep - held.keep_lost}/{held.keep} readable substrings survived")
     print(f"idempotent         {len(held_rows) - held.not_idempotent}/{len(held_rows)} lines redact the same twice")

@@ -558,31 +558,38 @@ def _cli_flag(m: re.Match[str], text: str) -> Iterator[_Hit]:
 
 
 # Tools that take a password positionally or glued to a short flag (what --password rules cannot see).
-_TOOL_PASSWORD = re.compile(
-    r"(?<![A-Za-z0-9_-])(?:"
-    r"mysql(?:dump|admin)?\b[^\n|;]*?[ \t]-p(?P<mysql>[^\s'\"-][^\s'\"]*)"
-    r"|redis-cli\b[^\n|;]*?[ \t]-a[ \t]+['\"]?(?P<redis>[^\s'\"]+)"
-    r"|sshpass[ \t]+-p[ \t]*['\"]?(?P<sshpass>[^\s'\"]+)"
-    r"|(?:docker|podman|nerdctl|buildah|skopeo|helm[ \t]+registry)[ \t]+login\b[^\n|;]*?[ \t]-p[ \t]+['\"]?(?P<login>[^\s'\"]+)"
-    r"|rabbitmqctl[ \t]+(?:add_user|change_password)[ \t]+\S+[ \t]+['\"]?(?P<rabbit>[^\s'\"]+)"
-    r"|htpasswd[ \t]+-[a-zA-Z]*b[a-zA-Z]*[ \t]+(?:-\S+[ \t]+)*\S+[ \t]+\S+[ \t]+['\"]?(?P<htpasswd>[^\s'\"]+)"
-    r"|mc[ \t]+alias[ \t]+set[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+['\"]?(?P<mc>[^\s'\"]+)"
-    r"|pass:(?P<openssl>[^\s'\"]+)"
-    r"|(?:curl|wget|http)\b[^\n|;]*?[ \t](?:-u|--user)[ \t=]+['\"]?(?P<user>[^\s:'\"]*):(?P<upw>[^\s'\"@]*)"
-    r")"
-)
+def _led_by(word: str, rest: str) -> str:
+    """``word`` then ``rest``, its left boundary checked after the first letter: re can skip to that letter."""
+    first = re.escape(word[0])
+    return f"{first}(?<![A-Za-z0-9_-]{first}){re.escape(word[1:])}{rest}"
+
+
+_LOGIN_P = r"[ \t]+login\b[^\n|;]*?[ \t]-p[ \t]+['\"]?(?P<login_{0}>[^\s'\"]+)"
+_CURL_U = r"\b[^\n|;]*?[ \t](?:-u|--user)[ \t=]+['\"]?(?P<user_{0}>[^\s:'\"]*):(?P<upw_{0}>[^\s'\"@]*)"
+_TOOL_PASSWORD = re.compile("|".join([
+    _led_by("mysql", r"(?:dump|admin)?\b[^\n|;]*?[ \t]-p(?P<mysql>[^\s'\"-][^\s'\"]*)"),
+    _led_by("redis-cli", r"\b[^\n|;]*?[ \t]-a[ \t]+['\"]?(?P<redis>[^\s'\"]+)"),
+    _led_by("sshpass", r"[ \t]+-p[ \t]*['\"]?(?P<sshpass>[^\s'\"]+)"),
+    *(_led_by(tool, _LOGIN_P.format(i)) for i, tool in enumerate(("docker", "podman", "nerdctl", "buildah", "skopeo"))),
+    _led_by("helm", r"[ \t]+registry" + _LOGIN_P.format("helm")),
+    _led_by("rabbitmqctl", r"[ \t]+(?:add_user|change_password)[ \t]+\S+[ \t]+['\"]?(?P<rabbit>[^\s'\"]+)"),
+    _led_by("htpasswd", r"[ \t]+-[a-zA-Z]*b[a-zA-Z]*[ \t]+(?:-\S+[ \t]+)*\S+[ \t]+\S+[ \t]+['\"]?(?P<htpasswd>[^\s'\"]+)"),
+    _led_by("mc", r"[ \t]+alias[ \t]+set[ \t]+\S+[ \t]+\S+[ \t]+\S+[ \t]+['\"]?(?P<mc>[^\s'\"]+)"),
+    _led_by("pass:", r"(?P<openssl>[^\s'\"]+)"),
+    *(_led_by(tool, _CURL_U.format(tool)) for tool in ("curl", "wget", "http")),
+]))
 
 
 def _tool_password(m: re.Match[str], _text: str) -> Iterator[_Hit]:
-    group = m.lastgroup
-    if group == "upw":  # curl -u user:password, and -u TOKEN: with the token as the user
-        user, password = m.group("user"), m.group("upw")
-        if password and not _masked_already(password):
-            yield m.start("upw"), m.end("upw"), "password"
-        if len(user) >= 20 and _looks_generated(user):
-            yield m.start("user"), m.end("user"), "token"
+    group = m.lastgroup or ""
+    if group.startswith("upw_"):  # curl -u user:password, and -u TOKEN: with the token as the user
+        password, user = group, "user_" + group[4:]
+        if m.group(password) and not _masked_already(m.group(password)):
+            yield m.start(password), m.end(password), "password"
+        if len(m.group(user)) >= 20 and _looks_generated(m.group(user)):
+            yield m.start(user), m.end(user), "token"
         return
-    if group is not None and not _masked_already(m.group(group)):
+    if group and not _masked_already(m.group(group)):
         yield m.start(group), m.end(group), "password"
 
 
