@@ -30,6 +30,23 @@ from bot.models import (
     SourceStatus,
 )
 
+_BROADCAST_WORDS = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
+
+
+def slack_text(raw: object) -> str:
+    """The one way untrusted text (alert fields, labels, log lines, model text, user text) goes into
+    a Slack message, blocks and fallback ``text`` alike: ``&``, ``<``, ``>`` escaped so it can never
+    form a mention (``<!channel>``, ``<@U…>``) or a link (``<https://…|label>``), and ``@channel``-like
+    words broken. Mentions and links are built only from values Sitrep resolved itself."""
+    escaped = str(raw).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _BROADCAST_WORDS.sub("@\u2060\\1", escaped)
+
+
+def slack_code(raw: object) -> str:
+    """Untrusted text as inline code: escaped, its backticks made quotes so it cannot close the span."""
+    return "`" + slack_text(str(raw).replace("`", "'").replace("\n", " ")) + "`"
+
+
 #: appended to anything we had to cut
 TRUNCATED = "… (truncated)"
 

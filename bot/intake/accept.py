@@ -35,6 +35,7 @@ from sqlmodel import Session, col, func, select
 from bot.digest.redact import Redactor
 from bot.intake.grouping import AlertFacts, DependencyGraph, OpenIncident, find_incidents, probable_root
 from bot.intake.messages import alert_identity
+from bot.markdown import slack_code, slack_text
 from bot.models import Alert, AlertSource, AlertState, IncidentStatus, TimelineEventType, utcnow
 from bot.store.queue import JobQueue
 from bot.store.tables import (
@@ -173,6 +174,18 @@ class AlertIntake:
     def backlog(self) -> int:
         return self._queue.depth()
 
+    def requests_since(self, since: datetime, *, user: str | None, channel: str | None) -> tuple[int, int]:
+        """How many ``/incident`` investigations ``user`` and ``channel`` opened since ``since``
+        (counted in the store, so every replica sees the same numbers)."""
+        with Session(self._engine) as session:
+            def count(*where: object) -> int:
+                query = select(func.count()).select_from(IncidentRow).where(
+                    IncidentRow.origin == "slash_command", col(IncidentRow.opened_at) >= since, *where)
+                return int(session.exec(query).one())
+            by_user = count(IncidentRow.requested_by == user) if user else 0
+            by_channel = count(IncidentRow.slack_channel == channel) if channel else 0
+        return by_user, by_channel
+
     # ------------------------------------------------------------------ one alert
 
     def _accept_one(self, session: Session, alert: Alert, delivery: Delivery,
@@ -249,7 +262,7 @@ class AlertIntake:
         session.flush()
         _event(session, incident.id, TimelineEventType.ALERT_JOINED, alert_id=row.id, name=row.name,
                service=row.service, reason=reason)
-        line = f"➕ `{row.name}` on *{row.service}* joined this incident: {reason}."
+        line = f"➕ {slack_code(row.name)} on *{slack_text(row.service)}* joined this incident: {slack_text(reason)}."
         root = probable_root([*incident.alerts, _facts_row(row)], graph=graph)
         if root != incident_row.service and incident_row.origin == "alert":
             _event(session, incident.id, TimelineEventType.ROOT_CHANGED,
@@ -266,7 +279,7 @@ class AlertIntake:
         session.add(incident_row)
         self._say(session, incident.id, line)  # a new alert (re-sends are duplicates, said nothing)
         assert row.id is not None
-        self._look_again(session, incident.id, row, why=f"`{row.name}` on {row.service} joined")
+        self._look_again(session, incident.id, row, why=f"{slack_code(row.name)} on {slack_text(row.service)} joined")
         return AlertOutcome(row.id, incident.id, "joined", reason)
 
     def _look_again(self, session: Session, incident_id: int, row: AlertRow, *, why: str) -> None:
@@ -301,10 +314,10 @@ class AlertIntake:
         _event(session, source.id, TimelineEventType.INCIDENT_MERGED, into=into.id, via=via.service)
         _event(session, into.id, TimelineEventType.INCIDENT_MERGED, merged=source.id, services=services)
         if merged.slack_ts:  # its thread exists (its alert's own message, or a posted root)
-            self._say(session, source.id, f"🔗 Merged into incident {into.id}: `{via.name}` on "
-                      f"*{via.service}* links them. Follow that incident's thread.")
-        self._say(session, into.id, f"🔗 Incident {source.id} ({services}) merged here: "
-                  f"`{via.name}` on *{via.service}* links them.")
+            self._say(session, source.id, f"🔗 Merged into incident {into.id}: {slack_code(via.name)} on "
+                      f"*{slack_text(via.service)}* links them. Follow that incident's thread.")
+        self._say(session, into.id, f"🔗 Incident {source.id} ({slack_text(services)}) merged here: "
+                  f"{slack_code(via.name)} on *{slack_text(via.service)}* links them.")
 
     def _duplicate(self, session: Session, row: AlertRow, known: AlertRow,
                    delivery: Delivery) -> AlertOutcome:
@@ -323,7 +336,8 @@ class AlertIntake:
         session.flush()
         assert row.id is not None
         if refired and known.incident_id is not None and _is_open(session, known.incident_id):
-            self._look_again(session, known.incident_id, row, why=f"`{row.name}` on {row.service} fired again")
+            self._look_again(session, known.incident_id, row,
+                             why=f"{slack_code(row.name)} on {slack_text(row.service)} fired again")
         return AlertOutcome(row.id, known.incident_id, "duplicate")
 
     def _resolve(self, session: Session, row: AlertRow, alert: Alert) -> AlertOutcome:
@@ -347,11 +361,12 @@ class AlertIntake:
             incident.status, incident.resolved_at = IncidentStatus.RESOLVED.value, utcnow()
             session.add(incident)
             _event(session, incident_id, TimelineEventType.INCIDENT_RESOLVED, by="alerts")
-            self._say(session, incident_id, f"✅ `{row.name}` on *{row.service}* resolved. "
+            self._say(session, incident_id, f"✅ {slack_code(row.name)} on *{slack_text(row.service)}* resolved. "
                       "All alerts of this incident have resolved: incident closed.")
         else:
             left = ", ".join(sorted(still_firing)) or "none"
-            self._say(session, incident_id, f"✅ `{row.name}` on *{row.service}* resolved. Still firing: {left}.")
+            self._say(session, incident_id, f"✅ {slack_code(row.name)} on *{slack_text(row.service)}* resolved. "
+                      f"Still firing: {slack_text(left)}.")
         return AlertOutcome(row.id, incident_id, "resolved")
 
     # ------------------------------------------------------------------ lookups

@@ -293,8 +293,15 @@ def _plain(text: str, links: list[tuple[str, str]]) -> str:
     return _unescape(plain)
 
 
+#: what Slack would read as markup again (``<!channel>``, ``<@U1>``, ``<#C1>``, ``<https://…|label>``)
+_LIVE_MARKUP = re.compile(r"<(?=[!@#]|[a-z][a-z0-9+.-]*:)", re.IGNORECASE)
+
+
 def _unescape(text: str) -> str:
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """Slack's entities undone for reading, but never back into live markup: an escaped
+    ``&lt;!channel&gt;`` stays text (a word joiner after ``<``), whatever later posts it."""
+    plain = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return _LIVE_MARKUP.sub("<\u2060", plain)
 
 
 def _text_of(element: Mapping[str, Any]) -> str:

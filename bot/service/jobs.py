@@ -15,6 +15,7 @@ from typing import Protocol
 import structlog
 
 from bot.analyst.delta import evidence_delta
+from bot.markdown import slack_code, slack_text
 from bot.models import IncidentStatus, InvestigationRequest, TimelineEventType, utcnow
 from bot.service.investigate import Investigator
 from bot.service.publisher import BriefPublisher
@@ -109,7 +110,8 @@ class InvestigateJob:
             log.warning("incident_thread_unavailable", incident_id=incident_id, reason=exc.reason)
             url = job.payload.get("response_url")
             if url:
-                await self._threads.tell_requester(str(url), f"I could not post in this channel ({exc.reason}).")
+                await self._threads.tell_requester(str(url),
+                                                   f"I could not post in this channel ({slack_text(exc.reason)}).")
             await asyncio.to_thread(self._store.add_event, incident_id, TimelineEventType.BRIEF_FAILED,
                                     data={"error": exc.reason})
             await self._investigator.investigate(request, incident_id=incident_id,
@@ -143,8 +145,8 @@ class InvestigateJob:
         if incident.slack_channel and incident.slack_ts:
             await self._threads.say(
                 channel=incident.slack_channel, thread_ts=incident.slack_ts,
-                text=(f"⚠️ I gave up investigating {incident.service} after {job.attempts} attempts "
-                      f"({error}). Try `/incident {incident.service}` again."))
+                text=(f"⚠️ I gave up investigating {slack_text(incident.service)} after {job.attempts} attempts "
+                      f"({slack_text(error)}). Try {slack_code('/incident ' + incident.service)} again."))
 
 
 class DeltaJob:
@@ -178,7 +180,9 @@ class DeltaJob:
                                 data={"reason": why, "changes": lines, "since": since})
         if not (incident.slack_channel and incident.slack_ts):
             return  # no thread (no Slack): the timeline has it
-        text = f"🔁 *What changed since the last brief* ({since}) — {why}:\n" + "\n".join(f"• {line}" for line in lines)
+        # ``why`` is a thread line intake built (escaped there); the delta lines quote evidence: escaped here
+        text = (f"🔁 *What changed since the last brief* ({since}) — {why}:\n"
+                + "\n".join(f"• {slack_text(line)}" for line in lines))
         await self._threads.say(channel=incident.slack_channel, thread_ts=incident.slack_ts, text=text)
         await self._threads.mark_root(incident, latest=f"{lines[0]} (as of {utcnow():%H:%M} UTC)")
 

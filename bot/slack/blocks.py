@@ -48,6 +48,7 @@ from bot.markdown import (
     analysis_facts,
     category_words,
     second_opinion_words,
+    slack_text,
     confidence_words,
     describe_action,
     one_line,
@@ -110,8 +111,7 @@ class MrkdwnStyle(TextStyle):
     """Slack mrkdwn, with every piece of raw text escaped."""
 
     def text(self, raw: str) -> str:
-        escaped = raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        return _BROADCAST.sub("@\u2060\\1", escaped)
+        return slack_text(raw)
 
     def bold(self, raw: str) -> str:
         return f"*{self.text(raw)}*"

@@ -10,6 +10,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.analyst.chart import Chart
+from bot.markdown import slack_text
 from bot.models import Brief, SourceResult, SourceStatus
 from bot.service.approve import ProposalView
 from bot.slack.blocks import (
@@ -66,7 +67,7 @@ class SlackBriefPublisher:
 
     async def started(self, *, incident_id: int) -> None:
         await self._reaction("eyes")
-        text = f"Collecting context for {self._service}…"
+        text = f"Collecting context for {slack_text(self._service)}…"
         blocks = build_progress_blocks(service=self._service)
         if self.brief_ts is not None:
             await self._client.chat_update(channel=self._channel, ts=self.brief_ts, text=text, blocks=blocks)
@@ -83,7 +84,7 @@ class SlackBriefPublisher:
         await self._client.chat_update(
             channel=self._channel,
             ts=self.brief_ts,
-            text=f"Collecting context for {self._service}…",
+            text=f"Collecting context for {slack_text(self._service)}…",
             blocks=build_progress_blocks(service=self._service, statuses=self._statuses),
         )
 
@@ -142,6 +143,6 @@ class SlackBriefPublisher:
         await self._client.chat_postMessage(
             channel=self._channel,
             thread_ts=self._thread_ts,
-            text=f"Could not investigate {self._service}: {reason}",
+            text=f"Could not investigate {slack_text(self._service)}: {slack_text(reason)}",
             blocks=build_error_blocks(service=self._service, reason=reason),
         )

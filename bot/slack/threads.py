@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.markdown import slack_text
 from bot.service.jobs import IncidentRow, ThreadUnavailableError
 from bot.slack.blocks import build_root_blocks
 from bot.slack.publisher import SlackBriefPublisher
@@ -35,7 +36,8 @@ class SlackIncidentThreads:
             raise ThreadUnavailableError(
                 f"no channel for {incident.service}: set `channel` for it in the policy's services "
                 "or SITREP_ALERT_CHANNELS")
-        what = f"Investigating {incident.service}" + (f": {incident.message}" if incident.message else "")
+        what = f"Investigating {slack_text(incident.service)}" + (
+            f": {slack_text(incident.message)}" if incident.message else "")
         try:
             response = await self._client.chat_postMessage(
                 channel=channel, text=what,
@@ -64,7 +66,7 @@ class SlackIncidentThreads:
         try:
             try:
                 await self._client.chat_update(
-                    channel=incident.slack_channel, ts=incident.slack_ts, text=f"Investigating {incident.service}",
+                    channel=incident.slack_channel, ts=incident.slack_ts, text=f"Investigating {slack_text(incident.service)}",
                     blocks=build_root_blocks(service=incident.service, message=incident.message,
                                              requested_by=incident.requested_by, latest=latest))
             except SlackApiError as exc:

@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.markdown import slack_text
 from bot.service.alerts import MessageOutcome
 from bot.service.container import Services
 
@@ -57,7 +58,7 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         try:
             await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("ts"),
-                                          text=f"⚠️ could not read this alert: {outcome.unreadable}")
+                                          text=f"⚠️ could not read this alert: {slack_text(outcome.unreadable)}")
         except SlackApiError as exc:
             log.warning("unreadable_reply_failed", error=exc.response.get("error"))
 
