@@ -27,10 +27,11 @@ from bot.analyst.factory import build_analyst
 from bot.collectors.factory import CollectorSet, build_collectors
 from bot.digest.redact import Redactor
 from bot.executor.dispatch import build_executors
+from bot.policy.engine import replica_ceiling
 from bot.policy.loader import PolicyError, PolicyHolder
 from bot.intake.accept import AlertIntake, IntakeLimits
 from bot.intake.graph import EdgeStore
-from bot.service.alerts import AlertService
+from bot.service.alerts import AlertService, RequestLimits
 from bot.service.jobs import DeltaJob, IncidentThreads, InvestigateJob, NoThreads, SayJob
 from bot.service.worker import JobHandler, Worker
 from bot.collectors.names import NameRule
@@ -176,7 +177,9 @@ def build_services(
         feedback=FeedbackService(store),
         remediation=remediation,
         alerts=alerts,
-        incidents=IncidentCommands(store),
+        incidents=IncidentCommands(store, owners_of=lambda service: (
+            policy.policy.services[service].owners if policy is not None and service in policy.policy.services
+            else ())),
         default_window=timedelta(minutes=30),
         default_namespace=None,
     )
@@ -219,7 +222,8 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
     store = IncidentStore(engine)
     collectors = build_collectors(settings)
     executors = build_executors(settings)
-    analyst = build_analyst(settings)
+    analyst = build_analyst(settings, replica_ceiling=(
+        (lambda service, current: replica_ceiling(policy.policy, service, current)) if policy is not None else None))
     scheduler = AsyncIOScheduler(timezone="UTC")
     queue = JobQueue(engine, lease=timedelta(seconds=settings.sitrep_job_lease_seconds))
     edges = EdgeStore(engine)
@@ -228,7 +232,11 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
                           known_services=lambda: tuple(policy.policy.services) if policy else (),
                           service_label=settings.sitrep_service_label,
                           high_water=settings.sitrep_queue_high_water,
-                          redactor=Redactor(extra_secrets=settings.secret_values()))
+                          redactor=Redactor(extra_secrets=settings.secret_values()),
+                          request_limits=RequestLimits(
+                              per_user=settings.sitrep_incident_per_user,
+                              per_channel=settings.sitrep_incident_per_channel,
+                              window=timedelta(minutes=settings.sitrep_incident_window_minutes)))
     services, verifier = build_services(
         settings, store=store, collectors=collectors, analyst=analyst, policy=policy,
         runner=executors, replicas=executors.current_replicas, scheduler=scheduler, alerts=alerts,

@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     sitrep_webhook_max_bytes: int = 1_000_000
     #: queued + running jobs above which webhooks get 429 + Retry-After (Slack events are always taken)
     sitrep_queue_high_water: int = 500
+    #: ``/incident`` budgets: investigations per person and per channel in the window (minutes)
+    sitrep_incident_per_user: int = Field(default=5, ge=1)
+    sitrep_incident_per_channel: int = Field(default=20, ge=1)
+    sitrep_incident_window_minutes: int = Field(default=10, ge=1)
+    #: let users of another workspace (Slack Connect) click Approve/Reject/Revert and run commands
+    sitrep_allow_external_users: bool = False
     #: investigations run at once by one worker process
     sitrep_max_investigations: int = 4
     #: new investigations per service per hour; beyond it alerts join the service's latest incident

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 import structlog
@@ -30,6 +31,20 @@ log = structlog.get_logger(__name__)
 
 WebhookKind = Literal["alertmanager", "grafana"]
 T = TypeVar("T")
+
+
+class RequestLimitedError(RuntimeError):
+    """``/incident`` refused: the person or the channel asked too often, or the queue is full.
+    ``str(exc)`` is the message for the person."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """``/incident`` budgets: at most ``per_user`` and ``per_channel`` investigations per ``window``."""
+
+    per_user: int = 5
+    per_channel: int = 20
+    window: timedelta = timedelta(minutes=10)
 
 
 class BacklogFullError(RuntimeError):
@@ -53,8 +68,10 @@ class MessageOutcome:
 class AlertService:
     def __init__(self, intake: AlertIntake, *, alert_channels: Collection[str] = (),
                  known_services: Callable[[], Collection[str]] = tuple, service_label: str = "service",
-                 high_water: int = 500, redactor: Redactor | None = None) -> None:
+                 high_water: int = 500, redactor: Redactor | None = None,
+                 request_limits: RequestLimits | None = None) -> None:
         self._intake = intake
+        self._request_limits = request_limits or RequestLimits()
         #: what people and alerts write (a password pasted into /incident, a token in an annotation)
         #: is redacted before it is stored, posted or sent anywhere
         self._redactor = redactor or Redactor()
@@ -74,7 +91,26 @@ class AlertService:
 
     async def open_investigation(self, *, service: str, message: str | None, channel: str,
                                  user: str | None, response_url: str | None = None) -> int:
-        """``/incident <service> [text]``: a new incident with its investigation queued."""
+        """``/incident <service> [text]``: a new incident with its investigation queued. Raises
+        ``RequestLimitedError`` when ``user`` or ``channel`` is over its budget (``RequestLimits``) or
+        the job queue is at its high-water mark (alert webhooks keep their room)."""
+        limits = self._request_limits
+        by_user, by_channel = await self._store_call(self._intake.requests_since, utcnow() - limits.window,
+                                                     user=user, channel=channel)
+        minutes = max(int(limits.window.total_seconds() // 60), 1)
+        if user and by_user >= limits.per_user:
+            raise RequestLimitedError(
+                f"You have started {by_user} investigations in the last {minutes} min (the limit is "
+                f"{limits.per_user}); try again in a few minutes, or follow the open ones with `/incident list`.")
+        if by_channel >= limits.per_channel:
+            raise RequestLimitedError(
+                f"This channel has started {by_channel} investigations in the last {minutes} min (the limit "
+                f"is {limits.per_channel}); try again in a few minutes.")
+        backlog = await self._store_call(self._intake.backlog)
+        if backlog >= self._high_water:
+            raise RequestLimitedError(
+                f"Sitrep is busy: {backlog} jobs are waiting. Your request was not queued; try again in a "
+                "minute (alerts from the monitoring keep being taken).")
         alert = Alert(source=AlertSource.SLASH_COMMAND, name="/incident", service=service,
                       summary=self._redactor.redact_text(message) if message else None,
                       fingerprint=uuid.uuid4().hex[:16], starts_at=utcnow())

@@ -4,12 +4,14 @@ open ones, one incident's state, resolving and reopening by hand."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta, timezone
+from typing import Protocol
 
 from bot.analyst.prompt import build_prompt
 from bot.models import Brief, IncidentStatus, TimelineEventType, utcnow
-from bot.store.incidents import IncidentStore
+from bot.store.incidents import IncidentNotFoundError, IncidentStore
 from bot.store.tables import IncidentRow
 
 
@@ -84,18 +86,86 @@ class IncidentChangeError(ValueError):
     """Resolving a resolved incident, reopening an open one: ``str(exc)`` says so."""
 
 
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who asks, and from where: ``channel`` is None for App Home (no channel)."""
+
+    user: str
+    channel: str | None = None
+
+
+class ChannelFacts(Protocol):
+    """What Slack says about a channel (the Slack side implements it). Both fail closed: an
+    unanswered lookup is a private channel the user is not in."""
+
+    async def is_private(self, channel: str) -> bool: ...
+
+    async def is_member(self, user: str, channel: str) -> bool: ...
+
+
+class IncidentAccess:
+    """Visibility follows channels: an incident whose Slack channel is private is seen (listed,
+    shown, resolved, reopened) only from that channel, by a member of it where there is no channel
+    (App Home), or by one of its service's owners (policy ``owners``: user ids or group handles)."""
+
+    def __init__(self, channels: ChannelFacts, *, groups_of: Callable[[str], Awaitable[Sequence[str]]]) -> None:
+        self._channels = channels
+        self._groups_of = groups_of
+
+    async def may_see(self, row: IncidentRow, viewer: Viewer, *, owners: Sequence[str]) -> bool:
+        channel = row.slack_channel
+        if channel is None or channel == viewer.channel:
+            return True
+        if not await self._channels.is_private(channel):
+            return True
+        if viewer.channel is None and await self._channels.is_member(viewer.user, channel):
+            return True
+        if viewer.user in owners:
+            return True
+        handles = {o.removeprefix("@").lower() for o in owners if o.startswith("@")}
+        if not handles:
+            return False
+        return bool(handles & {g.removeprefix("@").lower() for g in await self._groups_of(viewer.user)})
+
+
 class IncidentCommands:
-    """``/incident list | status <id> | resolve <id> [note] | reopen <id>``."""
+    """``/incident list | status <id> | resolve <id> [note] | reopen <id>``. With ``access`` set
+    and a ``viewer`` given, an incident the viewer may not see is as if it did not exist."""
 
-    def __init__(self, store: IncidentStore) -> None:
+    def __init__(self, store: IncidentStore, *, access: IncidentAccess | None = None,
+                 owners_of: Callable[[str], Sequence[str]] = lambda service: ()) -> None:
         self._store = store
+        self.access = access  # set where Slack is (it knows which channels are private)
+        self._owners_of = owners_of  # the policy's owners of a service
 
-    async def open_incidents(self) -> list[IncidentSummary]:
-        rows = await asyncio.to_thread(self._store.open_incidents)
-        return [await self.summary(row.id) for row in rows if row.id is not None]
+    async def may_see(self, row: IncidentRow, viewer: Viewer | None) -> bool:
+        if viewer is None or self.access is None:
+            return True
+        try:
+            owners = list(self._owners_of(row.service))
+        except Exception:
+            owners = []
+        return await self.access.may_see(row, viewer, owners=owners)
 
-    async def summary(self, incident_id: int) -> IncidentSummary:
+    async def _check(self, incident_id: int, viewer: Viewer | None) -> IncidentRow:
         row: IncidentRow = await asyncio.to_thread(self._store.get, incident_id)
+        if not await self.may_see(row, viewer):
+            raise IncidentNotFoundError(incident_id)  # as if it did not exist: not even its number leaks
+        return row
+
+    async def open_incidents(self, viewer: Viewer | None = None) -> list[IncidentSummary]:
+        rows = await asyncio.to_thread(self._store.open_incidents)
+        shown = []
+        for row in rows:
+            if row.id is None:
+                continue
+            if not await self.may_see(row, viewer):
+                continue
+            shown.append(await self.summary(row.id))
+        return shown
+
+    async def summary(self, incident_id: int, viewer: Viewer | None = None) -> IncidentSummary:
+        row = await self._check(incident_id, viewer)
         brief = await asyncio.to_thread(self._store.latest_brief, incident_id)
         if brief is None:
             state = "investigating"
@@ -108,7 +178,9 @@ class IncidentCommands:
             root_cause=brief.root_cause.statement if brief else None,
             channel=row.slack_channel, thread_ts=row.slack_ts)
 
-    async def resolve(self, incident_id: int, *, user: str, note: str | None) -> IncidentSummary:
+    async def resolve(self, incident_id: int, *, user: str, note: str | None,
+                      viewer: Viewer | None = None) -> IncidentSummary:
+        await self._check(incident_id, viewer)
         previous = await asyncio.to_thread(self._store.set_status, incident_id, IncidentStatus.RESOLVED.value)
         if previous == IncidentStatus.RESOLVED.value:
             raise IncidentChangeError(f"Incident {incident_id} is already resolved.")
@@ -116,7 +188,8 @@ class IncidentCommands:
                                 actor=user, data={"by": user, "note": note})
         return await self.summary(incident_id)
 
-    async def reopen(self, incident_id: int, *, user: str) -> IncidentSummary:
+    async def reopen(self, incident_id: int, *, user: str, viewer: Viewer | None = None) -> IncidentSummary:
+        await self._check(incident_id, viewer)
         previous = await asyncio.to_thread(self._store.set_status, incident_id, IncidentStatus.OPEN.value)
         if previous == IncidentStatus.OPEN.value:
             raise IncidentChangeError(f"Incident {incident_id} is open already.")

@@ -13,7 +13,9 @@ from bot.service.container import Services
 from bot.settings import Settings
 from bot.slack.listeners import actions, commands, events, feedback, home, views
 from bot.oncall import OnCallDirectory
+from bot.service.incidents import IncidentAccess
 from bot.slack.approvers import Approvers, SlackApproverDirectory
+from bot.slack.channels import ExternalUsers, SlackChannelFacts
 from bot.slack.usergroups import UserGroupResolver
 
 
@@ -45,10 +47,13 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         opsgenie_url=settings.opsgenie_api_url, opsgenie_key=settings.opsgenie_api_key,
         rota_file=settings.sitrep_oncall_rota)
     approvers = Approvers(UserGroupResolver(client), SlackApproverDirectory(client, schedules))
-    commands.register(app, services)
+    if services.incidents is not None:  # private channels' incidents are seen from there, or by owners
+        services.incidents.access = IncidentAccess(SlackChannelFacts(client), groups_of=approvers.groups.groups_of)
+    external = ExternalUsers(client, allowed=settings.sitrep_allow_external_users)
+    commands.register(app, services, external=external)
     events.register(app, services)
-    actions.register(app, services, approvers=approvers)
-    views.register(app, services, approvers=approvers)
+    actions.register(app, services, approvers=approvers, external=external)
+    views.register(app, services, approvers=approvers, external=external)
     feedback.register(app, services)
     home.register(app, services, approvers=approvers)
     return app

@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.markdown import describe_action, one_line
 from bot.service.approve import ApproverDirectory, ProposalView
 from bot.service.container import Services
-from bot.service.incidents import IncidentSummary
+from bot.service.incidents import IncidentSummary, Viewer
 from bot.slack.blocks import MAX_BLOCKS, MRKDWN, _mrkdwn, _section
 from bot.slack.proposals import approval_buttons, decision_line
 
@@ -60,7 +60,8 @@ def build_home_view(*, incidents: Sequence[IncidentSummary], awaiting: Sequence[
 async def publish_home(services: Services, client: AsyncWebClient, user: str, *, groups: Sequence[str],
                        directory: ApproverDirectory | None = None) -> None:
     """Build and publish ``user``'s App Home."""
-    incidents = await services.incidents.open_incidents() if services.incidents is not None else []
+    incidents = (await services.incidents.open_incidents(Viewer(user=user))  # only what the viewer may see
+                 if services.incidents is not None else [])
     awaiting = (await services.remediation.awaiting(user, groups=groups, directory=directory)
                 if services.remediation is not None else [])
     view = build_home_view(incidents=incidents, awaiting=awaiting, remediation=services.remediation is not None)

@@ -12,15 +12,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
 from bot.slack.approvers import Approvers
+from bot.slack.channels import ExternalUsers
 from bot.slack.ids import ActionId
 from bot.slack.listeners.home import refresh_home
 from bot.slack.proposals import ProposalRef, build_approval_modal, build_reject_modal, revert_request_blocks
 from bot.slack.refresh import apply_click, refresh_brief, refuse
 
 
-def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None:
+def register(app: AsyncApp, services: Services, *, approvers: Approvers,
+             external: ExternalUsers | None = None) -> None:
     async def handle_approve(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        if external is not None and (why := await external.refuse(body)) is not None:
+            await refuse(client, body, why)
+            return
         ref = _ref(body)
         user = body["user"]["id"]
         if ref is None:
@@ -42,6 +47,9 @@ def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None
 
     async def handle_reject(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        if external is not None and (why := await external.refuse(body)) is not None:
+            await refuse(client, body, why)
+            return
         ref = _ref(body)
         if ref is None:
             await refuse(client, body, "This button is not one Sitrep can read.")
@@ -53,6 +61,9 @@ def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None
         """Ask to revert an executed action: a new proposal in the thread, decided by the policy and
         approved like any other; nothing runs on this click unless the policy says ``auto``."""
         await ack()
+        if external is not None and (why := await external.refuse(body)) is not None:
+            await refuse(client, body, why)
+            return
         ref = _ref(body)
         if ref is None:
             await refuse(client, body, "This button is not one Sitrep can read.")

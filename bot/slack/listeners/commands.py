@@ -10,10 +10,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.service.alerts import RequestLimitedError
 from bot.service.container import Services
-from bot.service.incidents import IncidentChangeError
+from bot.service.incidents import IncidentChangeError, Viewer
 from bot.store.incidents import IncidentNotFoundError
 from bot.slack.blocks import MRKDWN, build_usage_blocks, usage_text
+from bot.slack.channels import ExternalUsers
 
 log = structlog.get_logger(__name__)
 
@@ -40,10 +42,14 @@ def parse_incident_text(text: str) -> tuple[str, str | None] | None:
     return service, message
 
 
-def register(app: AsyncApp, services: Services) -> None:
+def register(app: AsyncApp, services: Services, *, external: ExternalUsers | None = None) -> None:
     async def handle_incident_command(
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
+        refused = await external.refuse(command) if external is not None else None
+        if refused is not None:
+            await ack(response_type="ephemeral", text=refused)
+            return
         words = (command.get("text") or "").split()
         if words and words[0].lower() == "stats":
             stats = await services.feedback.stats()
@@ -51,7 +57,8 @@ def register(app: AsyncApp, services: Services) -> None:
             return
         if words and words[0].lower() in {"list", "status", "resolve", "reopen"}:
             await _manage(ack, services, client=client, verb=words[0].lower(), args=words[1:],
-                          text=command.get("text") or "", user=command.get("user_id") or "someone")
+                          text=command.get("text") or "", user=command.get("user_id") or "someone",
+                          channel=command.get("channel_id"))
             return
         if words and words[0].lower() == "postmortem":
             await _postmortem(ack, services, client=client, respond=respond, args=words[1:],
@@ -74,6 +81,9 @@ def register(app: AsyncApp, services: Services) -> None:
                 service=service, message=message, channel=command["channel_id"],
                 user=command.get("user_id"), response_url=command.get("response_url"),
             )
+        except RequestLimitedError as exc:
+            await ack(response_type="ephemeral", text=f"⏳ {exc}")
+            return
         except Exception:
             log.exception("incident_command_not_stored", service=service)
             await ack(response_type="ephemeral", text="I could not record this request; please try again.")
@@ -84,16 +94,18 @@ def register(app: AsyncApp, services: Services) -> None:
 
 
 async def _manage(ack: AsyncAck, services: Services, *, client: AsyncWebClient, verb: str, args: list[str],
-                  text: str, user: str) -> None:
+                  text: str, user: str, channel: str | None) -> None:
     """``list``, ``status <id>``, ``resolve <id> [note]``, ``reopen <id>``: answered to the person
-    (ephemeral); a resolve or reopen is also said in the incident's thread."""
+    (ephemeral); a resolve or reopen is also said in the incident's thread. An incident of a private
+    channel is as if it did not exist anywhere else, except for its service's owners."""
+    viewer = Viewer(user=user, channel=channel)
     incidents = services.incidents
     if incidents is None:
         await ack(response_type="ephemeral", text="Sitrep's store is not available; try again shortly.")
         return
     if verb == "list":
-        open_now = await incidents.open_incidents()
-        lines = [summary.line() for summary in open_now] or ["No open incidents."]
+        open_now = await incidents.open_incidents(viewer)
+        lines = [MRKDWN.text(summary.line()) for summary in open_now] or ["No open incidents."]
         await ack(response_type="ephemeral", text="Open incidents:\n" + "\n".join(lines[:20]))
         return
     if not args or not args[0].lstrip("#").isdigit():
@@ -103,15 +115,15 @@ async def _manage(ack: AsyncAck, services: Services, *, client: AsyncWebClient, 
     incident_id = int(args[0].lstrip("#"))
     try:
         if verb == "status":
-            summary = await incidents.summary(incident_id)
-            await ack(response_type="ephemeral", text=f"{summary.line()} ({summary.status})")
+            summary = await incidents.summary(incident_id, viewer)
+            await ack(response_type="ephemeral", text=f"{MRKDWN.text(summary.line())} ({summary.status})")
             return
         note = text.split(maxsplit=2)[2].strip()[:500] if len(args) > 1 else None
         if verb == "resolve":
-            summary = await incidents.resolve(incident_id, user=user, note=note)
+            summary = await incidents.resolve(incident_id, user=user, note=note, viewer=viewer)
             said = f"✅ Resolved by <@{user}>" + (f": {MRKDWN.text(note)}" if note else ".")
         else:
-            summary = await incidents.reopen(incident_id, user=user)
+            summary = await incidents.reopen(incident_id, user=user, viewer=viewer)
             said = f"↩️ Reopened by <@{user}>."
     except IncidentNotFoundError:
         await ack(response_type="ephemeral",
@@ -120,7 +132,7 @@ async def _manage(ack: AsyncAck, services: Services, *, client: AsyncWebClient, 
     except IncidentChangeError as exc:
         await ack(response_type="ephemeral", text=str(exc))
         return
-    await ack(response_type="ephemeral", text=f"Done: {summary.line()}")
+    await ack(response_type="ephemeral", text=f"Done: {MRKDWN.text(summary.line())}")
     if summary.channel and summary.thread_ts:
         try:
             await client.chat_postMessage(channel=summary.channel, thread_ts=summary.thread_ts, text=said)

@@ -9,15 +9,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.service.container import Services
 from bot.slack.approvers import Approvers
+from bot.slack.channels import ExternalUsers
 from bot.slack.ids import CallbackId
 from bot.slack.proposals import ProposalRef
-from bot.slack.refresh import apply_click
+from bot.slack.refresh import apply_click, refuse
 
 
-def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None:
+def register(app: AsyncApp, services: Services, *, approvers: Approvers,
+             external: ExternalUsers | None = None) -> None:
     async def handle_approve_confirm(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                                      client: AsyncWebClient) -> None:
         await ack()  # close the modal at once; the outcome goes to the thread (or to the user)
+        if external is not None and (why := await external.refuse(body)) is not None:
+            await refuse(client, body, why)
+            return
         ref = ProposalRef.model_validate_json(view["private_metadata"])
         user = body["user"]["id"]
         result = await services.require_remediation().approve(
@@ -29,6 +34,9 @@ def register(app: AsyncApp, services: Services, *, approvers: Approvers) -> None
     async def handle_reject_reason(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                                    client: AsyncWebClient) -> None:
         await ack()
+        if external is not None and (why := await external.refuse(body)) is not None:
+            await refuse(client, body, why)
+            return
         ref = ProposalRef.model_validate_json(view["private_metadata"])
         values = view.get("state", {}).get("values", {})
         reason = (values.get("reason", {}).get("reason", {}) or {}).get("value")
