@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import tempfile
 import traceback
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,10 +38,14 @@ from pydantic import SecretStr
 
 from bot.analyst.client import LLMInvalidOutputError, LLMReply
 from bot.analyst.factory import build_analyst
+from bot.policy.engine import replica_ceiling
+from bot.policy.loader import load_policy
+from bot.policy.schema import Policy
 from bot.collectors.factory import build_collectors
 from bot.models import Brief, Confidence, InvestigationRequest, SourceResult, SourceStatus, utcnow
 from bot.service.investigate import Investigator
 from bot.settings import Settings
+import yaml
 from generated_upstreams import GeneratedUpstreams
 from generator import CLASSES, Expected, Scenario, generate
 
@@ -196,6 +202,20 @@ def settings_for(scenario: Scenario) -> Settings:
         kubernetes_token=SecretStr("eval"), sitrep_llm_hourly_budget_usd=None, **scenario.settings)
 
 
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "policies" / "default.yml"
+
+
+def operator_policy(scenario: Scenario) -> Policy:
+    """The policy this cluster's operator would run: the shipped rules (``policies/default.yml``)
+    with the scenario's services declared (standard tier, their namespace) instead of the example ones."""
+    shipped = yaml.safe_load(DEFAULT_POLICY.read_text())
+    shipped["services"] = {name: {"tier": "standard", "namespace": scenario.namespace}
+                           for name in scenario.services}
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "policy.yml").write_text(yaml.safe_dump(shipped))
+        return load_policy(Path(folder))
+
+
 async def run_scenario(scenario: Scenario) -> Outcome:
     started = time.perf_counter()
     baseline = score(scenario, Answer.baseline(scenario))
@@ -204,10 +224,12 @@ async def run_scenario(scenario: Scenario) -> Outcome:
         now = utcnow()
         upstreams = GeneratedUpstreams(scenario, now=now)
         collectors = build_collectors(settings, transport=httpx.MockTransport(upstreams))
-        analyst = build_analyst(settings)
+        policy = operator_policy(scenario)
+        ceiling = lambda service, current: replica_ceiling(policy, service, current)  # noqa: E731
+        analyst = build_analyst(settings, replica_ceiling=ceiling)
         recorder = RecordingModel()
         analyst.primary = recorder  # the chain asks it, records the prompt, falls back to the rule-based brief
-        plain = build_analyst(settings)  # no model: what a model-less deployment answers
+        plain = build_analyst(settings, replica_ceiling=ceiling)  # no model: what a model-less deployment answers
         seen: dict[str, Any] = {}
         analyse = analyst.analyse
 

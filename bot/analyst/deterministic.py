@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,7 +42,7 @@ from bot.analyst.signals import (
 from bot.deploy_history import rollback_params
 from bot.analyst.causes import Cause, find_causes, service_of
 from bot.manifests import describe_changes
-from bot.models import ConfigChange, LogLine
+from bot.models import ConfigChange, LogLine, MetricSeries, Trace
 from bot.models import (
     Action,
     ActionKind,
@@ -59,6 +60,9 @@ from bot.models import (
     SourceResult,
     SourceStatus,
 )
+
+#: (service, current replicas) → the most replicas the policy lets a scale ask for, or None
+ReplicaCeiling = Callable[[str, int], int | None]
 
 #: What to set so that a skipped source is collected (design.md, "Environment").
 SOURCE_SETTINGS: dict[SourceName, str] = {
@@ -96,20 +100,25 @@ class _Findings:
     #: how well the culprit deploy's timing explains the onset: strong (≤ 15 min), medium (≤ 30 min),
     #: weak (later, kept only because the errors name the new version or its change)
     plausibility: str | None = None
+    #: the last error line and failing trace are minutes old: whatever failed has stopped failing
+    quiet_now: bool = False
 
     @property
     def transient(self) -> bool:
         """Every metric symptom has cleared, with no error line, failing trace or deploy behind it:
         a spike that is over (or a false alarm), not something to restart."""
-        return (bool(self.onsets) and all(o.cleared for o in self.onsets) and self.errors is None
-                and self.failing is None and self.culprit is None)
+        return (bool(self.onsets) and all(o.cleared for o in self.onsets) and self.culprit is None
+                and self.cause is None
+                and ((self.errors is None and self.failing is None) or self.quiet_now))
 
 
 class DeterministicAnalyzer:
     """Builds a ``BriefDraft`` from evidence alone. Never raises on empty or partial input."""
 
-    def __init__(self, *, deploy_lookback: timedelta = timedelta(hours=2)) -> None:
+    def __init__(self, *, deploy_lookback: timedelta = timedelta(hours=2),
+                 replica_ceiling: ReplicaCeiling | None = None) -> None:
         self._lookback = deploy_lookback
+        self._replica_ceiling = replica_ceiling
 
     def analyse(self, request: InvestigationRequest, results: Sequence[SourceResult]) -> BriefDraft:
         evidence = all_evidence(results)
@@ -135,7 +144,7 @@ class DeterministicAnalyzer:
                 confidence_score=score,
             ),
             evidence=_refs(found, results),
-            actions=_actions(found, request),
+            actions=_actions(found, request, ceiling=self._replica_ceiling),
             affected_services=_affected(found, svc),
             unknowns=unknowns,
             next_checks=_next_checks(found, results),
@@ -179,10 +188,22 @@ class DeterministicAnalyzer:
                                 plausibility=plausibility)
         if cause is not None and cause.kind in _NO_ROLLBACK:
             culprit, plausibility = None, None  # a rollback does not renew a certificate or free a disk
+        if cause is not None and cause.kind == "memory_leak" and culprit is None and onset is not None:
+            # a leak builds for a while: the release its memory growth starts from is the suspect
+            memory = [series for _, series in payloads(own, MetricSeries) if series.name == "memory"]
+            for pair in reversed(deploys):
+                deploy = pair[1]
+                if ((deploy.service or svc) == cause.service and deploy.deployed_at <= onset.at
+                        and onset.at - deploy.deployed_at <= self._lookback and _growth_follows(deploy, memory)):
+                    culprit, plausibility = pair, "strong"
+                    break
         previous = previous_deploy(deploys, culprit[1]) if culprit else None
         latest = next((p for p in reversed(deploys) if p[1].current and (p[1].service or svc) == svc),
                       deploys[-1] if deploys else None)
-        return _Findings(onset, onsets, errors, failing, culprit, previous, latest, cause, plausibility)
+        failures = [log.at for _, log in payloads(own, LogLine) if is_error_log(log)]
+        failures += [t.start for _, t in payloads(evidence, Trace) if t.error or any(s.error for s in t.spans)]
+        quiet_now = bool(failures) and max(failures) < request.window_end - QUIET_FOR
+        return _Findings(onset, onsets, errors, failing, culprit, previous, latest, cause, plausibility, quiet_now)
 
 
 #: what the alert says it is about → the metric that is its own signal
@@ -194,7 +215,23 @@ _ALERT_SIGNALS: tuple[tuple[re.Pattern[str], str], ...] = (
 #: causes a rollback never fixes
 _NO_ROLLBACK = frozenset({"expired_certificate", "disk_full"})
 STRONG_GAP = timedelta(minutes=15)
+#: no error line and no failing trace for this long before the window's end: the failure stopped
+QUIET_FOR = timedelta(minutes=3)
 MEDIUM_GAP = timedelta(minutes=30)
+
+
+def _growth_follows(deploy: Deploy, memory: list[MetricSeries]) -> bool:
+    """Memory was at its old level when ``deploy`` went out and grew well past it afterwards (no
+    memory series reaching back to the deploy: the timing alone)."""
+    for series in memory:
+        points = sorted((at, v) for at, v in series.points if math.isfinite(v))
+        before = [v for at, v in points if at <= deploy.deployed_at]
+        after = [v for at, v in points if at > deploy.deployed_at]
+        if len(before) < 2 or not after:
+            continue
+        level = statistics.median(before)
+        return level > 0 and before[-1] <= 1.15 * level and max(after) >= 1.5 * level
+    return True
 
 
 def symptom_order(onsets: list[Onset], alert_text: str | None) -> list[Onset]:
@@ -513,7 +550,8 @@ def _refs(found: _Findings, results: Sequence[SourceResult]) -> list[EvidenceRef
     return refs
 
 
-def _cause_actions(found: _Findings, request: InvestigationRequest) -> list[Action] | None:
+def _cause_actions(found: _Findings, request: InvestigationRequest,
+                   ceiling: ReplicaCeiling | None = None) -> list[Action] | None:
     """The remedy for a cause no rollback of the alerting service fixes; None: decide as before."""
     cause = found.cause
     if cause is None or found.culprit is not None:
@@ -529,7 +567,11 @@ def _cause_actions(found: _Findings, request: InvestigationRequest) -> list[Acti
             text = (f"Free space or grow the volume of {cause.service} ({truncate(cause.what, 160)}); then check "
                     "what filled it (logs, WAL, temp files).")
         case "traffic_surge" if cause.replicas:
-            replicas = max(int(math.ceil(cause.replicas * min(cause.ratio or 1.0, 2.0))), int(cause.replicas) + 1)
+            current = int(cause.replicas)
+            replicas = max(int(math.ceil(current * min(cause.ratio or 1.0, 2.0))), current + 1)
+            bound = ceiling(cause.service, current) if ceiling is not None else None
+            if bound is not None and bound > current:
+                replicas = min(replicas, bound)  # within the policy's bounds
             return [
                 Action(kind=ActionKind.SCALE, target=target, params={"replicas": replicas},
                        rationale=(f"{truncate(cause.what, 200)}: about {cause.ratio or 1:.1f}× the usual load with "
@@ -562,9 +604,10 @@ def _cause_actions(found: _Findings, request: InvestigationRequest) -> list[Acti
                    rationale="Rule-based brief: nothing Sitrep can run fixes this; a person must.")]
 
 
-def _actions(found: _Findings, request: InvestigationRequest) -> list[Action]:
+def _actions(found: _Findings, request: InvestigationRequest, *, ceiling: ReplicaCeiling | None = None
+             ) -> list[Action]:
     svc = request.service
-    by_cause = _cause_actions(found, request)
+    by_cause = _cause_actions(found, request, ceiling)
     if by_cause is not None:
         return by_cause
     actions: list[Action] = []

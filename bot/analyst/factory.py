@@ -16,7 +16,7 @@ import httpx2
 from bot.analyst.anthropic import AnthropicClient
 from bot.analyst.chain import Analyst
 from bot.analyst.client import LLMClient, PriceTable
-from bot.analyst.deterministic import DeterministicAnalyzer
+from bot.analyst.deterministic import DeterministicAnalyzer, ReplicaCeiling
 from bot.analyst.openai_compat import OpenAICompatClient
 from bot.settings import Settings
 
@@ -47,7 +47,10 @@ def build_client(
     return None
 
 
-def build_analyst(settings: Settings, *, http_client: httpx2.AsyncClient | None = None) -> Analyst:
+def build_analyst(settings: Settings, *, http_client: httpx2.AsyncClient | None = None,
+                  replica_ceiling: ReplicaCeiling | None = None) -> Analyst:
+    """``replica_ceiling``: the most replicas the policy lets a scale of a service ask for (the
+    rule-based analyzer proposes within it)."""
     primary = build_client(settings, model=settings.sitrep_model, http_client=http_client)
     fallback = None
     if settings.sitrep_fallback_model and primary is not None:
@@ -60,7 +63,7 @@ def build_analyst(settings: Settings, *, http_client: httpx2.AsyncClient | None 
         fallback=fallback,
         escalation=escalation,
         hourly_budget_usd=settings.sitrep_llm_hourly_budget_usd,
-        deterministic=DeterministicAnalyzer(),
+        deterministic=DeterministicAnalyzer(replica_ceiling=replica_ceiling),
         attempt_timeout=settings.sitrep_llm_timeout,
         chain_timeout=settings.sitrep_llm_chain_timeout,
         prices=PriceTable(),

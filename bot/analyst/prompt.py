@@ -27,6 +27,7 @@ from bot.analyst.signals import (
 from bot.analyst.causes import service_of
 from bot.digest.budget import DEFAULT_BUDGET, Part, fit
 from bot.digest.deploys import digest_deploys
+from bot.digest.logformat import summary
 from bot.digest.logs import LogEntry, mine_templates, render_templates
 from bot.digest.metrics import MetricDigest, digest_series
 from bot.digest.saturation import FACT_NAMES
@@ -236,7 +237,9 @@ def _log_parts(logs: list[Evidence], *, since: datetime | None, when: Callable[[
         payload = item.payload
         assert isinstance(payload, LogLine)
         merged = _MERGED.search(item.detail)
-        message = payload.message or log_message(payload.line)
+        # the parsed message with its telling fields (error=…, status=…): an exception's text often
+        # sits in a field, not in the message ("partner call failed" error="x509: certificate …")
+        message = summary(payload.message, payload.fields, limit=4) if payload.message else log_message(payload.line)
         owner = service_of(item, service)
         if owner != service:
             message = f"[{owner}] {message}"

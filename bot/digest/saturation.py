@@ -91,7 +91,9 @@ def _request_rate(series: list[MetricSeries], ref: datetime | None) -> list[Fact
         if len(values) < 4:
             continue
         baseline = median(values[: math.ceil(len(values) / 2)])
-        recent = _recent(values)
+        # a surge is what is happening now: the last tenth of the window (a surge that began minutes
+        # before the alert is still under the median of the last third)
+        recent = median(values[-max(4, len(values) // 10):])
         if baseline <= 0 or recent <= 0:
             continue
         ratio = recent / baseline

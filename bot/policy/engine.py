@@ -426,3 +426,27 @@ def _approve(
         expires_at=expires_at,
         two_person=two_person,
     )
+
+
+# --------------------------------------------------------------------------- for proposers
+
+
+def replica_ceiling(policy: Policy, name: str, current: int) -> int | None:
+    """The most replicas a ``scale`` of ``name`` from ``current`` may ask for under the policy's
+    allowing scale rules (their ``max_replicas`` and ``max_scale_factor``), so a proposer stays
+    within bounds; None when no rule bounds it (or none allows a scale at all)."""
+    service = policy.services.get(name)
+    if service is None:
+        return None
+    bounds: list[int] = []
+    for rule in policy.rules:
+        if rule.decision is Outcome.DENY or not rule.covers(ActionKind.SCALE, name=name, service=service):
+            continue
+        limits = rule.limits
+        if limits is None:
+            continue
+        if limits.max_replicas is not None:
+            bounds.append(limits.max_replicas)
+        if limits.max_scale_factor is not None:
+            bounds.append(math.floor(current * limits.max_scale_factor))
+    return min(bounds) if bounds else None
