@@ -161,6 +161,8 @@ class Settings(BaseSettings):
     sitrep_incident_window_minutes: int = Field(default=10, ge=1)
     #: let users of another workspace (Slack Connect) click Approve/Reject/Revert and run commands
     sitrep_allow_external_users: bool = False
+    #: when set, ``GET /metrics`` wants ``Authorization: Bearer <token>``
+    sitrep_metrics_token: SecretStr | None = None
     #: investigations run at once by one worker process
     sitrep_max_investigations: int = 4
     #: new investigations per service per hour; beyond it alerts join the service's latest incident

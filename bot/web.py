@@ -7,6 +7,7 @@ worker, scheduler) and closes it on shutdown, after in-flight jobs finish.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -74,17 +75,20 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         if not current:
             return JSONResponse({"status": "unavailable", "database": "migrations not applied"},
                                 status_code=503)
-        policy = runtime.policy
         return JSONResponse({
             "status": "ready", "database": "ok",
             "slack": "ok" if runtime.bolt else "not configured",
             "worker": "running" if runtime.worker else "off (--no-worker)",
-            "policy": runtime.policy_problem or (
-                f"last good policy kept: {policy.last_error}" if policy and policy.last_error else "ok"),
+            "policy": policy_state(runtime),
         })
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
+        token = settings.sitrep_metrics_token
+        if token is not None and not hmac.compare_digest(
+                request.headers.get("authorization", "").encode(), f"Bearer {token.get_secret_value()}".encode()):
+            return Response("missing or bad bearer token\n", status_code=401, media_type="text/plain",
+                            headers={"WWW-Authenticate": "Bearer"})
         runtime: Runtime = request.app.state.runtime
         body = await asyncio.to_thread(exposition, runtime.store.engine)
         return Response(content=body, media_type=CONTENT_TYPE)
@@ -92,3 +96,17 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     app.include_router(build_webhook_router(settings))
     app.include_router(build_api_router(settings))
     return app
+
+
+def policy_state(runtime: Runtime) -> str:
+    """The policy's state for /readyz, which anyone who reaches the port can read: never the
+    files' contents or the validation messages (they quote values); the logs and ``sitrep policy
+    lint`` have those."""
+    policy = runtime.policy
+    if policy is None:
+        return "off: no policy folder (remediation is off; see the logs)" if runtime.policy_problem else "ok"
+    if policy.last_error is not None:
+        count = len(policy.last_error.problems)
+        return (f"last good policy kept: the edited files have {count} problem{'s' if count != 1 else ''} "
+                "(see the logs, or run `sitrep policy lint`)")
+    return "ok"

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from bot.sandbox.scenario import Scenario
@@ -85,8 +85,24 @@ def demo_env(cloud: FakeCloud, workdir: Path, *, model_key: str | None) -> dict[
     }
 
 
+async def same_origin_json(request: Request) -> None:
+    """The demo's API spends the user's model key and acts as them: only the demo page itself may call
+    it. A browser sends ``Origin`` with every cross-site POST (a form, a fetch from another page): it
+    must be this server's; and a body must be JSON (a plain HTML form cannot send that)."""
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != own:
+        raise HTTPException(status_code=403, detail=f"cross-origin request refused (Origin {origin[:100]})")
+    if request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
+        raise HTTPException(status_code=403, detail="cross-site request refused")
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json" and (content_type or await request.body()):
+        raise HTTPException(status_code=415, detail="the demo API takes application/json only")
+
+
 def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str) -> APIRouter:
     router = APIRouter()
+    posts = {"dependencies": [Depends(same_origin_json)]}
     signer = SlackSigner(signing_secret, response_url_base=cloud.url)
     events = f"{sitrep_url}/slack/events"
 
@@ -123,7 +139,7 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
             return JSONResponse({"error": "no such file"}, status_code=404)
         return Response(answer.content, media_type=answer.headers.get("content-type", "application/octet-stream"))
 
-    @router.post("/demo/api/fire")
+    @router.post("/demo/api/fire", **posts)
     async def fire(request: Request) -> JSONResponse:
         body = await request.json() if await request.body() else {}
         name = str((body or {}).get("scenario") or "bad_deploy")
@@ -135,7 +151,7 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
             response = await client.post(cloud.incoming_webhook_url(CHANNEL), json=alertmanager_message(scenario))
         return JSONResponse({"status": response.status_code, "scenario": name})
 
-    @router.post("/demo/api/command")
+    @router.post("/demo/api/command", **posts)
     async def command(request: Request) -> JSONResponse:
         text = str((await request.json()).get("text", ""))[:500]
         if not text.startswith("/"):  # a person writing in the channel
@@ -148,7 +164,7 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
         return await send(signer.slash_command_body(command="/incident", text=text, user_id=USER,
                                                     channel_id=CHANNEL))
 
-    @router.post("/demo/api/click")
+    @router.post("/demo/api/click", **posts)
     async def click(request: Request) -> JSONResponse:
         data = await request.json()
         payload = signer.block_actions_payload(
@@ -157,7 +173,7 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
             block_id=str(data.get("block_id", "")), text=str(data.get("text", "")))
         return await send(signer.interactivity_body(payload))
 
-    @router.post("/demo/api/submit")
+    @router.post("/demo/api/submit", **posts)
     async def submit(request: Request) -> JSONResponse:
         data = await request.json()
         view = data["view"]

@@ -45,6 +45,8 @@ def test_a_broken_edit_keeps_the_last_good_policy(tmp_path: Path) -> None:
             return "last good policy kept" in httpx.get(f"{sitrep.url}/readyz").json()["policy"]
 
         wait_for(kept, timeout=15, what="/readyz to report the refused edit")
+        said = httpx.get(f"{sitrep.url}/readyz").json()["policy"]
+        assert "oops" not in said and "default.yml" not in said and "1 problem" in said  # no file contents
         assert "policy_reload_failed_keeping_last_good" in sitrep.logs()
         time.sleep(1.1)
         (policies / "default.yml").write_text(good)

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.sandbox.server import FakeCloud
@@ -65,7 +66,7 @@ def test_hostile_text_private_channels_and_floods(
     })
     env = {**sitrep_env, "SITREP_ALERT_CHANNELS": ALERTS, "SITREP_WEBHOOK_TOKEN": TOKEN,
            "SITREP_POLICY_DIR": str(REPO_ROOT / "policies"), "SITREP_GROUP_WAIT_SECONDS": "1",
-           "SITREP_INCIDENT_PER_USER": "3"}
+           "SITREP_INCIDENT_PER_USER": "3", "SITREP_METRICS_TOKEN": "metrics-token-0123456789"}
     with run_sitrep(env, workdir=workdir) as sitrep:
         # an alert, then a hostile one joining it, then the hostile one resolving ("still firing")
         assert post_webhook(sitrep, alertmanager_body(fake_cloud)).status_code == 202
@@ -98,6 +99,12 @@ def test_hostile_text_private_channels_and_floods(
         limited = [a for a in answers if "investigations in the last" in a]
         assert len(limited) == 2 and "the limit is 3" in limited[0]
         assert post_webhook(sitrep, alertmanager_body(fake_cloud)).status_code == 202  # alerts still taken
+
+        # -------------------------------------------------------------- /metrics wants its token
+        assert httpx.get(f"{sitrep.url}/metrics", timeout=10).status_code == 401
+        scraped = httpx.get(f"{sitrep.url}/metrics", timeout=10,
+                            headers={"Authorization": "Bearer metrics-token-0123456789"})
+        assert scraped.status_code == 200 and "sitrep_alerts_total" in scraped.text
 
         # -------------------------------------------------------------- nothing live reached Slack
         wait_for(lambda: len(briefs(fake_cloud)) >= 3, timeout=40, what="the briefs")
