@@ -26,7 +26,8 @@ from bot.models import Evidence, LogLine, MetricSeries
 
 _CERT = re.compile(r"certificate (?:has )?expired|x509: certificate has expired|certificate is not yet valid|"
                    r"CERT_HAS_EXPIRED|certificate verify failed[^\n]*expired|SSL certificate problem: certificate has "
-                   r"expired|expired certificate", re.IGNORECASE)
+                   r"expired|expired certificate|CertificateExpiredException|CertPathValidatorException: validity check "
+                   r"failed", re.IGNORECASE)
 _DISK = re.compile(r"no space left on device|\bENOSPC\b|disk (?:is )?full|could not extend file|"
                    r"database or disk is full|insufficient disk space", re.IGNORECASE)
 _DOWN = re.compile(r"connection refused|ECONNREFUSED|could not connect to server|no route to host|"

@@ -107,9 +107,11 @@ class _Findings:
     def transient(self) -> bool:
         """Every metric symptom has cleared, with no error line, failing trace or deploy behind it:
         a spike that is over (or a false alarm), not something to restart."""
-        return (bool(self.onsets) and all(o.cleared for o in self.onsets) and self.culprit is None
-                and self.cause is None
-                and ((self.errors is None and self.failing is None) or self.quiet_now))
+        if self.culprit is not None or self.cause is not None or not all(o.cleared for o in self.onsets):
+            return False
+        failed = self.errors is not None or self.failing is not None
+        # something showed (a metric that came back, or failures that stopped minutes ago)
+        return (bool(self.onsets) or failed) and (not failed or self.quiet_now)
 
 
 class DeterministicAnalyzer:
@@ -634,7 +636,7 @@ def _actions(found: _Findings, request: InvestigationRequest, *, ceiling: Replic
                                                              if owner == svc else None, app=deploy.app),
                 rationale="A stopgap until the rollback is approved: a restart frees the leaked memory for now."))
     elif (found.onset and not found.transient and not (found.failing and found.failing.service != svc)
-          and (found.errors is not None or found.failing is not None or not _marginal(found.onset))):
+          and _sustained(found)):
         actions.append(
             Action(
                 kind=ActionKind.RESTART,
@@ -659,6 +661,15 @@ def _actions(found: _Findings, request: InvestigationRequest, *, ceiling: Replic
         )
     )
     return actions
+
+
+def _sustained(found: _Findings) -> bool:
+    """A symptom worth acting on with no cause in sight: a metric shift that has not cleared and is
+    more than marginal, or error lines that go on now. A few failing traces alone are not."""
+    lasting = [o for o in found.onsets if not o.cleared]
+    if lasting and (found.onset is None or not _marginal(found.onset) or found.errors is not None):
+        return True
+    return found.errors is not None and not found.quiet_now
 
 
 def _marginal(onset: _Onset) -> bool:

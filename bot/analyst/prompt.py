@@ -258,7 +258,9 @@ def _log_parts(logs: list[Evidence], *, since: datetime | None, when: Callable[[
         if bonus:
             decisive[item.id] = max(decisive.get(item.id, 0.0), bonus)
     templates = mine_templates(entries, since=since)
-    digest = render_templates(templates, token_budget=10**9, fmt=when)
+    # whole examples: an exception's text runs long and its decisive end ("… awaiting headers") is
+    # what a cut example loses; the token budget decides what stays
+    digest = render_templates(templates, token_budget=10**9, fmt=when, example_chars=400)
     parts = []
     for rank, (template, line) in enumerate(zip(digest.kept, digest.lines, strict=True)):
         base = 92 if template.is_error else 50 if (template.level or "").startswith("warn") else 20
