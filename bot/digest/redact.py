@@ -138,7 +138,7 @@ _E = r"(?![A-Za-z0-9_-])"  # ... and on the right
 
 _PEM = re.compile(
     r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"
-    r"(?:.*?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\\\s]*)",
+    r"(?:.{0,8000}?-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\\\s]*)",  # bounded: no n² scan
     re.S,
 )
 _JWT = re.compile(_B + r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
@@ -524,11 +524,11 @@ def _led_by(word: str, rest: str) -> str:
     return f"{first}(?<![A-Za-z0-9_-]{first}){re.escape(word[1:])}{rest}"
 
 
-_LOGIN_P = r"[ \t]+login\b[^\n|;]*?[ \t]-p[ \t]+['\"]?(?P<login_{0}>[^\s'\"]+)"
-_CURL_U = r"\b[^\n|;]*?[ \t](?:-u|--user)[ \t=]+['\"]?(?P<user_{0}>[^\s:'\"]*):(?P<upw_{0}>[^\s'\"@]*)"
+_LOGIN_P = r"[ \t]+login\b[^\n|;]{{0,300}}?[ \t]-p[ \t]+['\"]?(?P<login_{0}>[^\s'\"]+)"
+_CURL_U = r"\b[^\n|;]{{0,300}}?[ \t](?:-u|--user)[ \t=]+['\"]?(?P<user_{0}>[^\s:'\"]*):(?P<upw_{0}>[^\s'\"@]*)"
 _TOOL_PASSWORD = re.compile("|".join([
-    _led_by("mysql", r"(?:dump|admin)?\b[^\n|;]*?[ \t]-p(?P<mysql>[^\s'\"-][^\s'\"]*)"),
-    _led_by("redis-cli", r"\b[^\n|;]*?[ \t]-a[ \t]+['\"]?(?P<redis>[^\s'\"]+)"),
+    _led_by("mysql", r"(?:dump|admin)?\b[^\n|;]{0,300}?[ \t]-p(?P<mysql>[^\s'\"-][^\s'\"]*)"),
+    _led_by("redis-cli", r"\b[^\n|;]{0,300}?[ \t]-a[ \t]+['\"]?(?P<redis>[^\s'\"]+)"),
     _led_by("sshpass", r"[ \t]+-p[ \t]*['\"]?(?P<sshpass>[^\s'\"]+)"),
     *(_led_by(tool, _LOGIN_P.format(i)) for i, tool in enumerate(("docker", "podman", "nerdctl", "buildah", "skopeo"))),
     _led_by("helm", r"[ \t]+registry" + _LOGIN_P.format("helm")),
