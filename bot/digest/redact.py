@@ -316,6 +316,15 @@ def _basic(m: re.Match[str], _text: str) -> Iterator[_Hit]:
         yield m.start("v"), m.end("v"), "basic"
 
 
+# A token as the whole user part: https://<token>@github.com/acme/tools.git
+_URL_TOKEN = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://(?P<v>[^:?#@\s\"'<>.]{20,})@")
+
+
+def _url_token(m: re.Match[str], _text: str) -> Iterator[_Hit]:
+    if _looks_generated(m.group("v")):
+        yield m.start("v"), m.end("v"), "token"
+
+
 def _url_password(m: re.Match[str], _text: str) -> Iterator[_Hit]:
     if not _masked_already(m.group("v")):
         yield m.start("v"), m.end("v"), "password"
@@ -525,7 +534,7 @@ def _led_by(word: str, rest: str) -> str:
 
 
 _LOGIN_P = r"[ \t]+login\b[^\n|;]{{0,300}}?[ \t]-p[ \t]+['\"]?(?P<login_{0}>[^\s'\"]+)"
-_CURL_U = r"\b[^\n|;]{{0,300}}?[ \t](?:-u|--user)[ \t=]+['\"]?(?P<user_{0}>[^\s:'\"]*):(?P<upw_{0}>[^\s'\"@]*)"
+_CURL_U = r"\b[^\n|;]{{0,300}}?[ \t](?:-u|--user)[ \t=]+['\"]?(?P<user_{0}>[^\s:'\"<>]*):(?P<upw_{0}>[^\s'\"@<>]*)"
 _TOOL_PASSWORD = re.compile("|".join([
     _led_by("mysql", r"(?:dump|admin)?\b[^\n|;]{0,300}?[ \t]-p(?P<mysql>[^\s'\"-][^\s'\"]*)"),
     _led_by("redis-cli", r"\b[^\n|;]{0,300}?[ \t]-a[ \t]+['\"]?(?P<redis>[^\s'\"]+)"),
@@ -561,7 +570,7 @@ _PROSE_SOURCE = (
     r"(?P<conn>[ \t]*[:=][ \t]*|[ \t]+(?:was[ \t]+set[ \t]+to|set[ \t]+to|is[ \t]+now|is|was|to|becomes)"
     r"(?:[ \t]*:)?[ \t]+|[ \t]+)"
     r"(?!(?:password|passwd|secret|key|token|credentials?)(?![A-Za-z0-9_]))"  # "secret token to X": the last word
-    r"(?:\"(?P<dq>[^\"\n]+)\"|\\\"(?P<eq>[^\"\\\n]+)\\\"|'(?P<sq>[^'\n]+)'|(?P<bare>[^\s\"'<>\\]+))"
+    r"(?:\"(?P<dq>[^\"\n]+)\"|\\\"(?P<eq>[^\"\\\n]+)\\\"|'(?P<sq>[^'\n]+)'|(?P<bare>[^\s\"'<>\\=:][^\s\"'<>\\]*))"
 )
 _PROSE = re.compile(_PROSE_SOURCE, re.I)
 _PROSE_LOWER = re.compile(_PROSE_SOURCE)
@@ -965,6 +974,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("bearer", _BEARER, _bearer, needles=("earer",)),
     _Rule("basic", _BASIC, _basic, needles=("Basic",)),
     _Rule("url_password", _URL_PASSWORD, _url_password, needles=("://",)),
+    _Rule("url_token", _URL_TOKEN, _url_token, needles=("://",)),
     _Rule("tool_password", _TOOL_PASSWORD, _tool_password, gate=_Needles(
         "mysql", "redis-cli", "sshpass", " login", "rabbitmqctl", "htpasswd", "mc alias", "pass:", "curl", "wget",
         "http ")),
