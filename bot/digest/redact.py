@@ -249,9 +249,13 @@ _AUTH_HEADER = re.compile(
 )
 _BEARER = re.compile(r"(?<![A-Za-z0-9])[Bb]earer[ \t]+(?P<v>[A-Za-z0-9._~+/-]{8,}=*)")
 _BASIC = re.compile(r"(?<![A-Za-z0-9])Basic[ \t]+(?P<v>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
-_URL_PASSWORD = re.compile(
-    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://[^:/?#@\s\"'<>]*:(?!\d+[/?#])(?P<v>[^/\s\"'<>]+)@"
-)
+# Both URL rules find "://" first (a literal: re jumps to it) and check the scheme before it in the handler.
+_URL_PASSWORD = re.compile(r"://[^:/?#@\s\"'<>]*:(?!\d+[/?#])(?P<v>[^/\s\"'<>]+)@")
+_SCHEME_BEFORE = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}$")
+
+
+def _after_scheme(m: re.Match[str], text: str) -> bool:
+    return _SCHEME_BEFORE.search(text, max(0, m.start() - 22), m.start()) is not None
 
 # Values that are not secrets even after a secret-looking key: states, flags, already-masked values.
 _NOT_A_VALUE = frozenset(
@@ -317,16 +321,16 @@ def _basic(m: re.Match[str], _text: str) -> Iterator[_Hit]:
 
 
 # A token as the whole user part: https://<token>@github.com/acme/tools.git
-_URL_TOKEN = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{1,20}://(?P<v>[^:?#@\s\"'<>.]{20,})@")
+_URL_TOKEN = re.compile(r"://(?P<v>[^:?#@\s\"'<>.]{20,})@")
 
 
-def _url_token(m: re.Match[str], _text: str) -> Iterator[_Hit]:
-    if _looks_generated(m.group("v")):
+def _url_token(m: re.Match[str], text: str) -> Iterator[_Hit]:
+    if _after_scheme(m, text) and _looks_generated(m.group("v")):
         yield m.start("v"), m.end("v"), "token"
 
 
-def _url_password(m: re.Match[str], _text: str) -> Iterator[_Hit]:
-    if not _masked_already(m.group("v")):
+def _url_password(m: re.Match[str], text: str) -> Iterator[_Hit]:
+    if _after_scheme(m, text) and not _masked_already(m.group("v")):
         yield m.start("v"), m.end("v"), "password"
 
 
