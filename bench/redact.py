@@ -236,6 +236,7 @@ def main(argv: list[str]) -> int:
         print(row)
 
     dev_kind, dev_kind_recall = dev.worst_kind()
+    dev_kind = "every kind" if dev_kind_recall == 1.0 else dev_kind
     print(f"\ndev: recall {dev.removed}/{dev.secrets} = {dev.recall:.2%}, worst kind {dev_kind} "
           f"{dev_kind_recall:.2%}, negatives changed {dev.negatives_changed}/{dev.negatives} = "
           f"{dev.negatives_changed_share:.2%}, context kept {dev.keep - dev.keep_lost}/{dev.keep}")
