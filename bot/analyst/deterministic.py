@@ -102,6 +102,8 @@ class _Findings:
     plausibility: str | None = None
     #: the last error line and failing trace are minutes old: whatever failed has stopped failing
     quiet_now: bool = False
+    #: the service's logs and traces were read and show nothing failing: a metric alone says it
+    healthy_otherwise: bool = False
 
     @property
     def transient(self) -> bool:
@@ -205,7 +207,11 @@ class DeterministicAnalyzer:
         failures = [log.at for _, log in payloads(own, LogLine) if is_error_log(log)]
         failures += [t.start for _, t in payloads(evidence, Trace) if t.error or any(s.error for s in t.spans)]
         quiet_now = bool(failures) and max(failures) < request.window_end - QUIET_FOR
-        return _Findings(onset, onsets, errors, failing, culprit, previous, latest, cause, plausibility, quiet_now)
+        logs_read = bool(payloads(own, LogLine))
+        traces_read = bool(payloads(evidence, Trace))
+        healthy_otherwise = logs_read and traces_read and not failures
+        return _Findings(onset, onsets, errors, failing, culprit, previous, latest, cause, plausibility, quiet_now,
+                         healthy_otherwise)
 
 
 #: what the alert says it is about → the metric that is its own signal
@@ -665,8 +671,11 @@ def _actions(found: _Findings, request: InvestigationRequest, *, ceiling: Replic
 
 def _sustained(found: _Findings) -> bool:
     """A symptom worth acting on with no cause in sight: a metric shift that has not cleared and is
-    more than marginal, or error lines that go on now. A few failing traces alone are not."""
+    more than marginal, or error lines that go on now. A few failing traces alone are not, nor a
+    metric whose service's logs and traces were read and show nothing failing."""
     lasting = [o for o in found.onsets if not o.cleared]
+    if found.healthy_otherwise:
+        return False  # logs and traces were read and nothing fails: a restart would be blind
     if lasting and (found.onset is None or not _marginal(found.onset) or found.errors is not None):
         return True
     return found.errors is not None and not found.quiet_now
