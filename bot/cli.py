@@ -32,6 +32,7 @@ SOURCE_HINTS = {
     "prometheus": "PROMETHEUS_URL=http://prometheus:9090",
     "argocd": "ARGOCD_URL=https://argocd.example.com and ARGOCD_TOKEN=<token>",
     "jaeger": "JAEGER_URL=http://jaeger-query:16686",
+    "kubernetes": "KUBERNETES_API_URL=https://kubernetes.default.svc and KUBERNETES_TOKEN=<token> (or run in-cluster)",
 }
 
 
