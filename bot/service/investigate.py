@@ -258,13 +258,18 @@ def merge_followed(results: list[SourceResult],
             ]
             update: dict[str, Any] = {"evidence": [*main.evidence, *evidence],
                                       "examined": [*main.examined, suspect.describe()]}
-            if extra.status in (SourceStatus.ERROR, SourceStatus.TIMEOUT):
+            if extra.status in (SourceStatus.ERROR, SourceStatus.TIMEOUT) and not _absent(extra):
                 note = f"{suspect.service}: {extra.describe().split(': ', 1)[-1]}"
                 update["error"] = f"{main.error}; {note}" if main.error else note
             if evidence and main.status is SourceStatus.NO_DATA:
                 update["status"] = SourceStatus.OK
             by_source[extra.source] = main.model_copy(update=update)
     return [by_source[r.source] for r in results]
+
+
+def _absent(result: SourceResult) -> bool:
+    """A suspect that a source simply does not know (a database has no ArgoCD app): not a failure."""
+    return result.status is SourceStatus.ERROR and "not found" in (result.error or "")
 
 
 def deploy_history(results: list[SourceResult]) -> list[Deploy]:
