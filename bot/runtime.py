@@ -167,6 +167,8 @@ def build_services(
         on_traces=edges.learn_from if edges is not None else None,
         known_services=(lambda: policy.policy.services) if policy is not None else None,
         callees=(lambda service: edges.graph().callees(service)) if edges is not None else None,
+        namespace_for=(lambda service: getattr(policy.policy.services.get(service), "namespace", None))
+        if policy is not None else None,
         names=NameRule(settings.sitrep_name_pattern),
     )
     services = Services(

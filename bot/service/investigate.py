@@ -61,6 +61,7 @@ class Investigator:
         on_traces: Callable[[list[SourceResult]], None] | None = None,
         known_services: Callable[[], Iterable[str]] | None = None,
         callees: Callable[[str], Iterable[str]] | None = None,
+        namespace_for: Callable[[str], str | None] | None = None,
         follow_budget: float = FOLLOW_BUDGET,
         names: NameRule = DEFAULT_NAMES,
     ) -> None:
@@ -75,6 +76,7 @@ class Investigator:
         self._known_services = known_services  # the policy's services: names error lines may mention
         self._callees = callees  # the learned call graph: who the alerting service calls
         self._follow_budget = follow_budget
+        self._namespace_for = namespace_for  # the policy's namespace of a service, for /incident
         self._names = names  # what a service or namespace must look like to be queried
 
     async def open_incident(
@@ -185,6 +187,9 @@ class Investigator:
         """Every source in parallel under its budget, then the suspects' logs, deploys and
         saturation (``follow``), redacted: the results and the kinds removed."""
         started = time.monotonic()
+        if request.namespace is None and self._namespace_for is not None:
+            # "/incident checkout" names no namespace: the policy knows it (Kubernetes events need it)
+            request = request.model_copy(update={"namespace": self._namespace_for(request.service)})
         results = await gather_sources(
             self._collectors,
             request,
@@ -221,7 +226,9 @@ class Investigator:
             return results
         collectors = {source: (c if source in FOLLOW_SOURCES else None) for source, c in self._collectors.items()}
         rounds = await asyncio.gather(*(
-            gather_sources(collectors, request.model_copy(update={"service": s.service, "namespace": None}),
+            gather_sources(collectors, request.model_copy(update={
+                "service": s.service,
+                "namespace": self._namespace_for(s.service) if self._namespace_for is not None else None}),
                            source_budget=min(self._source_budget, budget), total_budget=budget,
                            names=self._names)
             for s in suspects
