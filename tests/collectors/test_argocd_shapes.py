@@ -6,34 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 import respx
 
 from bot.collectors.argocd import ArgoCDCollector
 from bot.models import Deploy, InvestigationRequest, SourceStatus
 from tests.collectors.support import fixture_json
+from tests.collectors.test_argocd import argo, client  # noqa: F401  (the same respx ArgoCD and client)
 
-ARGO = "https://argocd.test"
 INVOICES = "/api/v1/applications/invoices"
 SHA_40 = "028b7d17a31ed52aee868808a490db536a00b1d0"
 SHA_41 = "4116ceb43b8491085326141d3f6b3a36cb6ddf52"
-
-
-@pytest.fixture
-def argo() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=ARGO, assert_all_called=False) as router:
-        yield router
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=ARGO) as c:
-        yield c
 
 
 def request_for(service: str) -> InvestigationRequest:
