@@ -8,7 +8,7 @@ fixture bodies after 300/450/600/800 ms, builds the real collectors with ``build
 
 1. 20 runs, all answering: wall time / slowest single source ≤ 1.15 (mean and max).
 2. 3 runs with ArgoCD hanging, per-source budget 1.5 s (smaller than the 4 s default to keep the
-   bench short): wall time ≤ budget + 100 ms, the other three sources still OK.
+   bench short): wall time ≤ budget + 100 ms, the other sources still OK.
 
 Prints figures and PASS/FAIL per target; exits 0 unless it crashes.
 """
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import re
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,26 @@ from bot.models import InvestigationRequest, SourceName, SourceResult, SourceSta
 from bot.settings import Settings  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "upstream"
-DELAYS = {SourceName.LOKI: 0.300, SourceName.PROMETHEUS: 0.450, SourceName.ARGOCD: 0.600, SourceName.JAEGER: 0.800}
+DELAYS = {SourceName.LOKI: 0.300, SourceName.PROMETHEUS: 0.450, SourceName.ARGOCD: 0.600, SourceName.JAEGER: 0.800,
+          SourceName.KUBERNETES: 0.350}
 BODIES = {
     SourceName.LOKI: "loki/query_range_streams.json",
     SourceName.PROMETHEUS: "prometheus/query_range_matrix.json",
     SourceName.ARGOCD: "argocd/application.json",
     SourceName.JAEGER: "jaeger/traces.json",
+    SourceName.KUBERNETES: "kubernetes/events_list.json",
 }
+
+
+def body_of(source: SourceName) -> bytes:
+    """The fixture body; the Kubernetes events are made checkout's and recent (the collector keeps
+    only the service's events within the window)."""
+    raw = (FIXTURES / BODIES[source]).read_bytes()
+    if source is not SourceName.KUBERNETES:
+        return raw
+    recent = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    text = re.sub(r'"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z"', f'"{recent}"', raw.decode())
+    return text.replace("invoices", "checkout").replace('"billing"', '"default"').encode()
 RUNS = 20
 HANG_RUNS = 3
 HANG_SOURCE = SourceName.ARGOCD
@@ -80,10 +94,10 @@ class FakeUpstream:
 
 
 class Upstreams:
-    """The four fakes, served by uvicorn in one background thread."""
+    """The five fakes, served by uvicorn in one background thread."""
 
     def __init__(self) -> None:
-        self.apps = {s: FakeUpstream((FIXTURES / BODIES[s]).read_bytes(), delay=DELAYS[s]) for s in SourceName}
+        self.apps = {s: FakeUpstream(body_of(s), delay=DELAYS[s]) for s in SourceName}
         self.sockets = {s: _bound_socket() for s in SourceName}
         self.servers = [
             uvicorn.Server(uvicorn.Config(self.apps[s], lifespan="off", log_level="warning",
@@ -142,6 +156,8 @@ async def bench(upstreams: Upstreams) -> None:
         argocd_url=upstreams.url(SourceName.ARGOCD),
         argocd_token=SecretStr("bench-token"),
         jaeger_url=upstreams.url(SourceName.JAEGER),
+        kubernetes_api_url=upstreams.url(SourceName.KUBERNETES),
+        kubernetes_token=SecretStr("bench-token"),
         sitrep_source_timeout=SOURCE_BUDGET,
     )
     request = InvestigationRequest.for_last("checkout", since=timedelta(minutes=30))

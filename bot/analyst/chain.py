@@ -135,7 +135,7 @@ class Analyst:
         elif (over := self._over_budget()) is not None:
             reasons.append(over)
         else:
-            prompt = build_prompt(request, results)
+            prompt = await asyncio.to_thread(build_prompt, request, results)  # CPU work, off the event loop
             key = hashlib.sha256((prompt.system + "\0" + prompt.user).encode()).hexdigest()
             if (reused := self._reusable(key)) is not None:
                 log.info("analysis_reused", status=reused.analysis.status.value)
@@ -179,7 +179,7 @@ class Analyst:
             )
             model: str | None = model_brief.model
         else:
-            draft = self._rule_based(request, results)
+            draft = await asyncio.to_thread(self._rule_based, request, results)
             status, model = AnalysisStatus.DETERMINISTIC, None
 
         latency_ms = int((time.monotonic() - started) * 1000)

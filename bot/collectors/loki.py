@@ -12,6 +12,7 @@ are kept besides the cap, at most ``CONFIG_ITEMS`` distinct ones, marked ``confi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -88,14 +89,8 @@ class LokiCollector:
             {name: self._query(query, request, limit=limit) for name, (query, limit) in queries.items()}
         )
         raise_if_nothing(answers, failures)
-        unique: dict[tuple[datetime, str], tuple[datetime, str, dict[str, str]]] = {}
-        for lines in answers.values():
-            for at, line, labels in lines:
-                unique.setdefault((at, line), (at, line, labels))
-        events = [_Event(event) for event in fold_events(unique.values())]
-        ranked = sorted(events, key=lambda ev: (ev.rank, -ev.at.timestamp()))
-        groups = _group(ranked[: self._limit])
-        groups += _config_groups([ev for ev in ranked[self._limit:] if ev.config], kept=groups)
+        # parsing, folding and grouping thousands of lines is CPU work: off the event loop that acks
+        groups = await asyncio.to_thread(self._groups, answers)
         evidence = [
             Evidence(
                 id=f"logs-{i}",
@@ -108,6 +103,17 @@ class LokiCollector:
             for i, group in enumerate(groups, start=1)
         ]
         return Collected(evidence=evidence, note=partial_note(failures, total=len(queries)))
+
+    def _groups(self, answers: dict[str, list[tuple[datetime, str, dict[str, str]]]]) -> list[_Group]:
+        unique: dict[tuple[datetime, str], tuple[datetime, str, dict[str, str]]] = {}
+        for lines in answers.values():
+            for at, line, labels in lines:
+                unique.setdefault((at, line), (at, line, labels))
+        events = [_Event(event) for event in fold_events(unique.values())]
+        ranked = sorted(events, key=lambda ev: (ev.rank, -ev.at.timestamp()))
+        groups = _group(ranked[: self._limit])
+        groups += _config_groups([ev for ev in ranked[self._limit:] if ev.config], kept=groups)
+        return groups
 
     def _explore_link(self, selector: str, message: str, request: InvestigationRequest) -> str | None:
         """Grafana Explore on the Loki datasource: the service's lines containing this message, over

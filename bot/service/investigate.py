@@ -206,7 +206,7 @@ class Investigator:
             except Exception as exc:
                 log.warning("call_graph_not_learned", error=repr(exc))
         # nothing collected reaches the model, Slack or the store unredacted
-        results, removed = scrub_results(results, self._redactor)
+        results, removed = await asyncio.to_thread(scrub_results, results, self._redactor)
         if removed:
             log.info("evidence_redacted", kinds=dict(removed))
         return results, removed
