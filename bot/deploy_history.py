@@ -56,12 +56,20 @@ def parse_history(app: str, application: dict[str, Any]) -> list[Deploy]:
         current.head_revisions = heads
         images = (status.get("summary") or {}).get("images") or []
         current.images = sorted(str(i) for i in images if isinstance(i, str))
-        automated = ((application.get("spec") or {}).get("syncPolicy") or {}).get("automated")
-        if isinstance(automated, dict) and automated.get("enabled") is not False:
+        automated = auto_sync_policy(application)
+        if automated is not None:
             current.auto_sync = dict(automated)
     mark_pinned(history)
     label_history(history)
     return history
+
+
+def auto_sync_policy(application: dict[str, Any]) -> dict[str, Any] | None:
+    """``spec.syncPolicy.automated`` when automated sync is on (``enabled: false`` means off)."""
+    automated = ((application.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+    if not isinstance(automated, dict) or automated.get("enabled") is False:
+        return None
+    return automated
 
 
 def deploy_from_entry(app: str, entry: dict[str, Any]) -> Deploy:
@@ -184,14 +192,16 @@ def names(deploy: Deploy, wanted: str) -> bool:
     wanted = wanted.strip()
     if not wanted:
         return False
-    for revision in deploy.all_revisions:
-        if wanted == revision:
-            return True
-        if is_sha(wanted) and is_sha(revision) and revision.lower().startswith(wanted.lower()):
-            return True
+    if any(_same_revision(revision, wanted) for revision in deploy.all_revisions):
+        return True
     if wanted in deploy.git_tags:
         return True
     return deploy.pinned and wanted == deploy.target_revision
+
+
+def _same_revision(revision: str, wanted: str) -> bool:
+    """``wanted`` is ``revision``, or a 7+ character prefix of it when both are shas."""
+    return wanted == revision or (is_sha(wanted) and is_sha(revision) and revision.lower().startswith(wanted.lower()))
 
 
 def moving_ref_reason(history: Sequence[Deploy], wanted: str, *, app: str) -> str | None:
@@ -251,8 +261,7 @@ def check_sync_revision(history: Sequence[Deploy], *, wanted: str, app: str) -> 
     if not entries:
         return f"Sitrep has no ArgoCD history for {app}, so it cannot check that {wanted} is a known revision."
     heads = [h for d in entries if d.current for h in d.head_revisions]
-    if any(names(d, wanted) for d in entries) or any(
-            wanted == h or (is_sha(wanted) and is_sha(h) and h.lower().startswith(wanted.lower())) for h in heads):
+    if any(names(d, wanted) for d in entries) or any(_same_revision(h, wanted) for h in heads):
         return None
     moving = moving_ref_reason(entries, wanted, app=app)
     if moving is not None:

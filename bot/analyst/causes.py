@@ -17,6 +17,7 @@ Pure functions of evidence; ``service_of`` tells which service an item was colle
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -36,7 +37,6 @@ _DOWN = re.compile(r"connection refused|ECONNREFUSED|could not connect to server
 _OOM = re.compile(r"OOMKilled|out of memory|OutOfMemoryError|MemoryError|memory limit exceeded", re.IGNORECASE)
 _CLUSTER_HOST = re.compile(r"\b([a-z0-9][a-z0-9-]*)\.[a-z0-9-]+\.svc\b")
 _SUSPECT = re.compile(r"^\[([A-Za-z0-9][A-Za-z0-9_.-]*)\] ")
-_HOST = re.compile(r"(?:https?://)?([a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*)(?::\d+)?", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +114,7 @@ def _owner(hits: Sequence[tuple[Evidence, str]], *, service: str, peer: str | No
     theirs = [service_of(i, service) for i, _ in hits if service_of(i, service) != service]
     if theirs:
         return _busiest(theirs), True
-    named = [m.group(1) for _, text in hits for m in _CLUSTER_HOST.finditer(text.lower())]
+    named = [name for _, text in hits for name in kubernetes_services(text)]
     if named:
         return _busiest(named), False
     if peer and peer != service:
@@ -122,22 +122,14 @@ def _owner(hits: Sequence[tuple[Evidence, str]], *, service: str, peer: str | No
     return service, True
 
 
-def peer_named(text: str, known: Iterable[str]) -> str | None:
-    """A known service named in ``text`` as a host (``payments``, ``payments.shop.svc:443``)."""
-    names = set(known)
-    for match in _HOST.finditer(text):
-        host = match.group(1).lower()
-        for candidate in (host, host.split(".", 1)[0], re.sub(r"-\d+$", "", host.split(".", 1)[0])):
-            if candidate in names:
-                return candidate
-    return None
+def kubernetes_services(text: str) -> list[str]:
+    """The Kubernetes Services ``text`` names by their DNS names (``pg-offers.core.svc.cluster.local:5432``
+    → ``pg-offers``): services of the cluster whether or not Sitrep knows them."""
+    return [m.group(1) for m in _CLUSTER_HOST.finditer(text.lower())]
 
 
 def _busiest(services: Iterable[str]) -> str:
-    counts: dict[str, int] = {}
-    for name in services:
-        counts[name] = counts.get(name, 0) + 1
-    return max(counts, key=lambda n: counts[n])
+    return Counter(services).most_common(1)[0][0]
 
 
 def _excerpt(text: str, pattern: re.Pattern[str], *, width: int = 160) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from bot.executor.base import ExecutionResult, ExecutorError, RefusedError, Run, UpstreamError, check_name
-from bot.deploy_history import check_sync_revision, find_rollback_target, parse_history
+from bot.deploy_history import auto_sync_policy, check_sync_revision, find_rollback_target, parse_history
 from bot.models import Action, ActionKind, Deploy, RollbackParams, SyncParams
 
 UPSTREAM = "ArgoCD"
@@ -125,14 +125,6 @@ class ArgoCDExecutor:
 
 
 # ---------------------------------------------------------------------- history
-
-
-def auto_sync_policy(application: dict[str, Any]) -> dict[str, Any] | None:
-    """``spec.syncPolicy.automated`` when automated sync is on (``enabled: false`` means off)."""
-    automated = ((application.get("spec") or {}).get("syncPolicy") or {}).get("automated")
-    if not isinstance(automated, dict) or automated.get("enabled") is False:
-        return None
-    return automated
 
 
 def resolve_history(application: dict[str, Any], *, app: str, to_revision: str,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot.deploy_history import rollback_params
+from bot.deploy_history import current_deploy, rollback_params
 from bot.models import Action, ActionKind, Brief, Deploy, TimelineEventType, utcnow
 from bot.policy.context import Execution, PolicyContext, Prompt, as_utc
 from bot.policy.decision import Decision, DecisionOutcome, check_approver
@@ -431,9 +431,9 @@ class RemediationService:
         approvals that no longer count; None when they do."""
         assert row.id is not None
         given = await asyncio.to_thread(self._proposals.approvers, row.id)
-        current = _current_deploy(history)
-        author = next((d.initiated_by for d in history if d.history_id == current), None) \
-            if ActionKind(Action.model_validate_json(row.action).kind) is ActionKind.ROLLBACK else None
+        current = current_deploy(history)
+        author = current.initiated_by if current is not None \
+            and ActionKind(Action.model_validate_json(row.action).kind) is ActionKind.ROLLBACK else None
         counted: list[str] = []
         dropped: list[str] = []
         why: list[str] = []
@@ -506,8 +506,8 @@ class RemediationService:
         except Exception as exc:  # fail closed: who made the deploy decides whether the approval counts
             log.warning("deploy_author_unknown", proposal_id=row.id, exc_info=True)
             raise DirectoryUnavailableError(f"ArgoCD did not answer: {type(exc).__name__}") from exc
-        current = _current_deploy(history)
-        return next((d.initiated_by for d in history if d.history_id == current), None)
+        current = current_deploy(history)
+        return current.initiated_by if current is not None else None
 
     def _complete_target(self, action: Action) -> Action:
         """Fill the ArgoCD app and namespace the policy declares for the service, when the
@@ -580,19 +580,16 @@ def _prompt(decision: Decision) -> Prompt:
 
 
 def _current_deploy(history: Sequence[Deploy]) -> int | None:
-    if not history:
-        return None
-    flagged = [d.history_id for d in history if d.current]
-    return flagged[-1] if flagged else max(d.history_id for d in history)
+    current = current_deploy(history)
+    return current.history_id if current is not None else None
 
 
 def _stale_reason(basis: int | None, fresh: Sequence[Deploy]) -> str | None:
     """A deploy that landed after the brief makes its rollback advice stale."""
-    now = _current_deploy(fresh)
-    if basis is None or now is None or now == basis:
+    newest = current_deploy(fresh)
+    if basis is None or newest is None or newest.history_id == basis:
         return None
-    newest = next(d for d in fresh if d.history_id == now)
-    return (f"A newer deploy landed after this was proposed ({newest.name}, history {now}): "
+    return (f"A newer deploy landed after this was proposed ({newest.name}, history {newest.history_id}): "
             "investigate again before rolling back.")
 
 
@@ -641,8 +638,7 @@ def revert_action(action: Action, *, proposal_id: int, history: Sequence[Deploy]
     service = action.target.service
     match action.kind:
         case ActionKind.ROLLBACK | ActionKind.SYNC:
-            current_id = _current_deploy(history)
-            current = next((d for d in history if d.history_id == current_id), None)
+            current = current_deploy(history)
             if current is None:
                 return None
             why = f"revert of proposal {proposal_id}: {service} ran {current.ref} before it"

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.analyst.causes import kubernetes_services
 from bot.analyst.signals import all_evidence, deepest_failing_span, payloads
 from bot.models import LogLine, SourceResult
 
@@ -64,9 +65,9 @@ def pick_suspects(
     for line in error_lines:
         text = line.line
         for word in set(_WORD.findall(text)):
-            cluster = _CLUSTER_HOST.fullmatch(word.lower())
+            cluster = kubernetes_services(word)
             if cluster:  # <service>.<namespace>.svc[.cluster.local]: a Kubernetes Service by its DNS name
-                named[cluster.group(1)] += 1
+                named.update(cluster)
                 continue
             for candidate in _candidates(word):
                 if candidate in known_names:
@@ -87,5 +88,4 @@ def _candidates(word: str) -> list[str]:
     return list(dict.fromkeys([*parts, stem]))
 
 
-_CLUSTER_HOST = re.compile(r"([a-z0-9][a-z0-9-]*)\.[a-z0-9-]+\.svc(?:\.cluster\.local)?\.?(?::\d+)?")
 _POD_SUFFIX = re.compile(r"(-[a-z0-9]{6,10}-[a-z0-9]{5}|-\d+)$")
