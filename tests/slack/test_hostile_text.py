@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.intake.messages import _plain
+from bot.intake.messages.flatten import plain
 from bot.markdown import slack_code, slack_text
 from bot.models import (
     Action, ActionTarget, Analysis, AnalysisStatus, Brief, Category, Confidence, EvidenceRef, EvidenceSource,
@@ -101,7 +101,7 @@ def test_no_hostile_string_becomes_a_mention_or_a_link(kind: str) -> None:
 
 
 def test_the_alert_parser_does_not_unescape_into_live_markup() -> None:
-    text = _plain("FIRING &lt;!channel&gt; &lt;https://evil.example|Approve&gt; p99 &lt; 2s", [])
+    text = plain("FIRING &lt;!channel&gt; &lt;https://evil.example|Approve&gt; p99 &lt; 2s", [])
     assert leaks(text) == [] and "p99 < 2s" in text
 
 
