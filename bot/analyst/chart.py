@@ -6,6 +6,8 @@ dashed line, the onset as a red line and every deploy in the window as a labelle
 the axis, large fonts, few lines. matplotlib's object API on the Agg canvas (no pyplot, no global state): no display needed, safe to
 render from worker threads.
 ``incident_chart`` returns None when Prometheus gave no finite points.
+matplotlib (~0.5 s to import) is imported by the first chart, in the worker thread that renders it,
+not when the web app starts.
 """
 
 from __future__ import annotations
@@ -16,15 +18,14 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-import matplotlib.dates as mdates
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from typing import TYPE_CHECKING
 
 from bot.analyst.signals import METRIC_LABEL, metric_onsets
 from bot.collectors.base import as_utc
 from bot.models import Deploy, Evidence, MetricSeries, SourceResult
+
+if TYPE_CHECKING:
+    from matplotlib.ticker import FuncFormatter
 
 #: panels after the symptom's own, in order of interest
 PREFERRED = ("p99_latency", "error_ratio", "memory", "request_rate")
@@ -42,6 +43,8 @@ class Chart:
 
 
 def _unit(metric: str) -> tuple[str, FuncFormatter]:
+    from matplotlib.ticker import FuncFormatter
+
     if metric == "p99_latency":
         return "latency", FuncFormatter(lambda v, _: f"{v * 1000:.0f} ms" if abs(v) < 1 else f"{v:.1f} s")
     if metric == "error_ratio":
@@ -85,6 +88,10 @@ def incident_chart(results: Sequence[SourceResult], *, service: str, incident_id
     series = _series(results)
     if not series:
         return None
+    import matplotlib.dates as mdates
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     evidence = [item for r in results for item in r.evidence]
     panels = _pick(series, evidence)
     deploys = [item.payload for item in evidence if isinstance(item.payload, Deploy)]

@@ -21,12 +21,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from drain3 import TemplateMiner
-from drain3.masking import MaskingInstruction
-from drain3.template_miner_config import TemplateMinerConfig
+from typing import TYPE_CHECKING
 
 from bot.digest.logformat import describe, summary
+
+if TYPE_CHECKING:
+    from drain3 import TemplateMiner
 
 #: worst first
 LEVELS = ("fatal", "panic", "critical", "error", "warn", "warning", "info", "debug", "trace")
@@ -101,6 +101,11 @@ def _worst(a: str | None, b: str | None) -> str | None:
 
 
 def _miner() -> TemplateMiner:
+    # drain3 is imported by the first investigation that folds logs, not by the web app's start-up
+    from drain3 import TemplateMiner
+    from drain3.masking import MaskingInstruction
+    from drain3.template_miner_config import TemplateMinerConfig
+
     config = TemplateMinerConfig()
     config.profiling_enabled = False
     config.drain_sim_th = 0.5

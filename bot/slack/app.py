@@ -1,22 +1,19 @@
-"""The Bolt ``AsyncApp`` factory: one app per process, listeners wired with ``register``."""
+"""The Bolt ``AsyncApp`` factory: one app per process, listeners wired with ``register``.
+
+Bolt, the Slack SDK and aiohttp (~0.3 s to import) are imported when Slack is configured and the
+app is built, so a process without Slack (``sitrep worker`` on its own, tests, the CLI) starts
+without them.
+"""
 
 from __future__ import annotations
 
-from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
+from typing import TYPE_CHECKING
 
 from bot.service.container import Services
 from bot.settings import Settings
-from bot.slack.listeners import actions, commands, events, feedback, home, views
-from bot.oncall import OnCallDirectory
-from bot.service.incidents import IncidentAccess
-from bot.slack.approvers import Approvers, SlackApproverDirectory
-from bot.slack.channels import ExternalUsers, SlackChannelFacts
-from bot.slack.usergroups import UserGroupResolver
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
 
 
 class SlackNotConfiguredError(RuntimeError):
@@ -29,6 +26,20 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
             "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
             "(see README.md, 'Create the Slack app')"
         )
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.http_retry.builtin_async_handlers import (
+        AsyncRateLimitErrorRetryHandler,
+        AsyncServerErrorRetryHandler,
+    )
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.oncall import OnCallDirectory
+    from bot.service.incidents import IncidentAccess
+    from bot.slack.approvers import Approvers, SlackApproverDirectory
+    from bot.slack.channels import ExternalUsers, SlackChannelFacts
+    from bot.slack.listeners import actions, commands, events, feedback, home, views
+    from bot.slack.usergroups import UserGroupResolver
+
     token = settings.slack_bot_token.get_secret_value()
     client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
     # Slack answers 429 + Retry-After under load (incident storms): wait and try again, twice

@@ -1,20 +1,22 @@
-"""Engine and schema: SQLite (WAL) by default, PostgreSQL when ``DATABASE_URL`` says so."""
+"""Engine and schema: SQLite (WAL) by default, PostgreSQL when ``DATABASE_URL`` says so.
+
+Alembic is imported by the functions that migrate or check the schema, not with the store.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
 from bot.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def make_engine(url: str, *, search_path: str | None = None) -> Engine:
@@ -55,6 +57,8 @@ MIGRATION_LOCK_KEY = 0x736974726570
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
@@ -66,6 +70,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def create_schema(engine: Engine) -> None:
     """Bring the schema to the newest migration (Alembic), keeping the data. A database made by
     an early build without migrations (tables, no ``alembic_version``) is completed and stamped."""
+    from alembic import command
+
     config = alembic_config(engine)
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -83,6 +89,9 @@ def create_schema(engine: Engine) -> None:
 
 def schema_is_current(engine: Engine) -> bool:
     """Every migration applied (for /readyz)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
