@@ -15,12 +15,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
 
 from bot.analyst.chain import Analyst
 from bot.analyst.factory import build_analyst
@@ -46,12 +44,14 @@ from bot.service.investigate import Investigator
 from bot.service.tasks import BackgroundTasks
 from bot.settings import Settings
 from bot.slack.app import SlackNotConfiguredError, create_bolt_app
-from bot.slack.notifier import SlackThreadNotifier
-from bot.slack.threads import SlackIncidentThreads
 from bot.store.db import create_schema, make_engine
 from bot.store.incidents import IncidentStore
 from bot.store.proposals import ProposalStore
 from bot.store.queue import JobQueue
+
+if TYPE_CHECKING:  # Bolt and the Slack SDK are imported when Slack is configured (bot.slack.app)
+    from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncApp
 
 log = structlog.get_logger(__name__)
 
@@ -249,17 +249,23 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
     worker_task: asyncio.Task[None] | None = None
     try:
         runtime.bolt = create_bolt_app(settings, services)
+        from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+
         runtime.slack_handler = AsyncSlackRequestHandler(runtime.bolt)
     except SlackNotConfiguredError as exc:
         runtime.slack_problem = str(exc)
         log.warning("slack_not_configured", reason=str(exc))
     if runtime.bolt is not None:
+        from bot.slack.notifier import SlackThreadNotifier
+
         notifier = SlackThreadNotifier(runtime.bolt.client, services)
         verifier.notifier = notifier
         scheduler.add_job(notifier.expire_due, "interval", seconds=settings.sitrep_expiry_sweep_seconds,
                           id="expire-proposals", max_instances=1, coalesce=True)
     threads: IncidentThreads = NoThreads()
     if runtime.bolt is not None:
+        from bot.slack.threads import SlackIncidentThreads
+
         threads = SlackIncidentThreads(runtime.bolt.client, channel_for=channel_for(settings, policy))
     if worker:
         runtime.worker = Worker(
