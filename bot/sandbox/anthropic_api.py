@@ -82,6 +82,7 @@ class FakeAnthropic(FakeUpstream):
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/v1/messages", self.messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
             Route("/_control/anthropic", self.control, methods=["GET", "POST", "DELETE"]),
         ]
 
@@ -160,6 +161,28 @@ class FakeAnthropic(FakeUpstream):
         content = [{"type": "tool_use", "id": f"toolu_sandbox{next(self._ids):06d}", "name": tool,
                     "input": tool_input}]
         return self._reply(body, content, stop_reason="tool_use")
+
+    async def count_tokens(self, request: Request) -> Response:
+        """``POST /v1/messages/count_tokens`` → ``{"input_tokens": n}``; a model name the API does not
+        know (here: not ``claude-…``) is ``not_found_error`` (404)."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError:
+            body = None
+        self.calls.append({"path": request.url.path, "model": body.get("model") if isinstance(body, dict) else None,
+                           "body": body, "mode": "count_tokens"})
+        if denied := self._denied(request):
+            return denied
+        if not request.headers.get("anthropic-version"):
+            return anthropic_error(400, "anthropic-version: header is required")
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
+            return anthropic_error(400, "model: Field required")
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return anthropic_error(400, "messages: at least one message is required")
+        if not body["model"].startswith("claude-"):
+            return anthropic_error(404, f"model: {body['model']}")
+        return JSONResponse({"input_tokens": max(1, len(json.dumps(body["messages"])) // 4)},
+                            headers={"request-id": f"req_sandbox{next(self._ids):06d}"})
 
     def _denied(self, request: Request) -> Response | None:
         key = request.headers.get("x-api-key")

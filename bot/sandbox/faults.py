@@ -27,7 +27,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-UPSTREAMS = ("loki", "prometheus", "argocd", "jaeger", "slack", "anthropic", "pagerduty", "opsgenie")
+UPSTREAMS = ("loki", "prometheus", "argocd", "jaeger", "slack", "anthropic", "pagerduty", "opsgenie",
+             "kubernetes")
 
 #: builds the error body an upstream answers with for an HTTP status (its own error shape)
 ErrorResponder = Callable[["Fault"], Response]

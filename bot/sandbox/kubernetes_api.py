@@ -6,11 +6,14 @@
     PATCH /apis/apps/v1/namespaces/{ns}/deployments/{name}/scale    merge (or strategic-merge) patch
     GET   /api/v1/namespaces/{ns}/events?fieldSelector=…           core/v1 EventList of the scenarios
     GET   /version
+    POST  /apis/authorization.k8s.io/v1/selfsubjectaccessreviews       may the token do this? (``status.allowed``)
     GET | DELETE /_operations                                       the patches received, oldest first
 
 ``?dryRun=All`` answers as if applied but changes nothing (the operation is recorded with
 ``dry_run: true``). Errors are ``meta/v1`` ``Status`` objects (``status_403.json``/``status_404.json``):
 no bearer token → 403 for ``system:anonymous``, a wrong token → 401, an unknown Deployment → 404.
+The token may do everything but what ``deny`` lists (``POST /_rbac {"deny": ["patch deployments/scale"]}``,
+``…@shop`` for one namespace): those requests are refused with 403 and reviewed as not allowed.
 The state starts as each scenario's Deployment (``shop/checkout``, 4 replicas).
 
 Events (``events_list.json``'s shapes, relative to each scenario's ``now``, in name order as the API
@@ -40,6 +43,8 @@ from bot.sandbox.scenario import Scenario, ScenarioFeed
 
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+#: who the sandbox's token is
+SERVICE_ACCOUNT = "system:serviceaccount:sitrep:sitrep"
 PATCH_TYPES = (MERGE_PATCH, STRATEGIC_MERGE_PATCH)
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
             415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
@@ -87,6 +92,8 @@ class FakeKubernetes(FakeUpstream):
         self.heals = False
         self.operations: list[dict[str, Any]] = []
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
+        #: what the token may not do: ``"<verb> <resource>[/<subresource>][@<namespace>]"``
+        self.deny: set[str] = set()
         self._resource_version = 884300
         self._seed()
 
@@ -97,6 +104,7 @@ class FakeKubernetes(FakeUpstream):
     def reset(self) -> None:
         super().reset()
         self.operations.clear()
+        self.deny.clear()
         self._seed()
 
     def _deployment(self, namespace: str, name: str, *, replicas: int) -> dict[str, Any]:
@@ -121,6 +129,9 @@ class FakeKubernetes(FakeUpstream):
         base = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
         return [
             Route("/version", self.version),
+            Route("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self.access_review,
+                  methods=["POST"]),
+            Route("/_rbac", self.rbac, methods=["GET", "POST"]),
             Route("/api/v1/namespaces/{namespace}/events", self.events),
             Route(base, self.deployment, methods=["GET", "PATCH"]),
             Route(f"{base}/scale", self.scale, methods=["GET", "PATCH"]),
@@ -142,7 +153,15 @@ class FakeKubernetes(FakeUpstream):
                                 name=name)
         if header.removeprefix("Bearer ").strip() != self.token:
             return status_error(401, "Unauthorized")
+        ns, name = request.path_params["namespace"], request.path_params["name"]
+        if self.denies(verb, resource, ns):
+            return status_error(403, f'deployments.apps "{name}" is forbidden: User "{SERVICE_ACCOUNT}" cannot '
+                                     f'{verb} resource "{resource}" in API group "apps" in the namespace "{ns}"',
+                                name=name)
         return None
+
+    def denies(self, verb: str, resource: str, namespace: str | None) -> bool:
+        return f"{verb} {resource}" in self.deny or f"{verb} {resource}@{namespace}" in self.deny
 
     def _find(self, request: Request) -> tuple[dict[str, Any] | None, Response | None]:
         ns, name = request.path_params["namespace"], request.path_params["name"]
@@ -209,6 +228,36 @@ class FakeKubernetes(FakeUpstream):
         return None
 
     # ------------------------------------------------------------------ endpoints
+
+    async def access_review(self, request: Request) -> Response:
+        """A SelfSubjectAccessReview: the review back (201) with ``status.allowed``."""
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer ") or header.removeprefix("Bearer ").strip() != self.token:
+            return status_error(401, "Unauthorized")
+        try:
+            review = json.loads(await request.body() or b"null")
+            attributes = review["spec"]["resourceAttributes"]
+            verb, resource = attributes["verb"], attributes["resource"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return status_error(400, "SelfSubjectAccessReview in version \"v1\" cannot be handled as a "
+                                     "SelfSubjectAccessReview: spec.resourceAttributes is required")
+        if attributes.get("subresource"):
+            resource = f"{resource}/{attributes['subresource']}"
+        namespace = attributes.get("namespace") or None
+        allowed = not self.denies(verb, resource, namespace)
+        status: dict[str, Any] = {"allowed": allowed}
+        if allowed:
+            status["reason"] = (f'RBAC: allowed by RoleBinding "sitrep-remediation/{namespace or "*"}" of Role '
+                                f'"sitrep-remediation" to ServiceAccount "sitrep/sitrep"')
+        return JSONResponse({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                             "metadata": {"creationTimestamp": None}, "spec": review["spec"], "status": status},
+                            status_code=201)
+
+    async def rbac(self, request: Request) -> Response:
+        """Control: ``{"deny": ["patch deployments/scale", "patch deployments@shop"]}``."""
+        if request.method == "POST":
+            self.deny = set((await request.json()).get("deny") or ())
+        return JSONResponse({"deny": sorted(self.deny)})
 
     async def version(self, request: Request) -> Response:
         return JSONResponse({"major": "1", "minor": "31", "gitVersion": "v1.31.4", "platform": "linux/amd64"})

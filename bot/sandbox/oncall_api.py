@@ -3,10 +3,12 @@
     PagerDuty  GET /schedules/{id}/users?since=…&until=…   Authorization: Token token=<key>
                → {"users": [{"id", "type": "user", "summary", "email", "name", "html_url"}]}
                unknown schedule → 404 {"error": {"message": "Not Found", "code": 2100}}
+               GET /abilities → {"abilities": [...]} (any valid key; a token check)
     Opsgenie   GET /v2/schedules/{id}/on-calls?flat=true    Authorization: GenieKey <key>
                → {"data": {"_parent": {"id", "name", "enabled"}, "onCallRecipients": [emails]},
                   "took": 0.1, "requestId": "…"}
                unknown schedule → 404 {"message": "Schedule not found", "took": …, "requestId": …}
+               GET /v2/account → {"data": {"name", "userCount", "plan"}, …} (a key check)
 
 ``rotas`` (schedule id → emails) is set by tests through ``POST /_control/oncall``.
 """
@@ -32,16 +34,25 @@ class FakePagerDuty(FakeUpstream):
         self.rotas: dict[str, list[str]] = {}
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/schedules/{schedule_id}/users", self.users)]
+        return [Route("/schedules/{schedule_id}/users", self.users), Route("/abilities", self.abilities)]
 
     def error_response(self, fault: Fault) -> Response:
         return JSONResponse({"error": {"message": fault.message or "Internal Server Error", "code": 2000}},
                             status_code=fault.status or 500)
 
-    async def users(self, request: Request) -> Response:
-        self.record(request)
+    def _denied(self, request: Request) -> Response | None:
         if request.headers.get("authorization") != f"Token token={self.token}":
             return JSONResponse({"error": {"message": "Unauthorized", "code": 2006}}, status_code=401)
+        return None
+
+    async def abilities(self, request: Request) -> Response:
+        self.record(request)
+        return self._denied(request) or JSONResponse({"abilities": ["teams", "read_only_users", "sso"]})
+
+    async def users(self, request: Request) -> Response:
+        self.record(request)
+        if denied := self._denied(request):
+            return denied
         emails = self.rotas.get(request.path_params["schedule_id"])
         if emails is None:
             return JSONResponse({"error": {"message": "Not Found", "code": 2100}}, status_code=404)
@@ -60,11 +71,20 @@ class FakeOpsgenie(FakeUpstream):
         self.rotas: dict[str, list[str]] = {}
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/v2/schedules/{schedule_id}/on-calls", self.on_calls)]
+        return [Route("/v2/schedules/{schedule_id}/on-calls", self.on_calls), Route("/v2/account", self.account)]
 
     def error_response(self, fault: Fault) -> Response:
         return JSONResponse({"message": fault.message or "Internal Server Error", "took": 0.0,
                              "requestId": str(uuid.uuid4())}, status_code=fault.status or 500)
+
+    async def account(self, request: Request) -> Response:
+        self.record(request)
+        meta: dict[str, Any] = {"took": 0.004, "requestId": str(uuid.uuid4())}
+        if request.headers.get("authorization") != f"GenieKey {self.token}":
+            return JSONResponse({"message": "Could not authenticate", **meta}, status_code=401)
+        return JSONResponse({"data": {"name": "sitrep-sandbox", "userCount": 5,
+                                      "plan": {"maxUserCount": 25, "name": "Standard", "isYearly": False}},
+                             **meta})
 
     async def on_calls(self, request: Request) -> Response:
         self.record(request)

@@ -12,12 +12,14 @@
     /_control/anthropic              POST {"mode": "invalid"} | DELETE | GET
     /_control/{name}/calls           GET | DELETE: what a fake received (slack: every Web API call)
     /_control/argocd/operations      rollbacks, syncs, resource actions
+    /_control/{slack,argocd,kubernetes}/grants   what the tokens may do (scopes, RBAC): one thing broken
     /_control/release | /_control/reset
 
     with FakeCloud() as cloud:
         env = cloud.env(SLACK_SIGNING_SECRET="...")     # point Sitrep at it
         cloud.set_faults({"jaeger": {"hang": True}})
         cloud.slack_calls("chat.postMessage")
+        cloud.grants(slack_scopes=[...], argocd_deny=["applications/get"])  # a token that lacks something
 """
 
 from __future__ import annotations
@@ -165,6 +167,9 @@ class Sandbox:
             Route("/_control/jaeger/dependencies", self.jaeger.set_dependencies, methods=["POST"]),
             Route("/_control/argocd/operations", self.argocd.list_operations,
                   methods=["GET", "DELETE"]),
+            Route("/_control/slack/grants", self.slack.grants, methods=["GET", "POST"]),
+            Route("/_control/argocd/grants", self.argocd.rbac, methods=["GET", "POST"]),
+            Route("/_control/kubernetes/grants", self.kubernetes.rbac, methods=["GET", "POST"]),
             Route("/_control/{name}/calls", calls, methods=["GET", "DELETE"]),
             Route("/_response_url/{token}", self.slack.response_url, methods=["POST"]),
             Mount("/loki", self.loki.asgi()),
@@ -438,6 +443,24 @@ class FakeCloud:
                                     headers={"Authorization": f"Bearer {self.credentials.argocd_token}"})
         response.raise_for_status()
         return dict(response.json())
+
+    def grants(self, *, slack_scopes: Sequence[str] | None = None, slack_not_member: Sequence[str] | None = None,
+               argocd_deny: Sequence[str] | None = None, kubernetes_deny: Sequence[str] | None = None) -> None:
+        """What the sandbox's tokens may do (``reset()`` restores: everything). ``slack_scopes``: the bot
+        token's scopes (``x-oauth-scopes``); ``slack_not_member``: channels the bot is not in;
+        ``argocd_deny``: ``applications/get``, ``applications/sync``…; ``kubernetes_deny``:
+        ``patch deployments/scale`` (``…@shop``: in one namespace)."""
+        slack: dict[str, Any] = {}
+        if slack_scopes is not None:
+            slack["scopes"] = list(slack_scopes)
+        if slack_not_member is not None:
+            slack["not_member"] = list(slack_not_member)
+        if slack:
+            self._json("POST", "/_control/slack/grants", json=slack)
+        if argocd_deny is not None:
+            self._json("POST", "/_control/argocd/grants", json={"deny": list(argocd_deny)})
+        if kubernetes_deny is not None:
+            self._json("POST", "/_control/kubernetes/grants", json={"deny": list(kubernetes_deny)})
 
     def set_faults(self, faults: Mapping[str, Mapping[str, Any] | None] | None = None,
                    **by_name: Mapping[str, Any] | None) -> dict[str, Any]:

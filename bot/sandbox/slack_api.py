@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.sandbox.faults import FakeUpstream, Fault, FaultBoard
+from bot.slack.scopes import BOT_SCOPES
 
 #: params that carry JSON inside a form value
 JSON_PARAMS = ("blocks", "attachments", "metadata", "view", "files", "outputs", "user_auth_blocks")
@@ -78,6 +79,10 @@ class SlackWorkspace:
         "S0SRE": ("sre", ["U0SRE1", "U0SRE2", "U0SRE3"]),
         "S0CHECKOUT": ("checkout-oncall", ["U0ONCALL"]),
     })
+    #: the bot token's scopes, sent as ``x-oauth-scopes`` on every answer (default: manifest.yml's)
+    scopes: list[str] = field(default_factory=lambda: list(BOT_SCOPES))
+    #: channels the bot is not in: ``is_member: false``; a private one (``G…``) is ``channel_not_found``
+    not_member: set[str] = field(default_factory=set)
 
 
 class FakeSlack(FakeUpstream):
@@ -90,6 +95,7 @@ class FakeSlack(FakeUpstream):
         super().__init__(board=board)
         self.token = token
         self.workspace = workspace or SlackWorkspace()
+        self._granted = (list(self.workspace.scopes), set(self.workspace.not_member))
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.reactions: set[tuple[str, str, str]] = set()
         self.views: dict[str, dict[str, Any]] = {}
@@ -124,6 +130,7 @@ class FakeSlack(FakeUpstream):
 
     def reset(self) -> None:
         super().reset()
+        self.workspace.scopes, self.workspace.not_member = list(self._granted[0]), set(self._granted[1])
         self.messages.clear()
         self.reactions.clear()
         self.views.clear()
@@ -141,6 +148,7 @@ class FakeSlack(FakeUpstream):
             Route("/_incoming/{channel}", self.incoming_webhook, methods=["POST"]),
             Route("/_subscribe", self.subscribe, methods=["POST", "GET"]),
             Route("/_messages", self.list_messages, methods=["GET"]),
+            Route("/_grants", self.grants, methods=["GET", "POST"]),
             Route("/{method}", self.dispatch, methods=["GET", "POST"]),
         ]
 
@@ -194,7 +202,21 @@ class FakeSlack(FakeUpstream):
         if method == "chat.postMessage" and body["ok"]:
             call["ts"] = body["ts"]
             call["channel"] = body["channel"]
-        return JSONResponse(body, headers={"X-Slack-Req-Id": self._id("r").lower()})
+        headers = {"X-Slack-Req-Id": self._id("r").lower()}
+        if body["ok"] or body.get("error") not in ("not_authed", "invalid_auth"):
+            headers["x-oauth-scopes"] = ",".join(self.workspace.scopes)  # as Slack sends it: no spaces
+        return JSONResponse(body, headers=headers)
+
+    async def grants(self, request: Request) -> Response:
+        """Control: ``{"scopes": [...], "not_member": ["C0ALERTS"]}`` — what the bot token may do and
+        which channels the bot is not in (``scopes: null`` restores manifest.yml's)."""
+        if request.method == "POST":
+            body = await request.json()
+            if "scopes" in body:
+                self.workspace.scopes = list(BOT_SCOPES) if body["scopes"] is None else list(body["scopes"])
+            if "not_member" in body:
+                self.workspace.not_member = set(body["not_member"] or ())
+        return JSONResponse({"scopes": self.workspace.scopes, "not_member": sorted(self.workspace.not_member)})
 
     async def response_url(self, request: Request) -> Response:
         body_bytes = await request.body()
@@ -334,7 +356,7 @@ class FakeSlack(FakeUpstream):
         return {
             "id": cid, "name": name, "is_channel": cid.startswith("C"), "is_group": False,
             "is_im": cid.startswith("D"), "is_private": cid.startswith("G"), "is_archived": False,
-            "is_general": False, "is_member": True, "is_ext_shared": False,
+            "is_general": False, "is_member": cid not in self.workspace.not_member, "is_ext_shared": False,
             "created": 1700000000, "creator": "U0ONCALL", "name_normalized": name,
             "context_team_id": self.workspace.team_id,
             "topic": {"value": "", "creator": "", "last_set": 0},
@@ -438,7 +460,10 @@ class FakeSlack(FakeUpstream):
         return {}
 
     async def conversations_info(self, params: Params, request: Request) -> Params:
-        return {"channel": self._channel(self._channel_id(params.get("channel")))}
+        cid = self._channel_id(params.get("channel"))
+        if cid.startswith("G") and cid in self.workspace.not_member:
+            raise SlackError("channel_not_found")  # a private channel is invisible to a non-member
+        return {"channel": self._channel(cid)}
 
     async def conversations_replies(self, params: Params, request: Request) -> Params:
         channel = self._channel_id(params.get("channel"))

@@ -294,6 +294,7 @@ class FakePrometheus(FakeUpstream):
             Route("/api/v1/query", self.query, methods=["GET", "POST"]),
             Route("/api/v1/alerts", self.alerts),
             Route("/api/v1/status/buildinfo", self.buildinfo),
+            Route("/api/v1/label/{name}/values", self.label_values),
             Route("/-/ready", _text("Prometheus Server is Ready.\n")),
             Route("/-/healthy", _text("Prometheus Server is Healthy.\n")),
         ]
@@ -365,7 +366,15 @@ class FakePrometheus(FakeUpstream):
         return JSONResponse({"status": "success",
                              "data": {"alerts": [a for s in self.feed.all() for a in s.firing_alerts()]}})
 
+    async def label_values(self, request: Request) -> Response:
+        """``GET /api/v1/label/<name>/values``: the values of a label across the scenarios' series."""
+        self.record(request)
+        name = request.path_params["name"]
+        values = sorted({s.metric_labels()[name] for s in self.feed.all() if name in s.metric_labels()})
+        return JSONResponse({"status": "success", "data": values})
+
     async def buildinfo(self, request: Request) -> Response:
+        self.record(request)
         return JSONResponse({"status": "success", "data": {
             "version": "3.1.0", "revision": "sandbox", "branch": "HEAD", "buildUser": "sitrep@sandbox",
             "buildDate": "20250101-00:00:00", "goVersion": "go1.23.4"}})
@@ -391,6 +400,13 @@ def _prom_error(kind: str, message: str, status: int) -> Response:
 #: HTTP status → the gRPC code grpc-gateway puts in ``runtimeError.code``
 GRPC_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 429: 8, 499: 1, 500: 13, 501: 12,
               503: 14, 504: 4}
+
+
+#: the local account the sandbox's API token belongs to, and RBAC's names (``util/rbac``)
+ARGOCD_ACCOUNT = "sitrep"
+ARGOCD_RESOURCES = ("clusters", "projects", "applications", "applicationsets", "repositories",
+                    "certificates", "accounts", "gpgkeys", "logs", "exec", "extensions")
+ARGOCD_ACTIONS = ("get", "create", "update", "delete", "sync", "override", "action", "invoke")
 
 
 def argocd_error(status: int, message: str, *, code: int | None = None) -> Response:
@@ -449,17 +465,23 @@ class FakeArgoCD(FakeUpstream):
         #: deploys made after the scenarios' own histories: (app, entry); ids are given in order
         self.extra_deploys: list[tuple[str, HistoryEntry]] = []
         self.auto_sync_disabled = False
+        #: RBAC the token lacks, as ``resource/action`` (``applications/get``); set with ``POST /_rbac``
+        self.denied: set[str] = set()
 
     def reset(self) -> None:
         super().reset()
         self.operations.clear()
         self.extra_deploys.clear()
         self.auto_sync_disabled = False
+        self.denied.clear()
 
     def routes(self) -> list[BaseRoute]:
         app = "/api/v1/applications/{name}"
         return [
             Route("/api/version", self.version),
+            Route("/api/v1/session/userinfo", self.userinfo),
+            Route("/api/v1/account/can-i/{resource}/{action}/{subresource:path}", self.can_i),
+            Route("/_rbac", self.rbac, methods=["GET", "POST"]),
             Route("/api/v1/applications", self.list_applications),
             Route(app, self.get_application, methods=["GET"]),
             Route(app, self.patch_application, methods=["PATCH"]),
@@ -485,6 +507,40 @@ class FakeArgoCD(FakeUpstream):
         if token != self.token:
             return argocd_error(401, "invalid session: token signature is invalid")
         return None
+
+    def _forbidden(self, action: str, app: str, *, project: str = "default") -> Response | None:
+        """ArgoCD's RBAC refusal (code 7, HTTP 403) when the token lacks ``applications, action``."""
+        if f"applications/{action}" not in self.denied:
+            return None
+        return argocd_error(403, f"permission denied: applications, {action}, {project}/{app}, "
+                                 f"sub: {ARGOCD_ACCOUNT}:apiKey, iat: 2025-11-01T00:00:00Z")
+
+    async def userinfo(self, request: Request) -> Response:
+        """``GET /api/v1/session/userinfo``: the session service authenticates without failing, so a
+        missing or bad token answers ``{"loggedIn": false}`` (HTTP 200)."""
+        self.record(request)
+        if self._denied(request) is not None:
+            return JSONResponse({"loggedIn": False})
+        return JSONResponse({"loggedIn": True, "username": ARGOCD_ACCOUNT, "iss": "argocd"})
+
+    async def can_i(self, request: Request) -> Response:
+        """``GET /api/v1/account/can-i/{resource}/{action}/{subresource}`` → ``{"value": "yes"|"no"}``."""
+        self.record(request)
+        if denied := self._denied(request):
+            return denied
+        resource, action = request.path_params["resource"], request.path_params["action"]
+        if action.split("/")[0] not in ARGOCD_ACTIONS:
+            return argocd_error(400, f"[{' '.join(ARGOCD_ACTIONS)}] does not contain {action}")
+        if resource not in ARGOCD_RESOURCES:
+            return argocd_error(400, f"[{' '.join(ARGOCD_RESOURCES)}] does not contain {resource}")
+        action_name = action.split("/")[0]
+        return JSONResponse({"value": "no" if f"{resource}/{action_name}" in self.denied else "yes"})
+
+    async def rbac(self, request: Request) -> Response:
+        """Control: ``{"deny": ["applications/get", "applications/sync"]}`` — what the token may not do."""
+        if request.method == "POST":
+            self.denied = set((await request.json()).get("deny") or ())
+        return JSONResponse({"deny": sorted(self.denied)})
 
     def scenario_for(self, app: str) -> Scenario | None:
         return next((s for s in self.feed.all() if s.app == app), None)
@@ -536,6 +592,9 @@ class FakeArgoCD(FakeUpstream):
             return None, denied
         name = request.path_params["name"]
         app = self.applications().get(name)
+        project = (app or {}).get("spec", {}).get("project", "default")
+        if forbidden := self._forbidden("get", name, project=project):  # 403 before 404
+            return None, forbidden
         if app is None:
             return None, argocd_error(404, f"application '{name}' not found")
         return app, None
@@ -548,7 +607,7 @@ class FakeArgoCD(FakeUpstream):
         self.record(request)
         if denied := self._denied(request):
             return denied
-        apps = list(self.applications().values())
+        apps = [a for a in self.applications().values() if "applications/get" not in self.denied]
         if names := request.query_params.getlist("name"):
             apps = [a for a in apps if a["metadata"]["name"] in names]
         if selector := request.query_params.get("selector"):
@@ -696,6 +755,10 @@ class FakeArgoCD(FakeUpstream):
             body = {"action": body}  # /resource/actions (v1) takes the action name as a JSON string
         if not isinstance(body, dict):
             return app, {}, argocd_error(400, "request body must be a JSON object")
+        needs = {"rollback": "sync", "sync": "sync", "patch": "update", "resource_action": "action"}[op]
+        project = (app or {}).get("spec", {}).get("project", "default")
+        if error is None:
+            error = self._forbidden(needs, request.path_params["name"], project=project)
         if error is None:
             self.operations.append({"op": op, "app": request.path_params["name"], "body": body,
                                     "at": datetime.now(UTC).isoformat()})
