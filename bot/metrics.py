@@ -2,7 +2,12 @@
 
 Alerts received / deduplicated / grouped, dead letters, jobs per kind and state, collector calls
 and time per source and status, briefs per analysis path, model calls, tokens, latency and cost
-per model, decisions and executions per outcome. Read from the database at scrape time.
+per model, decisions and executions per outcome.
+
+The counters are running totals kept as events happen, in the shared database (``bot.store.stats``
+says where each is added to and why not in this process); the jobs gauge is an indexed count of
+queued and running jobs, cached a few seconds. A scrape reads neither the alerts, briefs, timeline,
+proposals nor executions tables.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ class StoreCollector(Collector):
         yield _family(CounterMetricFamily, "sitrep_llm_cost_usd", "Model spend in US dollars", ["model"],
                       {m: u.cost_usd for m, u in models})
         yield _family(CounterMetricFamily, "sitrep_llm_latency_seconds", "Time waiting for models", ["model"],
-                      {m: u.latency_ms / 1000 for m, u in models})
+                      {m: u.latency_s for m, u in models})
         yield _family(CounterMetricFamily, "sitrep_decisions", "Policy decisions on proposed actions",
                       ["outcome"], stats.decisions)
         yield _family(CounterMetricFamily, "sitrep_executions", "Executions by outcome", ["outcome"],

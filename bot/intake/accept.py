@@ -38,6 +38,7 @@ from bot.intake.messages import alert_identity
 from bot.markdown import slack_code, slack_text
 from bot.models import Alert, AlertSource, AlertState, IncidentStatus, TimelineEventType, utcnow
 from bot.store.queue import JobQueue
+from bot.store.stats import alert_counts, count, dead_letter_counts, job_finished_counts
 from bot.store.tables import (
     AlertRow,
     DeadLetterRow,
@@ -135,6 +136,7 @@ class AlertIntake:
                     log.info("slack_event_repeated", event_id=delivery.key)
                     return IntakeResult(repeated_delivery=True)
             outcomes = [self._accept_one(session, alert, delivery, graph) for alert in alerts]
+            count(session, alert_counts(o.outcome for o in outcomes))
             session.commit()
         for outcome in outcomes:
             log.info("alert_accepted", alert_id=outcome.alert_id, incident_id=outcome.incident_id,
@@ -166,6 +168,7 @@ class AlertIntake:
         with Session(self._engine) as session:
             row = DeadLetterRow(route=route, reason=reason, size=len(raw), body=kept)
             session.add(row)
+            count(session, dead_letter_counts(route))
             session.commit()
             assert row.id is not None
             log.warning("dead_letter", route=route, reason=reason[:200], size=len(raw), id=row.id)
@@ -308,6 +311,7 @@ class AlertIntake:
                 (col(JobRow.dedup_key) == key) | col(JobRow.dedup_key).startswith(key + ":"))).all():
             job.state, job.last_error, job.finished_at = "cancelled", f"merged into incident {into.id}", utcnow()
             session.add(job)
+            count(session, job_finished_counts(job.kind, "cancelled"))
         merged.status, merged.resolved_at = IncidentStatus.RESOLVED.value, utcnow()
         session.add(merged)
         services = ", ".join(sorted(source.services))

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from bot.models import Brief, IncidentStatus, InvestigationRequest, SourceResult, TimelineEventType, utcnow
 from bot.store.db import schema_is_current
+from bot.store.stats import brief_counts, count, source_counts
 from bot.store.tables import AlertRow, BriefRow, IncidentRow, TimelineEventRow
 
 _RESULTS = TypeAdapter(list[SourceResult])
@@ -154,6 +155,7 @@ class IncidentStore:
                 redactions=json.dumps(basis.redactions) if basis else None,
             )
             session.add(row)
+            count(session, brief_counts(brief))
             session.commit()
             assert row.id is not None
             return row.id
@@ -191,6 +193,8 @@ class IncidentStore:
                     data=json.dumps(data or {}, default=str),
                 )
             )
+            if type is TimelineEventType.SOURCE_COLLECTED:
+                count(session, source_counts(data or {}))
             session.commit()
 
     def alerts(self, incident_id: int) -> list[AlertRow]:

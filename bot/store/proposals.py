@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bot.models import utcnow
+from bot.store.stats import count, decision_counts, execution_counts
 from bot.store.tables import ApprovalRow, ExecutionRow, ProposalRow
 
 
@@ -54,6 +55,7 @@ class ProposalStore:
                 for i, p in enumerate(proposals)
             ]
             session.add_all(rows)
+            count(session, decision_counts(p.decision for p in proposals))
             session.commit()
             return [row.id for row in rows if row.id is not None]
 
@@ -69,6 +71,8 @@ class ProposalStore:
                               requester=requester, basis_deploy=proposal.basis_deploy, reverts=original_id)
             session.add(row)
             try:
+                session.flush()  # a second revert of the same action fails here, before it is counted
+                count(session, decision_counts([proposal.decision]))
                 session.commit()
             except IntegrityError:
                 session.rollback()
@@ -169,6 +173,8 @@ class ProposalStore:
     def finish_execution(self, proposal_id: int, *, ok: bool, result: str) -> None:
         with Session(self._engine) as session:
             row = session.exec(select(ExecutionRow).where(ExecutionRow.proposal_id == proposal_id)).one()
+            if row.ok is None:  # counted once, when it first finishes
+                count(session, execution_counts(ok=ok, dry_run=row.dry_run))
             row.ok, row.result, row.finished_at = ok, result, utcnow()
             session.add(row)
             session.commit()

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.models import utcnow
+from bot.store.stats import ACTIVE_JOB_STATES, count, job_finished_counts
 from bot.store.tables import JobRow
 
 
@@ -109,8 +110,17 @@ class JobQueue:
                             values={"lease_expires_at": utcnow() + self._lease})
 
     def complete(self, job_id: int, *, worker: str) -> bool:
-        return self._update(job_id, worker=worker, values={"state": "done", "lease_owner": None,
-                                                           "finished_at": utcnow()})
+        with Session(self._engine) as session:
+            kind = session.execute(
+                update(JobRow).where(JobRow.id == job_id)  # type: ignore[arg-type]
+                .where(JobRow.lease_owner == worker).where(JobRow.state == "running")  # type: ignore[arg-type]
+                .values(state="done", lease_owner=None, finished_at=utcnow())
+                .returning(JobRow.kind)
+            ).scalar_one_or_none()
+            if kind is not None:
+                count(session, job_finished_counts(kind, "done"))
+            session.commit()
+            return kind is not None
 
     def fail(self, job_id: int, *, worker: str, error: str) -> str:
         """Record a failed attempt: back to ``queued`` with backoff, or ``failed`` for good.
@@ -121,6 +131,7 @@ class JobQueue:
                 return "lost"
             if row.attempts >= row.max_attempts:
                 row.state, row.finished_at = "failed", utcnow()
+                count(session, job_finished_counts(row.kind, "failed"))
             else:
                 row.state = "queued"
                 row.run_after = utcnow() + self._backoff * (2 ** (row.attempts - 1))
@@ -134,8 +145,13 @@ class JobQueue:
             return session.get(JobRow, job_id)
 
     def depth(self) -> int:
-        """Jobs waiting or running (for backpressure and /metrics)."""
-        return sum(n for state, n in self.counts().items() if state in {"queued", "running"})
+        """Jobs waiting or running (for backpressure): an indexed count of the active rows only
+        (``ix_jobs_state``), however many finished jobs the table keeps."""
+        with Session(self._engine) as session:
+            return int(session.execute(
+                select(func.count()).select_from(JobRow)
+                .where(JobRow.state.in_(ACTIVE_JOB_STATES))  # type: ignore[attr-defined]
+            ).scalar_one())
 
     def counts(self) -> dict[str, int]:
         """Jobs per state (queued, running, done, failed)."""

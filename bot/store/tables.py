@@ -203,3 +203,14 @@ class ServiceEdgeRow(SQLModel, table=True):
     child: str = Field(index=True)
     calls: int = 0
     seen_at: datetime = Field(default_factory=utcnow)
+
+
+class MetricCounterRow(SQLModel, table=True):
+    """A running total for ``/metrics`` (``bot.store.stats``): one row per counter and label values,
+    added to in the transaction that records the event it counts."""
+
+    __tablename__ = "metric_counters"
+
+    name: str = Field(primary_key=True)  # the metric family, e.g. sitrep_alerts
+    labels: str = Field(primary_key=True)  # JSON list of the label values, in the metric's label order
+    value: float = 0.0
