@@ -6,6 +6,7 @@
     sitrep investigate SERVICE [--since 30m] [--message TEXT] [--namespace NS] [--json]
     sitrep policy lint [DIR]
     sitrep policy check ACTION_JSON
+    sitrep doctor [--json]
 
 Only results go to stdout; logs and hints go to stderr.
 """
@@ -94,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default="eval-cases", help="folder for the case files (default eval-cases)")
     run = eval_commands.add_parser("run", help="replay case files through today's analyzer/model; print accuracy")
     run.add_argument("directory", nargs="?", default="eval-cases", help="folder of case files (default eval-cases)")
+
+    doctor = commands.add_parser("doctor", help="check every setting against the services it names: ✓/✗, what "
+                                                "was called, the fix; exit 1 when something is wrong")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     return parser
 
 
@@ -120,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         return _policy(settings, args)
     if args.command == "eval":
         return asyncio.run(_eval(settings, args))
+    if args.command == "doctor":
+        from bot.doctor import main as doctor
+
+        return doctor(settings, as_json=args.json, out=sys.stdout)
     raise AssertionError(args.command)
 
 
