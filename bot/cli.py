@@ -18,11 +18,10 @@ import asyncio
 import re
 import sys
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from bot.logs import configure_logging
-from bot.settings import Settings
+if TYPE_CHECKING:  # imported by main() after the arguments are parsed: `sitrep --help` answers at once
+    from bot.settings import Settings
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -102,21 +101,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def terminal_log_level(command: str, settings: Settings) -> str:
+    """``LOG_LEVEL`` when it is set; else WARNING for a person at a terminal, who wants the brief
+    (investigate, eval) or the demo's banner and steps, not progress lines."""
+    if command in ("investigate", "eval", "demo") and "log_level" not in settings.model_fields_set:
+        return "WARNING"
+    return settings.log_level
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from bot.logs import configure_logging
+    from bot.settings import Settings
+
     try:
         settings = Settings()
     except ValidationError as exc:
         print(f"sitrep: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    level = settings.log_level
-    if args.command in ("investigate", "eval") and "log_level" not in settings.model_fields_set:
-        level = "WARNING"  # a person at a terminal wants the brief, not the progress lines
+    level = terminal_log_level(args.command, settings)
     configure_logging(level=level, fmt=settings.log_format, secrets=settings.secret_values())
     if args.command == "serve":
         return _serve(settings, host=args.host, port=args.port or settings.port, worker=not args.no_worker)
     if args.command == "demo":
-        return _demo(port=args.port or settings.port, browser=not args.no_browser)
+        return _demo(port=args.port or settings.port, browser=not args.no_browser, log_level=level)
     if args.command == "worker":
         return asyncio.run(_worker(settings))
     if args.command == "investigate":
@@ -185,8 +195,10 @@ def _serve(settings: Settings, *, host: str, port: int, worker: bool) -> int:
     return 0
 
 
-def _demo(*, port: int, browser: bool) -> int:
-    """The sandbox upstreams in a thread, Sitrep pointed at them, and the demo page; Ctrl-C stops."""
+def _demo(*, port: int, browser: bool, log_level: str = "WARNING") -> int:
+    """The sandbox upstreams in a thread, Sitrep pointed at them, and the demo page; Ctrl-C stops.
+    The terminal shows a banner and one line per step (``bot.sandbox.narrator``); log lines only
+    from warnings up, unless ``LOG_LEVEL`` says otherwise."""
     import os
     import tempfile
     import webbrowser
@@ -194,9 +206,11 @@ def _demo(*, port: int, browser: bool) -> int:
 
     import uvicorn
 
-    from bot.sandbox.demo import build_demo_router, demo_env
+    from bot.sandbox.demo import USER, build_demo_router, demo_env
+    from bot.sandbox.narrator import Narrator
     from bot.sandbox.server import FakeCloud
     from bot.sandbox.stories import all_stories
+    from bot.settings import Settings
     from bot.web import create_app
 
     with tempfile.TemporaryDirectory(prefix="sitrep-demo-") as tmp, \
@@ -206,17 +220,18 @@ def _demo(*, port: int, browser: bool) -> int:
         env = demo_env(cloud, Path(tmp), model_key=os.environ.get("ANTHROPIC_API_KEY"))
         if os.environ.get("DATABASE_URL"):
             env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+        env["LOG_LEVEL"] = log_level  # a process the demo starts is as quiet as this one
         settings = Settings(_env_file=None, port=port,  # type: ignore[call-arg]
                             **{key.lower(): value for key, value in env.items()})
         url = f"http://127.0.0.1:{port}"
         app = create_app(settings)
         app.include_router(build_demo_router(cloud, sitrep_url=url, signing_secret=env["SLACK_SIGNING_SECRET"]))
         cloud.subscribe_slack_events(f"{url}/slack/events", env["SLACK_SIGNING_SECRET"])
-        print(f"Sitrep demo: open {url}/demo (Ctrl-C stops)", file=sys.stderr)
-        if browser:
-            webbrowser.open(f"{url}/demo")
-        uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                    timeout_graceful_shutdown=10)
+        with Narrator(settings.database_url, url=url, users={USER: "sre-ana"}):  # the banner, then the steps
+            if browser:
+                webbrowser.open(f"{url}/demo")
+            uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                        timeout_graceful_shutdown=10)
     return 0
 
 
