@@ -3,6 +3,10 @@
 Every event, ours (structlog) and the libraries' (Bolt, uvicorn, httpx through the standard library), goes
 through ``SecretMasker`` after its exception has been formatted, so a token in an exception message, a
 URL with a password or a customer's email never reaches the log stream.
+
+The libraries' own INFO lines (APScheduler on every run of a 2-second job, Alembic's plugins and
+migrations, uvicorn's start and access lines, every httpx request) are their bookkeeping, not ours:
+below WARNING they are shown only at ``LOG_LEVEL=debug``.
 """
 
 from __future__ import annotations
@@ -53,8 +57,21 @@ class SecretMasker:
         }
 
 
+class LibraryNoise(logging.Filter):
+    """Drops the standard library's records below ``threshold`` (Sitrep itself logs through structlog,
+    so every standard-library record is a library's)."""
+
+    def __init__(self, threshold: int = logging.WARNING) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.threshold
+
+
 def configure_logging(*, level: str = "INFO", fmt: str = "console", secrets: Iterable[str] = ()) -> None:
-    """Route structlog and the standard library's logging (Bolt, uvicorn, httpx) to stderr."""
+    """Route structlog and the standard library's logging (Bolt, uvicorn, httpx) to stderr; the
+    libraries' lines below WARNING only at DEBUG."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
@@ -84,8 +101,7 @@ def configure_logging(*, level: str = "INFO", fmt: str = "console", secrets: Ite
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
+    handler.addFilter(LibraryNoise(numeric if numeric <= logging.DEBUG else max(numeric, logging.WARNING)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)
-    # httpx logs every request URL at INFO; keep it at WARNING
-    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))

@@ -100,3 +100,17 @@ def test_masker_leaves_non_strings_and_safe_fields_alone() -> None:
         "auth": "failed",
         "items": ("a", MASK),
     }
+
+
+def test_library_info_lines_are_shown_only_at_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(level="INFO", fmt="json")
+    logging.getLogger("apscheduler.executors.default").info('Job "PolicyWatcher.check" executed successfully')
+    logging.getLogger("alembic.runtime.migration").info("Context impl SQLiteImpl.")
+    logging.getLogger("uvicorn.error").warning("Invalid HTTP request received.")
+    structlog.get_logger("bot.runtime").info("sitrep_started")
+    events = [json.loads(line)["event"] for line in capsys.readouterr().err.strip().splitlines()]
+    assert events == ["Invalid HTTP request received.", "sitrep_started"]  # ours stay JSON; libraries' warnings too
+
+    configure_logging(level="DEBUG", fmt="json")
+    logging.getLogger("apscheduler.executors.default").info('Job "PolicyWatcher.check" executed successfully')
+    assert "PolicyWatcher.check" in capsys.readouterr().err

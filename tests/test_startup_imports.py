@@ -1,0 +1,34 @@
+"""Start-up pays only for what it uses: importing the web app loads no model SDK, no matplotlib and
+no drain3 (seconds on a small machine, paid by every restarted pod and taken-over worker), and
+``sitrep --help`` answers before settings, logging or the web stack are imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.support import subprocess_env
+
+#: each costs from 0.1 s (drain3) to 1.5 s (anthropic) to import; loaded when first needed
+HEAVY = ("anthropic", "openai", "matplotlib", "drain3")
+
+
+def loaded_after(code: str, *candidates: str) -> list[str]:
+    """Which of ``candidates`` a fresh interpreter has imported after running ``code``."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {list(candidates)!r} if m in sys.modules]))"
+    done = subprocess.run([sys.executable, "-c", probe], env=subprocess_env(), capture_output=True, text=True,
+                          timeout=60, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_web_app_and_an_analyst_without_a_key_load_no_model_sdk_matplotlib_or_drain3() -> None:
+    code = ("import bot.web\nfrom bot.settings import Settings\nfrom bot.analyst.factory import build_analyst\n"
+            "assert build_analyst(Settings(_env_file=None)).primary is None")
+    assert loaded_after(code, *HEAVY) == []
+
+
+def test_help_imports_neither_settings_nor_the_web_stack() -> None:
+    code = ("import sys\nfrom bot.cli import main\nsys.argv = ['sitrep', '--help']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass")
+    assert loaded_after(code, "pydantic", "structlog", "fastapi", "sqlalchemy", *HEAVY) == []
