@@ -98,11 +98,16 @@ class SlackSigner:
         response_url: str | None = None,
         trigger_id: str | None = None,
         team_id: str | None = None,
+        enterprise_id: str | None = None,
     ) -> str:
-        """The form body of a slash command invocation."""
+        """The form body of a slash command invocation. ``team_id`` (and ``enterprise_id`` on
+        Enterprise Grid) name the workspace the user typed it in: another organization's for a
+        Slack Connect member of a shared channel."""
+        enterprise = {"enterprise_id": enterprise_id, "enterprise_name": enterprise_id} if enterprise_id else {}
         return urlencode({
             "token": "sandbox-verification-token",
             "team_id": team_id or self.team_id,
+            **enterprise,
             "team_domain": self.team_domain,
             "channel_id": channel_id,
             "channel_name": channel_name,

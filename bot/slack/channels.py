@@ -55,33 +55,61 @@ class SlackChannelFacts:
 
 
 class ExternalUsers:
-    """Whether a request comes from a user of another workspace (Slack Connect): the user's team is
-    not the team Sitrep is installed in (``auth.test``)."""
+    """Whether a request comes from a user of another organization (Slack Connect): the workspace
+    the request names is not the one Sitrep is installed in (``auth.test``), nor a workspace of the
+    same Enterprise Grid organization.
+
+    Where each payload names the user's workspace:
+
+    - buttons and modals (``block_actions``, ``view_submission``): ``user.team_id``, the clicker's
+      own workspace;
+    - slash commands: ``team_id``, and ``enterprise_id`` on Enterprise Grid. A slash command has no
+      ``user`` object and no ``user_team`` field (Slack's documented form fields: ``team_id``,
+      ``team_domain``, ``enterprise_id``, ``enterprise_name``, ``channel_id``, ``user_id``,
+      ``command``, ``text``, ``api_app_id``, ``is_enterprise_install``, ``response_url``,
+      ``trigger_id``); its ``team_id`` and ``enterprise_id`` say where the user was when they
+      typed it, for a Slack Connect member their own organization's workspace.
+
+    A request that names no workspace, or when Sitrep cannot learn its own, is refused."""
 
     def __init__(self, client: AsyncWebClient, *, allowed: bool = False) -> None:
         self._client = client
         self._allowed = allowed
-        self._team: str | None = None
+        self._own: tuple[str, str | None] | None = None  # (team id, enterprise id)
 
     async def refuse(self, body: dict[str, Any]) -> str | None:
         """Why this request is refused (a Slack Connect user, not allowed), or None."""
         if self._allowed:
             return None
-        user = body.get("user") if isinstance(body.get("user"), dict) else {}
-        team = user.get("team_id") or body.get("user_team_id") or body.get("user_team")
-        if not team:
-            return None  # a request from the installing workspace carries no other team
-        own = await self._own_team()
-        if own is not None and team == own:
-            return None
+        team, enterprise = _requester_workspace(body)
+        own = await self._own_workspace() if team or enterprise else None
+        if own is not None:
+            own_team, own_enterprise = own
+            if team == own_team:
+                return None
+            if own_enterprise is not None and own_enterprise in (enterprise, team):
+                return None  # another workspace of our own Grid organization (org-wide ids start with E)
         return ("Sitrep does not take actions or commands from users of another organization in a shared "
                 "channel (Slack Connect). Ask someone from the channel's own workspace.")
 
-    async def _own_team(self) -> str | None:
-        if self._team is None:
+    async def _own_workspace(self) -> tuple[str, str | None] | None:
+        if self._own is None:
             try:
-                self._team = (await self._client.auth_test()).get("team_id")
+                answer = await self._client.auth_test()
             except SlackApiError as exc:  # unknown: nobody matches it (fail closed)
                 log.warning("auth_test_failed", error=exc.response.get("error"))
                 return None
-        return self._team
+            if not answer.get("team_id"):
+                return None
+            self._own = (str(answer["team_id"]), answer.get("enterprise_id") or None)
+        return self._own
+
+
+def _requester_workspace(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(team id, enterprise id) of the workspace the requesting user acts from, as the payload says."""
+    user = body.get("user")
+    if isinstance(user, dict):  # interactivity: the clicking user's own workspace
+        return user.get("team_id") or None, None
+    if body.get("user_id"):  # a slash command: where the user was when they typed it
+        return body.get("team_id") or None, body.get("enterprise_id") or None
+    return None, None

@@ -1,6 +1,7 @@
 """Untrusted text stays data, end to end, in one server run: hostile alert titles, labels, model text
 and /incident text never reach Slack as a mention or a foreign link; an incident of a private channel
-is invisible from elsewhere; an /incident flood is rate-limited while webhooks keep being accepted."""
+is invisible from elsewhere; a Slack Connect member of another organization is refused; an /incident
+flood is rate-limited while webhooks keep being accepted."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ PRIVATE = "G0PRIVATE"
 
 
 def command(sitrep: SitrepProcess, signer: SlackSigner, text: str, *, user: str = "U0DEV",
-            channel: str = "C0INCIDENT") -> str:
-    body = signer.slash_command_body(text=text, user_id=user, channel_id=channel)
+            channel: str = "C0INCIDENT", team: str | None = None, enterprise: str | None = None) -> str:
+    body = signer.slash_command_body(text=text, user_id=user, channel_id=channel, team_id=team,
+                                     enterprise_id=enterprise)
     response = signer.post(f"{sitrep.url}/slack/events", body)
     assert response.status_code == 200, response.text
     return response.text
@@ -94,6 +96,14 @@ def test_hostile_text_private_channels_and_floods(
             answer = command(sitrep, signer, f"{verb} {private_id}", user="U0DEV", channel="C0OTHER")
             assert f"There is no incident {private_id}" in answer, (verb, answer)
 
+        # -------------------------------------------------------------- Slack Connect: another organization
+        # a member of a partner's workspace types /incident in a shared channel: the payload's
+        # team_id (and enterprise_id) are their organization's, not Sitrep's
+        outsider = command(sitrep, signer, "recommendations please restart recommendations", user="U0OUTSIDER",
+                           team="T0PARTNER", enterprise="E0PARTNER")
+        assert "another organization" in outsider, outsider
+        assert "another organization" in command(sitrep, signer, "list", user="U0OUTSIDER", team="T0PARTNER")
+
         # -------------------------------------------------------------- an /incident flood
         answers = [command(sitrep, signer, f"cart flood {i}", user="U0FLOOD") for i in range(5)]
         limited = [a for a in answers if "investigations in the last" in a]
@@ -113,3 +123,4 @@ def test_hostile_text_private_channels_and_floods(
     assert leaks == [], leaks[:5]
     texts = json.dumps(posted, ensure_ascii=False)
     assert "Approve rollback here" in texts  # shown, as text
+    assert "U0OUTSIDER" not in texts  # the outsider's /incident opened nothing and listed nothing
