@@ -582,6 +582,8 @@ class TimelineEventType(StrEnum):
     ROOT_CHANGED = "ROOT_CHANGED"
     DELTA_POSTED = "DELTA_POSTED"
     JOB_GAVE_UP = "JOB_GAVE_UP"
+    #: Slack answered 429: a message of the incident waited ``retry_after_s`` and was sent again
+    SLACK_RATE_LIMITED = "SLACK_RATE_LIMITED"
 
 
 class IncidentStatus(StrEnum):

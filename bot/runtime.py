@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,6 +25,7 @@ from bot.analyst.factory import build_analyst
 from bot.collectors.factory import CollectorSet, build_collectors
 from bot.digest.redact import Redactor
 from bot.executor.dispatch import build_executors
+from bot.models import TimelineEventType
 from bot.policy.engine import replica_ceiling
 from bot.policy.loader import PolicyError, PolicyHolder
 from bot.intake.accept import AlertIntake, IntakeLimits
@@ -52,6 +53,8 @@ from bot.store.queue import JobQueue
 if TYPE_CHECKING:  # Bolt and the Slack SDK are imported when Slack is configured (bot.slack.app)
     from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
     from slack_bolt.async_app import AsyncApp
+
+    from bot.slack.pacing import SlackWait
 
 log = structlog.get_logger(__name__)
 
@@ -212,6 +215,23 @@ def channel_for(settings: Settings, policy: PolicyHolder | None) -> Callable[[st
     return lookup
 
 
+def slack_wait_recorder(store: IncidentStore) -> Callable[[SlackWait], Awaitable[None]]:
+    """Record a Slack call's 429 wait on its incident's timeline: the incident of the job that made
+    the call, else the one whose root or brief message it was about."""
+
+    async def record(wait: SlackWait) -> None:
+        incident_id = wait.incident_id
+        if incident_id is None and wait.channel:
+            timestamps = [ts for ts in (wait.thread_ts, wait.ts) if ts]
+            incident_id = await asyncio.to_thread(store.incident_for_message, wait.channel, timestamps)
+        if incident_id is None:
+            return
+        await asyncio.to_thread(store.add_event, incident_id, TimelineEventType.SLACK_RATE_LIMITED, data={
+            "method": wait.method, "channel": wait.channel, "retry_after_s": round(wait.retry_after_s, 3)})
+
+    return record
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: bool = True) -> AsyncIterator[Runtime]:
     """Everything a process runs; closed in reverse order on exit (running jobs get
@@ -257,7 +277,10 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
         log.warning("slack_not_configured", reason=str(exc))
     if runtime.bolt is not None:
         from bot.slack.notifier import SlackThreadNotifier
+        from bot.slack.pacing import PacedWebClient
 
+        if isinstance(runtime.bolt.client, PacedWebClient):  # a 429 wait goes on the incident's timeline
+            runtime.bolt.client.on_wait = slack_wait_recorder(store)
         notifier = SlackThreadNotifier(runtime.bolt.client, services)
         verifier.notifier = notifier
         scheduler.add_job(notifier.expire_due, "interval", seconds=settings.sitrep_expiry_sweep_seconds,

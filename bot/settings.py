@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     )
     slack_api_url: str = "https://slack.com/api/"
     sitrep_alert_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: seconds between Sitrep's new messages in one channel (Slack allows about one a second; 0: unpaced)
+    sitrep_slack_post_interval: float = Field(default=1.0, ge=0)
+    #: messages a quiet channel may get at once before the interval applies (Slack allows short bursts)
+    sitrep_slack_post_burst: int = Field(default=3, ge=1)
 
     # --- upstreams (a source whose URL is unset is skipped and named in the brief) ---
     loki_url: str | None = None

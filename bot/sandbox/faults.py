@@ -8,14 +8,17 @@ time over HTTP, applied by ``FaultMiddleware`` around each fake's ASGI app.
     GET    /_control/faults   what is set
 
 A fault applies to every request of its upstream, or only to those whose path contains ``path``, for
-``times`` requests (unlimited when unset). ``hang`` waits until the client disconnects or the board is
-released (``clear`` / shutdown), so it never blocks other requests or a clean stop.
+``times`` requests (unlimited when unset); with ``fraction`` only that share of them, spread evenly
+(``{"slack": {"status": 429, "retry_after": 1, "fraction": 0.5}}``: every second Slack call is
+rate-limited). ``hang`` waits until the client disconnects or the board is released (``clear`` /
+shutdown), so it never blocks other requests or a clean stop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +51,8 @@ class Fault(BaseModel):
     error: str | None = None  # slack: ``{"ok": false, "error": <error>}`` with HTTP 200
     message: str | None = None  # overrides the upstream's error message
     path: str | None = None  # only requests whose path contains this
+    #: only this share of the matching requests, spread evenly (0.5: every second one)
+    fraction: float | None = Field(default=None, gt=0, le=1)
 
 
 class FaultBoard:
@@ -56,8 +61,11 @@ class FaultBoard:
     def __init__(self) -> None:
         self._faults: dict[str, Fault] = {}
         self._release: asyncio.Event | None = None
+        #: matching requests seen by a ``fraction`` fault, by upstream
+        self._seen: dict[str, int] = {}
 
     def set(self, name: str, fault: Fault | None) -> None:
+        self._seen.pop(name, None)
         if fault is None:
             self._faults.pop(name, None)
         else:
@@ -73,6 +81,7 @@ class FaultBoard:
 
     def clear(self) -> None:
         self._faults.clear()
+        self._seen.clear()
         self.release()
 
     def snapshot(self) -> dict[str, Any]:
@@ -83,6 +92,11 @@ class FaultBoard:
         fault = self._faults.get(name)
         if fault is None or (fault.path is not None and fault.path not in path):
             return None
+        if fault.fraction is not None:  # the n-th request is hit when n * fraction crosses an integer
+            seen = self._seen.get(name, 0) + 1
+            self._seen[name] = seen
+            if math.floor(seen * fault.fraction) == math.floor((seen - 1) * fault.fraction):
+                return None
         if fault.times is not None:
             left = fault.times - 1
             if left <= 0:

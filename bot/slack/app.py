@@ -27,25 +27,20 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
             "(see README.md, 'Create the Slack app')"
         )
     from slack_bolt.async_app import AsyncApp
-    from slack_sdk.http_retry.builtin_async_handlers import (
-        AsyncRateLimitErrorRetryHandler,
-        AsyncServerErrorRetryHandler,
-    )
-    from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.oncall import OnCallDirectory
     from bot.service.incidents import IncidentAccess
     from bot.slack.approvers import Approvers, SlackApproverDirectory
     from bot.slack.channels import ExternalUsers, SlackChannelFacts
     from bot.slack.listeners import actions, commands, events, feedback, home, views
+    from bot.slack.pacing import Pacing, PacedWebClient, use_in_listeners
     from bot.slack.usergroups import UserGroupResolver
 
     token = settings.slack_bot_token.get_secret_value()
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
-    # Slack answers 429 + Retry-After under load (incident storms): wait and try again, twice
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
-    # and 500/503 during its own incidents: twice more, with backoff, then the job's retry takes over
-    client.retry_handlers.append(AsyncServerErrorRetryHandler(max_retry_count=2))
+    # every Web API call Sitrep makes: paced per channel, in order, 429s waited out, 5xx retried
+    # (then the job's retry takes over); ``app.client`` is this one, and listeners get it too
+    client = PacedWebClient(token=token, base_url=settings.slack_api_url, pacing=Pacing(
+        post_interval=settings.sitrep_slack_post_interval, burst=settings.sitrep_slack_post_burst))
     app = AsyncApp(
         token=token,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
@@ -53,6 +48,7 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         # the listener acks first and hands the work to a background task
         process_before_response=False,
     )
+    use_in_listeners(app, client)
     schedules = OnCallDirectory(
         pagerduty_url=settings.pagerduty_api_url, pagerduty_token=settings.pagerduty_token,
         opsgenie_url=settings.opsgenie_api_url, opsgenie_key=settings.opsgenie_api_key,

@@ -6,11 +6,12 @@ Methods are synchronous and short; async callers run them with ``asyncio.to_thre
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import text
+from sqlalchemy import or_, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -123,6 +124,19 @@ class IncidentStore:
                 row.brief_ts = brief_ts
             session.add(row)
             session.commit()
+
+    def incident_for_message(self, channel: str, timestamps: Sequence[str]) -> int | None:
+        """The incident whose root or brief message is one of ``timestamps`` in ``channel`` (the
+        newest, should an alert's message have been reused)."""
+        if not timestamps:
+            return None
+        with Session(self._engine) as session:
+            return session.exec(
+                select(IncidentRow.id).where(IncidentRow.slack_channel == channel)
+                .where(or_(IncidentRow.slack_ts.in_(timestamps),  # type: ignore[union-attr]
+                           IncidentRow.brief_ts.in_(timestamps)))  # type: ignore[union-attr]
+                .order_by(IncidentRow.id.desc())  # type: ignore[union-attr]
+            ).first()
 
     def set_status(self, incident_id: int, status: str) -> str:
         """Open or resolve; returns the status it had."""
