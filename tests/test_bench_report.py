@@ -70,12 +70,17 @@ PASS
 """
 
 INTAKE_OUTPUT = """\
-intake: 1000 requests at 50/s for 20 s (half Slack events, half Alertmanager webhooks), sitrep serve on SQLite with its worker investigating meanwhile; Sitrep on core 0, fakes and load on core 1
-  answers: {'alerts 202': 500, 'slack 200': 500}
-  ack latency p50 5.7 ms, p99 27.6 ms (target p99 < 100 ms) PASS
+intake: 1000 requests at 50/s for 20 s per run (half Slack events, half Alertmanager webhooks), sitrep serve on SQLite, with its worker process investigating, then with --no-worker; Sitrep on core 0, fakes and load on core 1
+  worker running: answers {'alerts 202': 500, 'slack 200': 500}; first investigation done 9.8 s after start-up
     webhooks: p50 5.5 ms, p99 28.9 ms
     Slack events: p50 5.8 ms, p99 20.9 ms
-  accepted 1000, stored 1000 (1000 alerts, 0 kept unreadable) PASS
+  --no-worker: answers {'alerts 202': 500, 'slack 200': 500}
+    webhooks: p50 5.0 ms, p99 21.2 ms
+    Slack events: p50 5.2 ms, p99 20.1 ms
+  ack latency (worker running): p50 5.7 ms, p99 27.6 ms; --no-worker p50 5.1 ms, p99 21.0 ms (target p99 < 50 ms) PASS
+  investigations (worker running): 41 finished during the load (target ≥ 1) PASS
+  alerts stored (worker running): accepted 1000, stored 1000, 0 dead letters (target stored = accepted, 0 dead letters) PASS
+  alerts stored (--no-worker): accepted 1000, stored 1000, 0 dead letters (target stored = accepted, 0 dead letters) PASS
 """
 
 STORM_OUTPUT = """\
@@ -196,10 +201,17 @@ def test_redact_parser() -> None:
 
 def test_intake_parser() -> None:
     assert report.parse_intake(INTAKE_OUTPUT) == [
-        Row("ack latency", "p50 5.7 ms, p99 27.6 ms", "p99 < 100 ms", True),
-        Row("alerts stored", "accepted 1000, stored 1000 (1000 alerts, 0 kept unreadable)", "stored = accepted",
-            True),
+        Row("ack latency (worker running)", "p50 5.7 ms, p99 27.6 ms; --no-worker p50 5.1 ms, p99 21.0 ms",
+            "p99 < 50 ms", True),
+        Row("investigations (worker running)", "41 finished during the load", "≥ 1", True),
+        Row("alerts stored (worker running)", "accepted 1000, stored 1000, 0 dead letters",
+            "stored = accepted, 0 dead letters", True),
+        Row("alerts stored (--no-worker)", "accepted 1000, stored 1000, 0 dead letters",
+            "stored = accepted, 0 dead letters", True),
     ]
+    lost = INTAKE_OUTPUT.replace("stored 1000, 0 dead letters (target stored = accepted, 0 dead letters) PASS",
+                                 "stored 999, 1 dead letters (target stored = accepted, 0 dead letters) FAIL")
+    assert [r.passed for r in report.parse_intake(lost)] == [True, True, False, False]
 
 
 def test_storm_parser() -> None:
@@ -255,9 +267,11 @@ def test_a_crash_without_stderr_reports_the_last_stdout_line_or_no_output() -> N
 
 
 def test_exit_1_after_a_printed_fail_verdict_is_not_a_crash() -> None:
-    failing = INTAKE_OUTPUT.replace("(target p99 < 100 ms) PASS", "(target p99 < 100 ms) FAIL")
+    failing = INTAKE_OUTPUT.replace("(target p99 < 50 ms) PASS", "(target p99 < 50 ms) FAIL")
     rows = report.rows_for(report.BY_NAME["intake"], Run(1, failing, "", 25.0))
-    assert [(r.name, r.passed) for r in rows] == [("intake: ack latency", False), ("intake: alerts stored", True)]
+    assert [(r.name, r.passed) for r in rows] == [
+        ("intake: ack latency (worker running)", False), ("intake: investigations (worker running)", True),
+        ("intake: alerts stored (worker running)", True), ("intake: alerts stored (--no-worker)", True)]
 
 
 def test_a_nonzero_exit_with_only_passing_verdicts_still_fails() -> None:
@@ -364,11 +378,11 @@ def test_main_writes_one_markdown_row_per_result_and_exits_0_when_all_pass(
     assert called == ["collect", "digest", "redact", "intake", "storm", "eval", "eval-generated"]
     markdown = output.read_text(encoding="utf-8")
     rows = _table_rows(markdown)
-    assert len(rows) == sum(len(b.expected) for b in report.BENCHMARKS) == 24
+    assert len(rows) == sum(len(b.expected) for b in report.BENCHMARKS) == 26
     assert all(row.endswith("| PASS |") for row in rows)
     assert markdown.count(" | 2.5 s |") == 7 and "| total | | | 17.5 s |" in markdown
     printed = capsys.readouterr().out
-    assert printed.count("PASS") == 24 and "24/24 passed" in printed
+    assert printed.count("PASS") == 26 and "26/26 passed" in printed
 
 
 def test_main_exits_1_when_any_row_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
