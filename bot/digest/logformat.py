@@ -232,7 +232,7 @@ def _syslog(text: str) -> Parsed | None:
     if m is None:
         return None
     level = _SYSLOG_SEVERITY[int(m["pri"]) % 8] if m["pri"] else None
-    fields = {"host": m["host"], "app": m["app"]}
+    fields = {"hostname": m["host"], "app": m["app"]}  # the sender, like a pod: not what the line is about
     message = m["msg"].strip()
     inner = parse_line(message) if message else None
     if inner is not None and inner.fmt != "plain":  # a structured line sent through syslog
@@ -456,7 +456,8 @@ def _flat_headline(text: str) -> str | None:
 def describe(text: str) -> Parsed:
     """``parse_line``, and for a folded event (its lines joined by newlines, or flattened onto one
     line by a whitespace normaliser) the innermost exception as the message, the first line's
-    message kept as the ``logged`` field."""
+    message kept as the ``logged`` field. An event with a stack and no level word is an error (a
+    Go ``panic:`` a panic), as ``fold_events`` reads it."""
     first, _, rest = text.partition("\n")
     parsed = parse_line(first)
     if rest.strip():
@@ -465,13 +466,16 @@ def describe(text: str) -> Parsed:
         found = _flat_headline(first)
     else:
         return parsed
-    if not found or found == parsed.message:
+    if not found:
         return parsed
+    level = parsed.level or ("panic" if found.startswith("panic: ") else "error")
+    if found == parsed.message:
+        return parsed if parsed.level else Parsed(parsed.fmt, level, parsed.message, parsed.fields)
     logged = parsed.message.split(" Traceback (most recent")[0]
     if found in logged:
         logged = logged[: logged.index(found)].strip()
     fields = {"logged": logged, **parsed.fields} if logged else parsed.fields
-    return Parsed(parsed.fmt, parsed.level or "error", found, fields)
+    return Parsed(parsed.fmt, level, found, fields)
 
 
 def _exception_line(line: str, *, bare: bool) -> bool:
@@ -674,7 +678,9 @@ def is_config(parsed: Parsed, level: str | None) -> bool:
 #: fields never worth a reader's attention in a one-line summary
 _NOISE_FIELDS = frozenset({"logger", "caller", "pid", "tid", "thread", "process", "agent", "referer", "referrer",
                            "source", "file", "line", "func", "function", "hostname", "host.name", "v", "name",
-                           "pod", "pod_name", "container", "container_name", "namespace", "node", "instance"})
+                           "pod", "pod_name", "container", "container_name", "namespace", "node", "instance",
+                           "app", "ecs.version", "logging.googleapis.com/trace", "logging.googleapis.com/spanId",
+                           "logging.googleapis.com/trace_sampled"})
 _FIRST_FIELDS = ("exception", "error", "err", "error.kind", "error.message", "error.type", "reason", "status",
                  "upstream_status", "upstream", "upstream_name", "upstream_addr", "logged")
 _LONG_FIELDS = frozenset({"exception", "error", "err", "error.message", "reason", "upstream", "logged"})

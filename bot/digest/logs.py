@@ -46,8 +46,18 @@ _MASKS: tuple[tuple[str, str], ...] = (
 _MASK = re.compile("|".join(f"(?P<m{i}>{pattern})" for i, (pattern, _) in enumerate(_MASKS)))
 _MASK_WITH = [name for _, name in _MASKS]
 #: a cheap first shape of a raw line (each run of word characters with a digit made ``0``, on bytes:
-#: three times faster than on text): lines of one rough shape parse to one message shape
-_ROUGH = re.compile(rb"[\w.-]*\d[\w.-]*")
+#: three times faster than on text): lines of one rough shape parse to one message shape. Matched
+#: from the start of a run only, possessively, so a long run without a digit is scanned once.
+_ROUGH = re.compile(rb"(?<![\w.-])(?:[^\W\d]|[.-])*+\d[\w.-]*+")
+#: formats whose level sits in a token with a digit (``E1125``, a 503, ``<11>``, pino's ``"level":50``),
+#: which the rough shape hides: that token is found in each line and read with the shape
+_NUMERIC_JSON_LEVEL = re.compile(rb'"(?:level|lvl|severity|@l|loglevel|log\.level)"\s*:\s*0')
+_LEVEL_TOKENS = {
+    "klog": re.compile(rb"\s*([IWEF])"),
+    "access": re.compile(rb'.*?" (\d)\d\d '),  # the status class, after the request line
+    "syslog": re.compile(rb"\s*<(\d{1,3})>"),
+    "json": re.compile(rb'.*?"(?:level|lvl|severity|@l|loglevel|log\.level)"\s*:\s*(\d+)'),  # pino, bunyan
+}
 
 
 def mask(line: str) -> str:
@@ -56,10 +66,24 @@ def mask(line: str) -> str:
     return _MASK.sub(lambda m: _MASK_WITH[int((m.lastgroup or "m0")[1:])], line)
 
 
+#: fields that name one request or span, which only some formats carry: shown in an example, never part
+#: of a template (the same message with and without a trace id is one template)
+_LINE_IDS = frozenset({"trace_id", "trace.id", "traceId", "span_id", "span.id", "spanId", "dd.trace_id", "dd.span_id"})
+
+
 def message_of(line: str) -> str:
     """What is templated of a raw line (or a folded event): its message and a few key fields."""
+    return _read(line)[0]
+
+
+def _read(line: str) -> tuple[str, str, str | None, str]:
+    """(what is templated, the example a reader sees, the level its text gives, its format)."""
     parsed = describe(line)
-    return summary(parsed.message, parsed.fields, limit=4)
+    example = summary(parsed.message, parsed.fields, limit=4)
+    if not _LINE_IDS.isdisjoint(parsed.fields):
+        fields = {k: v for k, v in parsed.fields.items() if k not in _LINE_IDS}
+        return summary(parsed.message, fields, limit=4), example, parsed.level, parsed.fmt
+    return example, example, parsed.level, parsed.fmt
 
 
 @dataclass(slots=True)
@@ -68,6 +92,7 @@ class LogEntry:
 
     at: datetime
     line: str
+    #: None: read from the line's text (its level word, klog letter, HTTP status, an exception or panic)
     level: str | None = None
     evidence_id: str | None = None
     count: int = 1  # the collector may already have merged identical lines
@@ -119,19 +144,27 @@ def mine_templates(entries: Iterable[LogEntry], *, since: datetime | None = None
                    ids_per_template: int = 3) -> list[LogTemplate]:
     """Templates of ``entries``, errors first, then new ones, then the most frequent."""
     shapes: dict[str, LogTemplate] = {}
-    parsed: dict[bytes, tuple[str, str]] = {}  # rough shape of a raw line → (message shape, example)
+    # rough shape of a raw line (+ the token that holds its level, for the formats that have one with a
+    # digit) → (message shape, example, level read from the text, where the level hides in such a token)
+    parsed: dict[bytes, tuple[str, str, str | None, re.Pattern[bytes] | None]] = {}
     for entry in entries:
+        level = entry.level.lower() if entry.level else None
         if entry.message is not None:
             example = entry.message
             shape = mask(example)
         else:
-            rough = _ROUGH.sub(b"0", entry.line.encode("utf-8", "backslashreplace"))
+            raw = entry.line.encode("utf-8", "backslashreplace")
+            rough = _ROUGH.sub(b"0", raw)
             known = parsed.get(rough)
             if known is None:
-                example = message_of(entry.line)
-                known = parsed[rough] = (mask(example), example)
-            shape, example = known
-        level = entry.level.lower() if entry.level else None
+                templated, example, read, fmt = _read(entry.line)
+                token = _LEVEL_TOKENS.get(fmt) if fmt != "json" or _NUMERIC_JSON_LEVEL.search(rough) else None
+                known = parsed[rough] = (mask(templated), example, read, token)
+            if level is None and known[3] is not None and (m := known[3].match(raw)):
+                key = rough + b"\0" + m.group(1)
+                known = parsed.get(key) or parsed.setdefault(key, (*known[:2], describe(entry.line).level, None))
+            shape, example = known[0], known[1]
+            level = level or known[2]
         found = shapes.get(shape)
         if found is None:
             shapes[shape] = LogTemplate(template=shape, count=entry.count, first_seen=entry.at, last_seen=entry.at,
@@ -139,16 +172,21 @@ def mine_templates(entries: Iterable[LogEntry], *, since: datetime | None = None
                                         evidence_ids=[entry.evidence_id] if entry.evidence_id else [])
             continue
         found.count += entry.count
-        found.first_seen = min(found.first_seen, entry.at)
-        found.last_seen = max(found.last_seen, entry.at)
-        found.level = _worst(found.level, level)
+        if entry.at < found.first_seen:
+            found.first_seen = entry.at
+        elif entry.at > found.last_seen:
+            found.last_seen = entry.at
+        if level != found.level:
+            found.level = _worst(found.level, level)
         if entry.evidence_id and len(found.evidence_ids) < ids_per_template:
             found.evidence_ids.append(entry.evidence_id)
-    miner = _miner()
-    clusters: dict[int, LogTemplate] = {}
+    # errors are mined apart from the rest: an error never hides in a template of routine lines that
+    # happen to look like it (a 503 among the 200s of a path, a failure worded like a success)
+    miners = {True: _miner(), False: _miner()}
+    clusters: dict[tuple[bool, int], LogTemplate] = {}
     for shape, item in shapes.items():
-        result = miner.add_log_message(shape)
-        cluster_id = int(result["cluster_id"])
+        result = miners[item.is_error].add_log_message(shape)
+        cluster_id = (item.is_error, int(result["cluster_id"]))
         merged = clusters.get(cluster_id)
         if merged is None:
             clusters[cluster_id] = item
@@ -159,9 +197,10 @@ def mine_templates(entries: Iterable[LogEntry], *, since: datetime | None = None
         merged.level = _worst(merged.level, item.level)
         room = ids_per_template - len(merged.evidence_ids)
         merged.evidence_ids += item.evidence_ids[: max(room, 0)]
-    for cluster in miner.drain.clusters:
-        if cluster.cluster_id in clusters:
-            clusters[cluster.cluster_id].template = cluster.get_template().replace("<*>", "*")
+    for is_error, miner in miners.items():
+        for cluster in miner.drain.clusters:
+            if (is_error, cluster.cluster_id) in clusters:
+                clusters[is_error, cluster.cluster_id].template = cluster.get_template().replace("<*>", "*")
     templates = list(clusters.values())
     for item in templates:
         item.new = since is not None and item.first_seen >= since
