@@ -190,6 +190,14 @@ def _serve(settings: Settings, *, host: str, port: int, worker: bool) -> int:
 
     from bot.web import create_app
 
+    if settings.slack_app_token is not None and settings.slack_bot_token is not None:
+        from bot.slack.socket_mode import SocketModeStartError, check_app_token
+
+        try:  # a wrong app token stops start-up here, in one line, not inside the server's lifespan
+            asyncio.run(check_app_token(settings.slack_api_url, settings.slack_app_token.get_secret_value()))
+        except SocketModeStartError as exc:
+            print(f"sitrep serve: {exc}", file=sys.stderr)
+            return 2
     uvicorn.run(create_app(settings, worker=worker), host=host, port=port, log_config=None,
                 access_log=False, timeout_graceful_shutdown=30)
     return 0

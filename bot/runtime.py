@@ -269,9 +269,13 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
     worker_task: asyncio.Task[None] | None = None
     try:
         runtime.bolt = create_bolt_app(settings, services)
-        from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+        if settings.slack_signing_secret is not None:
+            from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 
-        runtime.slack_handler = AsyncSlackRequestHandler(runtime.bolt)
+            runtime.slack_handler = AsyncSlackRequestHandler(runtime.bolt)
+        else:  # nothing to verify an HTTP request against: Slack reaches this process over the socket only
+            runtime.slack_problem = ("HTTP mode is off (no SLACK_SIGNING_SECRET): Slack reaches Sitrep "
+                                     "over Socket Mode")
     except SlackNotConfiguredError as exc:
         runtime.slack_problem = str(exc)
         log.warning("slack_not_configured", reason=str(exc))
@@ -310,11 +314,10 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, watcher.reload)
     scheduler.start()
     if socket_mode and runtime.bolt is not None and settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+        from bot.slack.socket_mode import socket_mode_handler
 
-        socket_handler = AsyncSocketModeHandler(
-            runtime.bolt, settings.slack_app_token.get_secret_value()
-        )
+        socket_handler = socket_mode_handler(runtime.bolt, settings.slack_app_token.get_secret_value(),
+                                             ping_interval=settings.sitrep_socket_ping_seconds)
         await socket_handler.connect_async()
         log.info("socket_mode_connected")
     log.info("sitrep_started", port=settings.port, worker=worker, slack=runtime.bolt is not None,

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     sitrep_slack_post_interval: float = Field(default=1.0, ge=0)
     #: messages a quiet channel may get at once before the interval applies (Slack allows short bursts)
     sitrep_slack_post_burst: int = Field(default=3, ge=1)
+    #: Socket Mode: seconds between pings; a connection that misses pings or drops is reopened within ~2×
+    sitrep_socket_ping_seconds: float = Field(default=5.0, gt=0)
 
     # --- upstreams (a source whose URL is unset is skipped and named in the brief) ---
     loki_url: str | None = None

@@ -47,6 +47,7 @@ from bot.sandbox.kubernetes_api import FakeKubernetes
 from bot.sandbox.oncall_api import FakeOpsgenie, FakePagerDuty
 from bot.sandbox.scenario import Scenario, ScenarioFeed
 from bot.sandbox.signer import SlackSigner
+from bot.sandbox.socket_mode import SocketModeLink
 from bot.sandbox.slack_api import FakeSlack, SlackWorkspace, response_url_for
 from bot.sandbox.upstreams import FakeArgoCD, FakeJaeger, FakeLoki, FakePrometheus
 
@@ -62,6 +63,8 @@ class Credentials:
     kubernetes_token: str = field(default_factory=lambda: f"k8s-sandbox-token-{secrets.token_hex(10)}")
     pagerduty_token: str = field(default_factory=lambda: f"pd-sandbox-token-{secrets.token_hex(10)}")
     opsgenie_key: str = field(default_factory=lambda: f"og-sandbox-key-{secrets.token_hex(10)}")
+    #: the app-level token Socket Mode opens its connection with (``apps.connections.open``)
+    slack_app_token: str = field(default_factory=lambda: f"xapp-1-A0SANDBOX01-{secrets.token_hex(10)}")
 
     @classmethod
     def generate(cls) -> Credentials:
@@ -249,6 +252,7 @@ class FakeCloud:
         self._socket: socket.socket | None = None
         self._client: httpx.Client | None = None
         self.url = ""
+        self._link: SocketModeLink | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -280,6 +284,9 @@ class FakeCloud:
         return self
 
     def stop(self) -> None:
+        if self._link is not None:
+            self._link.stop()
+            self.sandbox.slack.socket_link = self._link = None
         server, thread = self._server, self._thread
         if server is not None and thread is not None and thread.is_alive():
             try:
@@ -296,6 +303,14 @@ class FakeCloud:
         if self._socket is not None:
             self._socket.close()
         self._server = self._thread = self._socket = self._client = None
+
+    def socket_mode(self) -> SocketModeLink:
+        """Slack's Socket Mode for this cloud: ``apps.connections.open`` with ``credentials.slack_app_token``
+        hands out URLs to the returned link, through which a test sends envelopes and sees the acks."""
+        if self._link is None:
+            self._link = SocketModeLink(app_token=self.credentials.slack_app_token, host=self.host).start()
+            self.sandbox.slack.socket_link = self._link
+        return self._link
 
     def __enter__(self) -> Self:
         return self.start()

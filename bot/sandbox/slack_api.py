@@ -32,6 +32,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.sandbox.faults import FakeUpstream, Fault, FaultBoard
+from bot.sandbox.socket_mode import SocketModeLink
 from bot.slack.scopes import BOT_SCOPES
 
 #: params that carry JSON inside a form value
@@ -107,6 +108,8 @@ class FakeSlack(FakeUpstream):
         self.event_subscription: tuple[str, str] | None = None
         self.deliveries: list[dict[str, Any]] = []
         self._pending: set[asyncio.Task[None]] = set()
+        #: Socket Mode's WebSocket end (``FakeCloud.socket_mode()``); None: Socket Mode is off for the app
+        self.socket_link: SocketModeLink | None = None
         self.methods: dict[str, Method] = {
             "auth.test": self.auth_test,
             "chat.postMessage": self.chat_post_message,
@@ -186,16 +189,37 @@ class FakeSlack(FakeUpstream):
         }
         self.calls.append(call)
         try:
-            if not token:
-                raise SlackError("not_authed")
-            if not token.startswith(("xoxb-", "xoxp-")) or (self.token and token != self.token):
-                raise SlackError("invalid_auth")
-            handler = self.methods.get(method)
-            if handler is None:
-                raise SlackError("unknown_method", req_method=method)
-            body = {"ok": True, **await handler(params, request)}
+            if method == "apps.connections.open":  # the one method that takes the app-level token
+                body = {"ok": True, **self._connections_open(token)}
+            else:
+                body = await self._call_with_bot_token(method, token, params, request)
         except SlackError as exc:
             body = {"ok": False, "error": exc.code, **exc.extra}
+        return self._answer(call, method, body)
+
+    def _connections_open(self, token: str | None) -> Params:
+        if not token:
+            raise SlackError("not_authed")
+        if not token.startswith("xapp-"):
+            raise SlackError("not_allowed_token_type")
+        if self.socket_link is None or token != self.socket_link.app_token:
+            raise SlackError("invalid_auth")
+        if not self.socket_link.enabled:
+            raise SlackError("not_allowed")
+        return {"url": self.socket_link.new_url()}
+
+    async def _call_with_bot_token(self, method: str, token: str | None, params: Params,
+                                   request: Request) -> dict[str, Any]:
+        if not token:
+            raise SlackError("not_authed")
+        if not token.startswith(("xoxb-", "xoxp-")) or (self.token and token != self.token):
+            raise SlackError("invalid_auth")
+        handler = self.methods.get(method)
+        if handler is None:
+            raise SlackError("unknown_method", req_method=method)
+        return {"ok": True, **await handler(params, request)}
+
+    def _answer(self, call: dict[str, Any], method: str, body: dict[str, Any]) -> Response:
         call["ok"] = body["ok"]
         call["error"] = body.get("error")
         call["response"] = body

@@ -21,10 +21,11 @@ class SlackNotConfiguredError(RuntimeError):
 
 
 def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
-    if settings.slack_bot_token is None or settings.slack_signing_secret is None:
+    if settings.slack_bot_token is None or (settings.slack_signing_secret is None
+                                            and settings.slack_app_token is None):
         raise SlackNotConfiguredError(
-            "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
-            "(see README.md, 'Create the Slack app')"
+            "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode) or "
+            "SLACK_APP_TOKEN (Socket Mode) (see README.md, 'Create the Slack app')"
         )
     from slack_bolt.async_app import AsyncApp
 
@@ -37,13 +38,17 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     from bot.slack.usergroups import UserGroupResolver
 
     token = settings.slack_bot_token.get_secret_value()
+    signing = settings.slack_signing_secret
     # every Web API call Sitrep makes: paced per channel, in order, 429s waited out, 5xx retried
     # (then the job's retry takes over); ``app.client`` is this one, and listeners get it too
     client = PacedWebClient(token=token, base_url=settings.slack_api_url, pacing=Pacing(
         post_interval=settings.sitrep_slack_post_interval, burst=settings.sitrep_slack_post_burst))
     app = AsyncApp(
         token=token,
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # Socket Mode alone needs no signing secret: then no HTTP request is ever handed to this app
+        # (runtime serves /slack/events only with a secret to verify against)
+        signing_secret=signing.get_secret_value() if signing is not None else None,
+        request_verification_enabled=signing is not None,
         client=client,
         # the listener acks first and hands the work to a background task
         process_before_response=False,
