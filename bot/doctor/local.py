@@ -48,9 +48,8 @@ def check_policy(settings: Settings, section: Section) -> Policy | None:
 
 async def check_database(ctx: Context, section: Section) -> None:
     settings = ctx.settings
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
+    # SQLAlchemy and Alembic take a second to import: in the thread, not on the loop the others share
+    make_url, ArgumentError = await in_daemon_thread(_sqlalchemy_url_tools)
     try:
         url = make_url(settings.database_url)
     except ArgumentError:
@@ -85,6 +84,13 @@ async def check_database(ctx: Context, section: Section) -> None:
                     f"{', '.join(sorted(heads))}", called=called,
                     fix="start this version's `sitrep serve` once: it upgrades the schema at start-up, keeping "
                         "the data (an older Sitrep against a newer schema: upgrade Sitrep)")
+
+
+def _sqlalchemy_url_tools() -> tuple[Callable[[str], Any], type[Exception]]:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    return make_url, ArgumentError
 
 
 def _revisions(database_url: str, timeout: float) -> tuple[set[str], set[str]]:

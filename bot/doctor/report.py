@@ -50,7 +50,8 @@ async def run_doctor(settings: Settings, *, transport: httpx.AsyncBaseTransport 
     """Every check against ``settings``; ``transport`` (tests) replaces the network for HTTP checks."""
     policy_section = Section("policy", "Policy")
     policy = check_policy(settings, policy_section)
-    ctx = Context(settings=settings, policy=policy, transport=transport)
+    tls = await asyncio.to_thread(httpx.create_ssl_context) if transport is None else None
+    ctx = Context(settings=settings, policy=policy, transport=transport, tls=tls)
     source_budget = settings.sitrep_source_timeout * 3
     model_budget = settings.sitrep_llm_timeout * 2
 
