@@ -7,7 +7,8 @@
 Benchmarks, in the order they run (one at a time, so the timing ones have the machine to themselves):
 ``collect`` (bench/collect.py), ``digest``, ``redact``, ``intake``, ``storm``, ``eval``
 (bench/eval/run.py, the rule-based analyzer on the hand-written scenarios) and ``eval-generated``
-(bench/eval/run.py --generated: the seeded scenarios' held-out seeds, issue 16's targets).
+(bench/eval/run.py --generated: the seeded scenarios' held-out seeds, issue 16's targets) and ``startup``
+(bench/startup.py: /readyz of a fresh ``sitrep serve``, a ``sitrep worker`` claiming, ``import bot.web``, ``--help``).
 
 Each runs as a subprocess (this interpreter, cwd = the repository root, its own process group so that
 a timeout ends the servers it started as well). Its stdout is read by a parser written for that
@@ -285,6 +286,23 @@ def parse_generated(stdout: str) -> list[Row]:
     return rows
 
 
+# bench/startup.py, e.g.:
+# startup: median of 5 runs each (after a warm-up), SQLite, no Slack or model key, `sitrep`; 2 CPUs, load 0.12 at start
+#   serve /readyz 200         1.21 s (runs 1.18–1.40)      target ≤ 1.5 s  PASS
+#   worker claiming jobs      0.98 s (runs 0.95–1.02)      target ≤ 1.5 s  PASS
+#   import bot.web            0.61 s (runs 0.60–0.63)      target ≤ 0.8 s  PASS
+#   sitrep --help             0.12 s (runs 0.11–0.13)      target ≤ 0.3 s  PASS
+_STARTUP_ROW = re.compile(r"^\s+(serve /readyz 200|worker claiming jobs|import bot\.web|sitrep --help)\s+(\S.*?)\s+"
+                          r"target (\S.*?)\s+" + _VERDICT + r"\s*$")
+STARTUP_ROWS = ("serve /readyz 200", "worker claiming jobs", "import bot.web", "sitrep --help")
+
+
+def parse_startup(stdout: str) -> list[Row]:
+    return [Row(name, figure, target, _ok(verdict))
+            for line in stdout.splitlines() if (m := _STARTUP_ROW.match(line))
+            for name, figure, target, verdict in [m.groups()]]
+
+
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("collect", "bench/collect.py", parse_collect,
               ("wall / slowest source, mean", "wall / slowest source, max", "ArgoCD hung: wall max",
@@ -296,6 +314,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("eval", "bench/eval/run.py", parse_eval, ("rule-based analyzer",)),
     Benchmark("eval-generated", "bench/eval/run.py", parse_generated, tuple(f"held-out {n}" for n in GENERATED_ROWS),
               args=("--generated", "--split", "heldout")),
+    Benchmark("startup", "bench/startup.py", parse_startup, STARTUP_ROWS),
 )
 BY_NAME = {b.name: b for b in BENCHMARKS}
 

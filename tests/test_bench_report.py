@@ -138,8 +138,19 @@ target | pipeline crashes | 0 | 0 | PASS
 generated eval finished in 9.4 s
 """
 
+# bench/startup.py
+STARTUP_OUTPUT = """\
+startup: median of 5 runs each (after a warm-up), SQLite, no Slack or model key, `sitrep`; 2 CPUs, load 0.31 at start
+  serve /readyz 200         1.21 s (runs 1.18–1.40)      target ≤ 1.5 s  PASS
+  worker claiming jobs      0.98 s (runs 0.95–1.02)      target ≤ 1.5 s  PASS
+  import bot.web            0.61 s (runs 0.60–0.63)      target ≤ 0.8 s  PASS
+  sitrep --help             0.12 s (runs 0.11–0.13)      target ≤ 0.3 s  PASS
+  heaviest imports of bot.web: sqlalchemy 0.14 s, bot 0.13 s, fastapi 0.11 s, pydantic 0.03 s, rich 0.02 s
+"""
+
 SAMPLES = {"collect": COLLECT_OUTPUT, "digest": DIGEST_OUTPUT, "redact": REDACT_OUTPUT,
-           "intake": INTAKE_OUTPUT, "storm": STORM_OUTPUT, "eval": EVAL_OUTPUT, "eval-generated": GENERATED_OUTPUT}
+           "intake": INTAKE_OUTPUT, "storm": STORM_OUTPUT, "eval": EVAL_OUTPUT, "eval-generated": GENERATED_OUTPUT,
+           "startup": STARTUP_OUTPUT}
 
 TRACEBACK = """\
 Traceback (most recent call last):
@@ -236,6 +247,15 @@ def test_generated_eval_parser() -> None:
     assert [r.name for r in rows] == [f"held-out {n}" for n in report.GENERATED_ROWS]
     assert rows[0] == Row("held-out root cause", "86/90 = 96% (baseline 67%)", "≥ 90 %", True)
     assert rows[4] == Row("held-out HIGH-but-wrong", "4", "0", False)
+
+
+def test_startup_parser() -> None:
+    slow = STARTUP_OUTPUT.replace("1.21 s (runs 1.18–1.40)      target ≤ 1.5 s  PASS",
+                                  "2.41 s (runs 2.18–2.90)      target ≤ 1.5 s  FAIL")
+    rows = report.parse_startup(slow)
+    assert [r.name for r in rows] == list(report.STARTUP_ROWS)
+    assert rows[0] == Row("serve /readyz 200", "2.41 s (runs 2.18–2.90)", "≤ 1.5 s", False)
+    assert rows[3] == Row("sitrep --help", "0.12 s (runs 0.11–0.13)", "≤ 0.3 s", True)
 
 
 @pytest.mark.parametrize("name", list(SAMPLES))
@@ -375,14 +395,14 @@ def test_main_writes_one_markdown_row_per_result_and_exits_0_when_all_pass(
     called = _fake_runs(monkeypatch, {name: ok_run(out, seconds=2.5) for name, out in SAMPLES.items()})
     output = tmp_path / "REPORT.md"
     assert report.main(["--output", str(output)]) == 0
-    assert called == ["collect", "digest", "redact", "intake", "storm", "eval", "eval-generated"]
+    assert called == ["collect", "digest", "redact", "intake", "storm", "eval", "eval-generated", "startup"]
     markdown = output.read_text(encoding="utf-8")
     rows = _table_rows(markdown)
-    assert len(rows) == sum(len(b.expected) for b in report.BENCHMARKS) == 26
+    assert len(rows) == sum(len(b.expected) for b in report.BENCHMARKS) == 30
     assert all(row.endswith("| PASS |") for row in rows)
-    assert markdown.count(" | 2.5 s |") == 7 and "| total | | | 17.5 s |" in markdown
+    assert markdown.count(" | 2.5 s |") == 8 and "| total | | | 20.0 s |" in markdown
     printed = capsys.readouterr().out
-    assert printed.count("PASS") == 26 and "26/26 passed" in printed
+    assert printed.count("PASS") == 30 and "30/30 passed" in printed
 
 
 def test_main_exits_1_when_any_row_fails(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
