@@ -397,7 +397,7 @@ class Check:
 
 
 def score(corpus: Corpus, templates: Sequence[LogTemplate], digest: LogDigest, *, budget: int, seconds: float,
-          min_noise: int = MIN_NOISE_TEMPLATES) -> list[Check]:
+          wall: float | None = None, min_noise: int = MIN_NOISE_TEMPLATES) -> list[Check]:
     """The gates, from the truth of each template's example lines. A mined template is the error
     template E when its example lines are all E's; it is noise when they are all noise."""
 
@@ -426,7 +426,8 @@ def score(corpus: Corpus, templates: Sequence[LogTemplate], digest: LogDigest, *
         Check("budget binding", f"{digest.dropped} of {len(templates)} templates dropped", "> 0 dropped",
               digest.dropped > 0),
         Check("tokens", f"{digest.tokens:,}", f"≤ {budget:,}", digest.tokens <= budget),
-        Check("seconds", f"{seconds:.3f} cpu", "< 1", seconds < 1.0),
+        Check("seconds", f"{seconds:.3f} CPU" + (f" (wall {wall:.3f})" if wall is not None else ""), "< 1 CPU",
+              seconds < 1.0),
         Check("error templates mined", f"{one_each}/{len(error_keys)} one each, {mixed} mixed", "all, 0 mixed",
               one_each == len(error_keys) and mixed == 0),
         Check("error templates kept", f"{len(kept)}/{len(error_keys)}", "all", len(kept) == len(error_keys)),
@@ -454,12 +455,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     digest = render_templates(templates, token_budget=TOKEN_BUDGET)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     after = peak_rss_mb()
-    checks = score(corpus, templates, digest, budget=TOKEN_BUDGET, seconds=cpu)
+    checks = score(corpus, templates, digest, budget=TOKEN_BUDGET, seconds=cpu, wall=wall)
     print(f"digest of {len(corpus.entries):,} lines ({corpus.noise} noise and {corpus.errors} error templates "
           f"generated, no level given): {len(templates)} templates mined, {len(digest.kept)} kept, "
           f"{digest.dropped} dropped")
-    print(f"  time: {cpu:.3f} s of CPU, {wall:.3f} s wall (the gate is on CPU time: other processes on the machine "
-          f"stretch the wall time, not the digest's cost)")
+    print("  time: the gate is on CPU seconds (other processes on the machine stretch the wall time, not the "
+          "digest's cost)")
     print(f"  memory: peak {after:.0f} MB resident, {after - before:.0f} MB more than with the corpus built")
     for check in checks:
         print(f"  {check.name:<22} {check.figure:<34} target {check.target:<14} {'PASS' if check.ok else 'FAIL'}")
