@@ -4,7 +4,7 @@ The steps are read from the incidents' timelines (every part of Sitrep appends t
 process it runs in), so the terminal tells the story the page shows::
 
     15:02:11  alert fired    checkout: HighErrorRate (critical) → incident #1, investigating
-    15:02:14  brief posted   incident #1: Bad deploy of checkout … (root cause checkout, HIGH) — approve it in the thread
+    15:02:14  brief posted   incident #1: root cause checkout (HIGH): p99 201 ms → 8.4 s after deploy v2.14.3; approve …
     15:02:31  approved       Roll back checkout to v1.4.1, by sre-ana
     15:02:32  executed       Roll back checkout to v1.4.1: ok — rollback to history 3 started
     15:02:47  verified       incident #1: recovered — p99 latency back to 0.2 s
@@ -179,9 +179,9 @@ class Narrator:
         brief = Brief.model_validate_json(body)
         pending = connection.execute(select(ProposalRow.id).where(ProposalRow.incident_id == incident_id)
                                      .where(ProposalRow.state == "pending")).all()
-        ask = " — approve or reject it in the thread" if pending else ""
-        cause = f"root cause {_clean(brief.root_cause.service, 40)}, {brief.root_cause.confidence.value}"
-        return f"{_clean(brief.title, 60)} ({cause}){ask}"
+        ask = "; approve or reject it in the thread" if pending else ""
+        cause = f"root cause {_clean(brief.root_cause.service, 40)} ({brief.root_cause.confidence.value})"
+        return f"{cause}: {_clean(brief.title, 80)}{ask}"
 
     def _action(self, connection: Any, data: Mapping[str, Any]) -> str:
         action = data.get("action")

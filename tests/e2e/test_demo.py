@@ -5,6 +5,7 @@ recover; the dependency failure and the false alarm get briefs that propose noth
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +29,7 @@ def approve_button(state: dict[str, Any], *, thread: str | None = None
     return None
 
 
-def test_the_demo_runs_the_whole_flow_from_its_page(demo: str) -> None:
+def test_the_demo_runs_the_whole_flow_from_its_page(demo: str, tmp_path: Path) -> None:
     url = demo
     html = httpx.get(f"{url}/demo", timeout=5).text
     assert '"bad_deploy": "bad deploy (checkout)"' in html  # the page's scenario buttons
@@ -54,6 +55,15 @@ def test_the_demo_runs_the_whole_flow_from_its_page(demo: str) -> None:
     assert charts and charts[0]["mimetype"] == "image/png"  # the incident chart, in the alert's thread
     png = httpx.get(f"{url}/demo/api/files/{charts[0]['id']}", timeout=10)
     assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
+
+    # the terminal: the banner, then one line per step, and none of the libraries' bookkeeping
+    terminal = tmp_path / "demo.log"  # the demo fixture's stdout and stderr
+    steps = ("alert fired", "brief posted", "approved", "executed", "verified")
+    wait_for(lambda: all(step in terminal.read_text() for step in steps), timeout=10, what="a line per step")
+    printed = terminal.read_text()
+    assert f"Open    {url}/demo" in printed and "Ctrl-C" in printed
+    for chatter in ("apscheduler", "Running job", "alembic", "Context impl", "Uvicorn running"):
+        assert chatter not in printed
 
 
 def fire(url: str, scenario: str) -> dict[str, Any]:

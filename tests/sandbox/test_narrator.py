@@ -89,8 +89,8 @@ def test_the_demo_terminal_shows_the_banner_and_each_step_but_no_library_chatter
     steps = [line.split(None, 1)[1] for line in terminal.getvalue().splitlines() if line[:2].isdigit()]
     assert steps == [
         "alert fired    checkout: HighLatencyP99 [31m FAKE LINE (critical) → incident #1, investigating",
-        "brief posted   incident #1: checkout p99 after deploy v2.14.3 (root cause checkout, HIGH)"
-        " — approve or reject it in the thread",
+        "brief posted   incident #1: root cause checkout (HIGH): checkout p99 after deploy v2.14.3;"
+        " approve or reject it in the thread",
         "approved       Roll back checkout to v2.14.2 in shop, by sre-ana",
         "executed       Roll back checkout to v2.14.2 in shop: ok — rollback to history 3 started",
         "verified       incident #1: recovered — p99 back to 0.21 s",
