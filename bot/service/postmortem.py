@@ -1,5 +1,7 @@
 """A postmortem draft in Markdown from what Sitrep recorded: the brief, every timeline event,
-each proposal's decision and what ran."""
+each proposal's decision and what ran. Every recorded value is untrusted text (alert fields, model
+text, people's words): it goes in through ``MarkdownStyle`` (escaped, or a code span it cannot close),
+so nothing in the draft renders as a link or markup."""
 
 from __future__ import annotations
 
@@ -46,8 +48,9 @@ def render_postmortem(*, incident: IncidentRow, brief: Brief | None, timeline: S
                       proposals: Sequence[ProposalView]) -> str:
     lines = [f"# Postmortem draft: incident {incident.id} — {MD.text(incident.service)}", ""]
     opened = incident.opened_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    lines += [f"- **Service:** `{incident.service}`" + (f" (namespace `{incident.namespace}`)" if incident.namespace else ""),
-              f"- **Severity:** {incident.severity or 'not set'}",
+    lines += [f"- **Service:** {MD.code(incident.service)}"
+              + (f" (namespace {MD.code(incident.namespace)})" if incident.namespace else ""),
+              f"- **Severity:** {MD.text(incident.severity or 'not set')}",
               f"- **Status:** {incident.status}; opened {opened}"
               + (f", resolved {incident.resolved_at:%Y-%m-%d %H:%M:%S} UTC" if incident.resolved_at else ""),
               f"- **Reported as:** {MD.text(incident.message or '—')}", ""]
@@ -55,17 +58,18 @@ def render_postmortem(*, incident: IncidentRow, brief: Brief | None, timeline: S
         rc = brief.root_cause
         lines += ["## Root cause (as briefed)", "",
                   f"{MD.text(rc.statement)} — **{rc.confidence.value}**, {rc.confidence_score}/100 "
-                  f"(service `{rc.service}`, {brief.category.value}; {brief.analysis.status.value}"
+                  f"(service {MD.code(rc.service)}, {brief.category.value}; {brief.analysis.status.value}"
                   f"{', ' + brief.analysis.model if brief.analysis.model else ''})", ""]
         if brief.summary:
             lines += ["## Summary", "", *[f"- {MD.text(s)}" for s in brief.summary], ""]
         if brief.evidence:
-            lines += ["## Evidence", "", *[f"- `{e.id}` ({e.source.value}): {MD.text(one_line(e.detail, limit=300))}"
+            lines += ["## Evidence", "", *[f"- {MD.code(e.id)} ({e.source.value}): {MD.text(one_line(e.detail, limit=300))}"
                                              for e in brief.evidence], ""]
     lines += ["## Timeline (UTC)", "", "| time | event | by | detail |", "|---|---|---|---|"]
     for event in timeline:
-        detail = _event_line(event).replace("|", "\\|")
-        lines.append(f"| {event.at:%H:%M:%S} | {event.type} | {event.actor} | {MD.text(detail)} |")
+        actor, detail = (MD.text(one_line(text, limit=300)).replace("|", "\\|")  # a | would end the cell
+                         for text in (event.actor, _event_line(event)))
+        lines.append(f"| {event.at:%H:%M:%S} | {event.type} | {actor} | {detail} |")
     lines.append("")
     if proposals:
         lines += ["## Decisions and actions", ""]

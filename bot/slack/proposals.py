@@ -113,7 +113,7 @@ def revert_button(view: ProposalView) -> ActionsBlock:
         elements=[ButtonElement(
             text="↩️ Revert", action_id=ActionId.REVERT, value=ProposalRef(proposal_id=view.id).model_dump_json(),
             confirm=ConfirmObject(title="Ask to revert?", text=clip_mrkdwn(
-                f"{what}. The policy decides again and approvers must approve before it runs.", 300),
+                f"{MRKDWN.text(what)}. The policy decides again and approvers must approve before it runs.", 300),
                 confirm="Ask to revert", deny="Cancel"),
         )],
     )
