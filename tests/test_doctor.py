@@ -244,6 +244,15 @@ async def test_a_database_without_migrations_and_a_broken_policy_fail(env: dict[
     assert "bad.yml:3:" in policy.detail and "sitrep policy lint" in (policy.fix or "")
 
 
+async def test_a_password_in_a_url_is_never_printed(cloud: FakeCloud, env: dict[str, str]) -> None:
+    loki = env["LOKI_URL"].replace("http://", "http://logs:loki-pass-4321@")
+    report = await run_doctor(settings_from(env, LOKI_URL=loki))
+    assert report.ok, render_text(report)
+    loki_lines = [r for r in report.results if r.section == "loki"]
+    assert loki_lines[0].called == [f"GET {cloud.url}/loki/loki/api/v1/labels (X-Scope-OrgID: {TENANT})"]
+    assert "loki-pass-4321" not in render_text(report) and "loki-pass-4321" not in render_json(report)
+
+
 def _openai_server(models: list[str]) -> httpx.MockTransport:
     def answer(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/v1/models" and request.headers["authorization"] == "Bearer sk-local-0123"

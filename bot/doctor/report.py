@@ -102,6 +102,14 @@ def _secrets(settings: Settings) -> list[str]:
         password = None
     if password:
         values.append(str(password))
+    for url in (settings.slack_api_url, settings.loki_url, settings.prometheus_url, settings.argocd_url,
+                settings.jaeger_url, settings.kubernetes_api_url, settings.anthropic_base_url,
+                settings.openai_base_url, settings.pagerduty_api_url, settings.opsgenie_api_url):
+        try:  # a password in a URL (https://user:password@loki…) is a secret too
+            if url and (password := httpx.URL(url).password):
+                values.append(password)
+        except httpx.InvalidURL:
+            continue
     return [v for v in values if len(v) >= 4]
 
 
