@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", action="store_true",
                        help="take requests only; `sitrep worker` processes run the investigations")
 
-    commands.add_parser("worker", help="run only a worker: claim queued investigations and run them "
-                                       "(several may share one PostgreSQL DATABASE_URL)")
+    worker = commands.add_parser("worker", help="run only a worker: claim queued investigations and run them "
+                                                "(several may share one PostgreSQL DATABASE_URL)")
+    # set by `sitrep serve` for the worker process it starts: stop when that parent is gone
+    worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+
 
     demo = commands.add_parser("demo", help="everything local: sample services, a Slack-like page at "
                                              "http://127.0.0.1:3000/demo, no account or key needed")
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return _demo(port=args.port or settings.port, browser=not args.no_browser, log_level=level)
     if args.command == "worker":
-        return asyncio.run(_worker(settings))
+        return asyncio.run(_worker(settings, parent_pid=args.parent_pid))
     if args.command == "investigate":
         return asyncio.run(_investigate(settings, args))
     if args.command == "policy":
@@ -232,7 +235,7 @@ def _demo(*, port: int, browser: bool, log_level: str = "WARNING") -> int:
         settings = Settings(_env_file=None, port=port,  # type: ignore[call-arg]
                             **{key.lower(): value for key, value in env.items()})
         url = f"http://127.0.0.1:{port}"
-        app = create_app(settings)
+        app = create_app(settings, worker_env=env, worker_cwd=Path(tmp))  # no .env read by the worker
         app.include_router(build_demo_router(cloud, sitrep_url=url, signing_secret=env["SLACK_SIGNING_SECRET"]))
         cloud.subscribe_slack_events(f"{url}/slack/events", env["SLACK_SIGNING_SECRET"])
         with Narrator(settings.database_url, url=url, users={USER: "sre-ana"}):  # the banner, then the steps
@@ -243,8 +246,9 @@ def _demo(*, port: int, browser: bool, log_level: str = "WARNING") -> int:
     return 0
 
 
-async def _worker(settings: Settings) -> int:
-    """Run the worker until SIGINT/SIGTERM, then let running jobs finish."""
+async def _worker(settings: Settings, *, parent_pid: int | None = None) -> int:
+    """Run the worker until SIGINT/SIGTERM (or, with ``parent_pid``, until that process is gone),
+    then let running jobs finish."""
     import signal
 
     from bot.runtime import open_runtime
@@ -254,8 +258,25 @@ async def _worker(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with open_runtime(settings, worker=True, socket_mode=False):
-        await stop.wait()
+        if parent_pid is None:
+            await stop.wait()
+        else:
+            await _until_stopped_or_orphaned(stop, parent_pid)
     return 0
+
+
+async def _until_stopped_or_orphaned(stop: asyncio.Event, parent_pid: int) -> None:
+    import os
+
+    import structlog
+
+    while os.getppid() == parent_pid:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+            return
+        except TimeoutError:
+            pass
+    structlog.get_logger(__name__).warning("worker_parent_gone", parent_pid=parent_pid)
 
 
 async def _investigate(settings: Settings, args: argparse.Namespace) -> int:

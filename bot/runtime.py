@@ -233,9 +233,12 @@ def slack_wait_recorder(store: IncidentStore) -> Callable[[SlackWait], Awaitable
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: bool = True) -> AsyncIterator[Runtime]:
+async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: bool = True,
+                       periodic: bool = True) -> AsyncIterator[Runtime]:
     """Everything a process runs; closed in reverse order on exit (running jobs get
-    ``DRAIN_SECONDS`` to finish, then their leases expire and another worker takes them)."""
+    ``DRAIN_SECONDS`` to finish, then their leases expire and another worker takes them).
+    ``periodic=False`` leaves the periodic jobs that one process of a pair runs (proposal expiry,
+    the Jaeger call graph) to ``sitrep serve``'s worker process (``bot.worker_process``)."""
     policy, policy_problem = load_policy_at_startup(settings)
     if policy_problem:
         log.warning("policy_not_loaded", reason=policy_problem)
@@ -287,8 +290,9 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
             runtime.bolt.client.on_wait = slack_wait_recorder(store)
         notifier = SlackThreadNotifier(runtime.bolt.client, services)
         verifier.notifier = notifier
-        scheduler.add_job(notifier.expire_due, "interval", seconds=settings.sitrep_expiry_sweep_seconds,
-                          id="expire-proposals", max_instances=1, coalesce=True)
+        if periodic:
+            scheduler.add_job(notifier.expire_due, "interval", seconds=settings.sitrep_expiry_sweep_seconds,
+                              id="expire-proposals", max_instances=1, coalesce=True)
     threads: IncidentThreads = NoThreads()
     if runtime.bolt is not None:
         from bot.slack.threads import SlackIncidentThreads
@@ -302,7 +306,7 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
             lease=timedelta(seconds=settings.sitrep_job_lease_seconds),
         )
         worker_task = asyncio.create_task(runtime.worker.run(), name="worker")
-    if collectors.jaeger_dependencies is not None:  # the call graph grouping uses, refreshed from Jaeger
+    if collectors.jaeger_dependencies is not None and periodic:  # the call graph grouping uses, refreshed from Jaeger
         scheduler.add_job(edges.refresh_from, "interval", args=[collectors.jaeger_dependencies], minutes=5,
                           id="jaeger-dependencies", max_instances=1, coalesce=True,
                           next_run_time=datetime.now(timezone.utc))

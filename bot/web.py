@@ -1,7 +1,9 @@
 """The HTTP face of ``sitrep serve``: Slack's one URL, the alert webhooks, the REST API, health.
 
 The lifespan opens the process's runtime (``bot.runtime``: database, clients, analyst, Bolt app,
-worker, scheduler) and closes it on shutdown, after in-flight jobs finish.
+scheduler) and, unless ``--no-worker``, starts the worker as a process of its own
+(``bot.worker_process``) so that investigations never hold up an ack; on shutdown the worker
+finishes its jobs first.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -18,9 +21,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.api import build_api_router
 from bot.metrics import CONTENT_TYPE, exposition
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import DRAIN_SECONDS, Runtime, open_runtime
 from bot.settings import Settings
 from bot.webhooks import build_webhook_router
+from bot.worker_process import WorkerProcess
 
 log = structlog.get_logger(__name__)
 
@@ -30,12 +34,26 @@ DATABASE_RETRY_AFTER_S = 5
 SLACK_BODY_MAX_BYTES = 1_000_000
 
 
-def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str, str] | None = None,
+               worker_cwd: Path | None = None) -> FastAPI:
+    """``worker``: start ``sitrep worker`` as a child process (with ``worker_env`` over this
+    process's environment, in ``worker_cwd``), restarted if it dies and stopped on shutdown."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings, worker=worker) as runtime:
+        # the worker process runs the periodic jobs that must run once; without it, this one does
+        async with open_runtime(settings, worker=False, periodic=not worker) as runtime:
             app.state.runtime = runtime
-            yield
+            app.state.worker_process = None
+            if not worker:
+                yield
+                return
+            process = WorkerProcess(env=worker_env, cwd=worker_cwd, stop_timeout=DRAIN_SECONDS + 10)
+            app.state.worker_process = process
+            process.start()
+            try:
+                yield
+            finally:
+                await process.stop()
 
     app = FastAPI(title="Sitrep", lifespan=lifespan, docs_url=None, redoc_url=None)
 
@@ -78,7 +96,7 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
         return JSONResponse({
             "status": "ready", "database": "ok",
             "slack": "ok" if runtime.bolt else "not configured",
-            "worker": "running" if runtime.worker else "off (--no-worker)",
+            "worker": worker_state(request.app),
             "policy": policy_state(runtime),
         })
 
@@ -96,6 +114,13 @@ def create_app(settings: Settings, *, worker: bool = True) -> FastAPI:
     app.include_router(build_webhook_router(settings))
     app.include_router(build_api_router(settings))
     return app
+
+
+def worker_state(app: FastAPI) -> str:
+    process: WorkerProcess | None = getattr(app.state, "worker_process", None)
+    if process is not None:
+        return process.state
+    return "running" if app.state.runtime.worker else "off (--no-worker)"
 
 
 def policy_state(runtime: Runtime) -> str:
