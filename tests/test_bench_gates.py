@@ -4,6 +4,7 @@ merged into one incident, a digest that drops an error template. Fast: no server
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import sys
 from datetime import timedelta
@@ -27,11 +28,19 @@ digest = _load("digest")
 
 # --- bench/digest.py --------------------------------------------------------------------------------------
 
-def _digest_checks(*, drop_error: bool) -> dict[str, bool]:
-    from bot.digest.logs import LogDigest, mine_templates, render_templates
+@functools.cache
+def _mined() -> tuple[object, tuple[object, ...]]:
+    """A small corpus (3,000 lines, every template of the full one) and its templates, mined once."""
+    from bot.digest.logs import mine_templates
 
     corpus = digest.build_corpus(3_000, seed=3)
-    templates = mine_templates(corpus.entries, since=digest.START + timedelta(minutes=1))
+    return corpus, tuple(mine_templates(corpus.entries, since=digest.START + timedelta(minutes=1)))
+
+
+def _digest_checks(*, drop_error: bool) -> dict[str, bool]:
+    from bot.digest.logs import LogDigest, render_templates
+
+    corpus, templates = _mined()
     result = render_templates(templates, token_budget=digest.TOKEN_BUDGET)
     if drop_error:  # the digest a budget cut too hard, or a ranking that put noise first, would give
         kept = list(result.kept)
@@ -64,13 +73,63 @@ def test_the_digest_corpus_gives_no_level_and_hides_errors_in_noise() -> None:
 
 
 def test_a_noise_template_read_as_an_error_fails_the_gate() -> None:
-    from bot.digest.logs import mine_templates, render_templates
+    from bot.digest.logs import render_templates
 
-    corpus = digest.build_corpus(3_000, seed=3)
-    templates = mine_templates(corpus.entries)
+    corpus, mined = _mined()
+    templates = list(mined)
     noise = next(t for t in templates if not t.is_error)
     templates[templates.index(noise)] = dataclasses.replace(noise, level="error")
     result = render_templates(templates, token_budget=digest.TOKEN_BUDGET)
     checks = {c.name: c.ok for c in digest.score(corpus, templates, result, budget=digest.TOKEN_BUDGET,
                                                    seconds=0.1, min_noise=100)}
     assert checks["noise read as errors"] is False
+
+
+# --- bench/storm.py ---------------------------------------------------------------------------------------
+
+storm = _load("storm")
+
+
+def _storm_alerts() -> list[tuple[str, str]]:
+    """The storm's alerts (service, alert name), re-sends included, as the bench sends them."""
+    return [(service, name) for _, service, name, _ in storm.schedule(1000, 60.0)]
+
+
+def _grouped(alerts: list[tuple[str, str]], *, root_of: dict[str, str]) -> list[object]:
+    roots = dict.fromkeys(root_of[s] for s, _ in alerts)
+    return [storm.StormIncident(root, tuple(s for s, _ in alerts if root_of[s] == root)) for root in roots]
+
+
+def test_the_storm_scorer_passes_exactly_the_true_root_incidents() -> None:
+    alerts = _storm_alerts()
+    score = storm.score_storm(_grouped(alerts, root_of=storm.ROOT_OF))
+    assert score.passed and score.exact == ("orders-db", "redis-cache", "auth")
+    assert (score.precision, score.recall) == (1.0, 1.0)
+
+
+def test_the_storm_scorer_fails_one_incident_for_everything() -> None:
+    score = storm.score_storm(storm.all_in_one(_storm_alerts()))
+    assert not score.passed and score.incidents == 1 and score.exact == ()
+    assert score.recall == 1.0 and score.precision < 0.5
+
+
+def test_the_storm_scorer_fails_one_incident_per_alert() -> None:
+    score = storm.score_storm(storm.one_per_alert(_storm_alerts()))
+    assert not score.passed and score.incidents > 30 and score.exact == ()
+    assert score.precision == 1.0 and score.recall < 0.2
+
+
+def test_the_storm_scorer_fails_a_near_miss() -> None:
+    """Three incidents are not enough: each must investigate its root and hold exactly its alerts."""
+    alerts = _storm_alerts()
+    moved = {**storm.ROOT_OF, "frontend": "auth"}  # one caller's alerts in the wrong incident
+    score = storm.score_storm(_grouped(alerts, root_of=moved))
+    assert score.incidents == 3 and not score.passed and score.exact == ("redis-cache",)
+    wrong_root = [storm.StormIncident("checkout" if i.investigates == "orders-db" else i.investigates, i.alerts)
+                  for i in _grouped(alerts, root_of=storm.ROOT_OF)]
+    assert not storm.score_storm(wrong_root).passed
+    assert not storm.score_storm(_grouped(alerts, root_of=storm.ROOT_OF), unplaced=1).passed
+
+
+def test_the_storm_truth_covers_every_alerting_service() -> None:
+    assert {s for s, _ in _storm_alerts()} == set(storm.ROOT_OF)
