@@ -223,27 +223,42 @@ def parse_intake(stdout: str) -> list[Row]:
 #   alerts accepted 1000, stored 1000: lost 0 (target 0) PASS
 #   outcomes: {'duplicate': 963, 'joined': 31, 'opened': 6}
 #   incidents opened: 6, of which 3 merged into another when their common cause alerted
-#   incidents left for the on-call: 3 (target ≤ 5) PASS
-#     incident 1: investigating orders-db; alerting checkout, frontend, inventory, orders, orders-db, ...
+#   ground truth: orders-db causes the alerts of 7 services; redis-cache causes ...; auth causes ...
+#   root incidents: 3 left, 3/3 exact, alert pairs precision 100.0% recall 100.0% (target exactly 3, each \
+# investigating its root with exactly its alerts) PASS
+#     incident 1: investigating orders-db; 302 alerts from checkout, frontend, ... — exact
+#   baseline, one incident per alert: 37 left, 0/3 exact, alert pairs precision 100.0% recall 7.9% — rejected
+#   baseline, everything in one incident: 1 left, 0/3 exact, alert pairs precision 34.5% recall 100.0% — rejected
+#   baselines rejected by the same gate: 2/2 PASS
 #   investigations run: 3 (call graph: 19 edges from Jaeger)
 _STORM_LOST = re.compile(r"^\s*alerts accepted (\d+), stored (\d+): lost (-?\d+) \(target (.+?)\)\s+" + _VERDICT
                          + r"\s*$")
 _STORM_OPENED = re.compile(r"^\s*incidents opened: (\d+), of which (\d+) merged")
-_STORM_LEFT = re.compile(r"^\s*incidents left for the on-call: (\d+) \(target (.+?)\)\s+" + _VERDICT + r"\s*$")
+_STORM_ROOTS = re.compile(r"^\s*root incidents: (.+?) \(target (.+?)\)\s+" + _VERDICT + r"\s*$")
+_STORM_BASELINE = re.compile(r"^\s*baseline, (.+?): (\d+) left, (\d+/\d+) exact, .* — (rejected|ACCEPTED.*)$")
+_STORM_REJECTED = re.compile(r"^\s*baselines rejected by the same gate: (\d+/\d+)\s+" + _VERDICT + r"\s*$")
 
 
 def parse_storm(stdout: str) -> list[Row]:
     rows = []
     opened = ""
+    baselines: list[str] = []
     for line in stdout.splitlines():
         if m := _STORM_LOST.match(line):
             accepted, stored, lost, target, verdict = m.groups()
             rows.append(Row("alerts lost", f"{lost} (accepted {accepted}, stored {stored})", target, _ok(verdict)))
         elif m := _STORM_OPENED.match(line):
             opened = f" ({m.group(1)} opened, {m.group(2)} merged)"
-        elif m := _STORM_LEFT.match(line):
-            left, target, verdict = m.groups()
-            rows.append(Row("incidents left for the on-call", left + opened, target, _ok(verdict)))
+        elif m := _STORM_ROOTS.match(line):
+            figure, target, verdict = m.groups()
+            rows.append(Row("root incidents", figure + opened, target, _ok(verdict)))
+        elif m := _STORM_BASELINE.match(line):
+            name, left, exact, _ = m.groups()
+            baselines.append(f"{name}: {left} left, {exact} exact")
+        elif m := _STORM_REJECTED.match(line):
+            figure, verdict = m.groups()
+            rows.append(Row("do-nothing baselines rejected", f"{figure} ({'; '.join(baselines)})", "all rejected",
+                            _ok(verdict)))
     return rows
 
 
@@ -318,7 +333,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
                "error templates kept", "noise read as errors")),
     Benchmark("redact", "bench/redact.py", parse_redact, ("recall", "negatives changed", "throughput")),
     Benchmark("intake", "bench/intake.py", parse_intake, INTAKE_ROWS),
-    Benchmark("storm", "bench/storm.py", parse_storm, ("alerts lost", "incidents left for the on-call")),
+    Benchmark("storm", "bench/storm.py", parse_storm,
+              ("alerts lost", "root incidents", "do-nothing baselines rejected")),
     Benchmark("eval", "bench/eval/run.py", parse_eval, ("rule-based analyzer",)),
     Benchmark("eval-generated", "bench/eval/run.py", parse_generated, tuple(f"held-out {n}" for n in GENERATED_ROWS),
               args=("--generated", "--split", "heldout")),

@@ -95,10 +95,14 @@ storm: 1000 alerts from 20 services, 3 root causes, sent in 59.8 s
   alerts accepted 1000, stored 1000: lost 0 (target 0) PASS
   outcomes: {'duplicate': 963, 'joined': 31, 'opened': 6}
   incidents opened: 6, of which 3 merged into another when their common cause alerted
-  incidents left for the on-call: 3 (target ≤ 5) PASS
-    incident 1: investigating orders-db; alerting checkout, frontend, inventory, orders, orders-db, payments, shipping
-    incident 2: investigating redis-cache; alerting basket, catalog, favorites, recommendations, redis-cache, search, session
-    incident 5: investigating auth; alerting accounts, auth, billing, login, notifications, profile
+  ground truth: orders-db causes the alerts of 7 services; redis-cache causes the alerts of 7 services; auth causes the alerts of 6 services
+  root incidents: 3 left, 3/3 exact, alert pairs precision 100.0% recall 100.0% (target exactly 3, each investigating its root with exactly its alerts) PASS
+    incident 1: investigating orders-db; 302 alerts from checkout, frontend, inventory, orders, orders-db, payments, shipping — exact
+    incident 2: investigating redis-cache; 422 alerts from basket, catalog, favorites, recommendations, redis-cache, search, session — exact
+    incident 5: investigating auth; 276 alerts from accounts, auth, billing, login, notifications, profile — exact
+  baseline, one incident per alert: 37 left, 0/3 exact, alert pairs precision 100.0% recall 7.9% — rejected
+  baseline, everything in one incident: 1 left, 0/3 exact, alert pairs precision 34.5% recall 100.0% — rejected
+  baselines rejected by the same gate: 2/2 PASS
   investigations run: 3 (call graph: 19 edges from Jaeger)
 """
 
@@ -238,10 +242,16 @@ def test_intake_parser() -> None:
 def test_storm_parser() -> None:
     assert report.parse_storm(STORM_OUTPUT) == [
         Row("alerts lost", "0 (accepted 1000, stored 1000)", "0", True),
-        Row("incidents left for the on-call", "3 (6 opened, 3 merged)", "≤ 5", True),
+        Row("root incidents", "3 left, 3/3 exact, alert pairs precision 100.0% recall 100.0% (6 opened, 3 merged)",
+            "exactly 3, each investigating its root with exactly its alerts", True),
+        Row("do-nothing baselines rejected",
+            "2/2 (one incident per alert: 37 left, 0/3 exact; everything in one incident: 1 left, 0/3 exact)",
+            "all rejected", True),
     ]
-    many = STORM_OUTPUT.replace("on-call: 3 (target ≤ 5) PASS", "on-call: 7 (target ≤ 5) FAIL")
-    assert report.parse_storm(many)[1].passed is False
+    merged = STORM_OUTPUT.replace("3 left, 3/3 exact, alert pairs precision 100.0% recall 100.0% (target",
+                                  "1 left, 0/3 exact, alert pairs precision 34.5% recall 100.0% (target")
+    merged = merged.replace("its alerts) PASS", "its alerts) FAIL")
+    assert report.parse_storm(merged)[1].passed is False
 
 
 def test_eval_parser() -> None:
