@@ -253,6 +253,18 @@ async def test_a_password_in_a_url_is_never_printed(cloud: FakeCloud, env: dict[
     assert "loki-pass-4321" not in render_text(report) and "loki-pass-4321" not in render_json(report)
 
 
+async def test_a_database_that_does_not_answer_fails_without_showing_its_password(env: dict[str, str]) -> None:
+    from tests.support import free_port
+
+    url = f"postgresql+psycopg://sitrep:db-pass-9876@127.0.0.1:{free_port()}/sitrep"
+    report = await run_doctor(settings_from(env, DATABASE_URL=url))
+    assert failures(report) == [("database", "migrations")], render_text(report)
+    failed = next(r for r in report.results if r.status is Status.FAIL)
+    assert "cannot read the schema version" in failed.detail and "DATABASE_URL" in (failed.fix or "")
+    assert failed.called == [f"read alembic_version in postgresql+psycopg://sitrep:***@{url.split('@')[1]}"]
+    assert "db-pass-9876" not in render_text(report) + render_json(report)
+
+
 def _openai_server(models: list[str]) -> httpx.MockTransport:
     def answer(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/v1/models" and request.headers["authorization"] == "Bearer sk-local-0123"

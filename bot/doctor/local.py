@@ -66,10 +66,11 @@ async def check_database(ctx: Context, section: Section) -> None:
     try:
         current, heads = await in_daemon_thread(lambda: _revisions(settings.database_url, ctx.timeout))
     except Exception as exc:  # the driver's own errors: connection refused, auth, unknown database...
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        cause = getattr(exc, "orig", None) or exc  # the driver's own message, not SQLAlchemy's wrapping
+        reason = " ".join(str(cause).split("(Background on")[0].split())[:200] or type(cause).__name__
         if url.password:
             reason = reason.replace(str(url.password), "***")
-        section.add("migrations", Status.FAIL, f"cannot read the schema version: {type(exc).__name__}: {reason}",
+        section.add("migrations", Status.FAIL, f"cannot read the schema version: {reason}",
                     called=called, fix="check DATABASE_URL (host, database, user, password) and that the "
                                        "database accepts connections from here")
         return
@@ -130,7 +131,8 @@ async def in_daemon_thread(work: Callable[[], T]) -> T:
         try:
             result = work()
         except BaseException as exc:  # handed to the awaiting task
-            settle(lambda: future.set_exception(exc))
+            error = exc  # `exc` is unbound once the except block ends; the callback runs later
+            settle(lambda: future.set_exception(error))
         else:
             settle(lambda: future.set_result(result))
 

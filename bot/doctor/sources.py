@@ -78,8 +78,8 @@ async def check_loki(ctx: Context, section: Section) -> None:
             empty = " Loki has no labels at all for this tenant: is LOKI_TENANT right?" if not labels and tenant \
                 else ""
             step.fail(f"no label {label!r} in Loki (it has {listed(sorted(labels)) or 'none'}).{empty}",
-                      fix=f"set SITREP_LOKI_SELECTOR to select a service by a label your logs carry, e.g. "
-                          f'{{app="{{service}}"}}' + (" — or fix LOKI_TENANT" if tenant else ""))
+                      fix="set SITREP_LOKI_SELECTOR to select a service by a label your logs carry, e.g. "
+                          '{app="{service}"}' + (" — or fix LOKI_TENANT" if tenant else ""))
             return
         values = data_of(await step.get(client, f"/loki/api/v1/label/{label}/values", note=note))
         shown = f": {listed(sorted(values))}" if isinstance(values, list) and values else ""
