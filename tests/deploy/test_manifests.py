@@ -350,13 +350,15 @@ def test_disruption_budgets_keep_one_pod_of_each_deployment() -> None:
         assert covering[0]["spec"]["minAvailable"] == 1
 
 
-def test_rbac_allows_only_what_the_restart_and_scale_executors_do() -> None:
+def test_rbac_allows_only_what_the_executors_and_the_events_source_do() -> None:
     account = objects("ServiceAccount")["sitrep"]
     assert account["automountServiceAccountToken"] is True  # in-cluster token for the executors
     role = objects("Role")["sitrep-remediation"]
     assert role["metadata"]["namespace"] == "shop"
     assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale"],
-                              "verbs": ["get", "patch"]}]
+                              "verbs": ["get", "patch"]},
+                             # the Kubernetes source reads the namespace's events (GET …/events is a list)
+                             {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]}]
     binding = objects("RoleBinding")["sitrep-remediation"]
     assert binding["metadata"]["namespace"] == "shop"
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
