@@ -34,7 +34,9 @@ from bot.service.alerts import AlertService, RequestLimits
 from bot.service.jobs import DeltaJob, IncidentThreads, InvestigateJob, NoThreads, SayJob
 from bot.service.worker import JobHandler, Worker
 from bot.collectors.names import NameRule
-from bot.service.approve import ActionRunner, ExecutionOutcome, ProposalView, RemediationService
+from bot.service.execution import ActionRunner
+from bot.service.proposals import ExecutionOutcome, ProposalView
+from bot.service.remediation import RemediationService
 from bot.service.container import Services
 from bot.service.facts import LiveTargetFacts, ReplicaLookup
 from bot.service.verify import Verifier

@@ -6,7 +6,7 @@
     runbook         → the signed runbook webhook
     manual          → nothing: a person does it
 
-``ExecutorRegistry.execute`` is what the remediation service calls (``service.approve.ActionRunner``).
+``ExecutorRegistry.execute`` is what the remediation service calls (``service.execution.ActionRunner``).
 """
 
 from __future__ import annotations

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.service.alerts import AlertService
-from bot.service.approve import RemediationService
 from bot.service.feedback import FeedbackService
 from bot.service.incidents import IncidentCommands, IncidentQueries
 from bot.service.investigate import Investigator
 from bot.service.postmortem import PostmortemService
+from bot.service.remediation import RemediationService
 from bot.service.tasks import BackgroundTasks
 
 

@@ -33,8 +33,9 @@ from bot.models import (
     SourceStatus,
     TimelineEventType,
 )
-from bot.service.approve import ProposalView, RemediationService
+from bot.service.proposals import ProposalView
 from bot.service.publisher import BriefPublisher
+from bot.service.remediation import RemediationService
 from bot.service.suspects import Suspect, pick_suspects
 from bot.store.incidents import BriefBasis, IncidentStore
 

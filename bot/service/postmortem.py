@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.markdown import MarkdownStyle, describe_action, one_line
 from bot.models import Brief
-from bot.service.approve import ProposalView, load_views
+from bot.service.proposals import ProposalView, load_views
 from bot.store.incidents import IncidentStore
 from bot.store.proposals import ProposalStore
 from bot.store.tables import IncidentRow, TimelineEventRow

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from bot.analyst.chart import Chart
 from bot.models import Brief, SourceResult
-from bot.service.approve import ProposalView
+from bot.service.proposals import ProposalView
 
 
 class BriefPublisher(Protocol):

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.oncall import OnCallDirectory
-from bot.service.approve import DirectoryUnavailableError, OnCallStatus
+from bot.service.approvals import DirectoryUnavailableError, OnCallStatus
 from bot.slack.usergroups import UserGroupResolver
 
 log = structlog.get_logger(__name__)

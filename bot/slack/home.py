@@ -11,9 +11,10 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.markdown import describe_action, one_line
-from bot.service.approve import ApproverDirectory, ProposalView
+from bot.service.approvals import ApproverDirectory
 from bot.service.container import Services
 from bot.service.incidents import IncidentSummary, Viewer
+from bot.service.proposals import ProposalView
 from bot.slack.blocks import MAX_BLOCKS, MRKDWN, _mrkdwn, _section
 from bot.slack.proposals import approval_buttons, decision_line
 

@@ -7,8 +7,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.markdown import describe_action
-from bot.service.approve import ProposalView
 from bot.service.container import Services
+from bot.service.proposals import ProposalView
 from bot.service.verify import Verdict, VerdictState
 from bot.slack.blocks import MRKDWN, _section
 from bot.slack.proposals import revert_button

@@ -23,7 +23,7 @@ from slack_sdk.models.views import View
 from bot.markdown import PLAIN, describe_action, one_line
 from bot.models import Brief, RefusedAction
 from bot.policy.engine import ONLY_ALERTS_AUTO
-from bot.service.approve import ProposalState, ProposalView
+from bot.service.proposals import ProposalState, ProposalView
 from bot.slack.blocks import MRKDWN, _mrkdwn, _section, clip_mrkdwn
 from bot.slack.ids import ActionId, CallbackId
 

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.analyst.chart import Chart
 from bot.markdown import slack_text
 from bot.models import Brief, SourceResult, SourceStatus
-from bot.service.approve import ProposalView
+from bot.service.proposals import ProposalView
 from bot.slack.blocks import (
     brief_fallback_text,
     brief_metadata,

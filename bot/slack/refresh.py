@@ -9,8 +9,8 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.service.approve import ClickResult, ProposalState, ProposalView
 from bot.service.container import Services
+from bot.service.proposals import ClickResult, ProposalState, ProposalView
 from bot.slack.blocks import _section, brief_fallback_text, brief_metadata, build_brief_blocks
 from bot.slack.proposals import build_action_blocks, decision_line, revert_button
 

@@ -16,7 +16,8 @@ from bot.models import (
     Action, ActionTarget, Analysis, AnalysisStatus, Brief, Category, Confidence, Deploy, RootCause,
 )
 from bot.policy.loader import PolicyHolder
-from bot.service.approve import ProposalState, RemediationService
+from bot.service.proposals import ProposalState
+from bot.service.remediation import RemediationService
 from bot.store.db import create_schema, make_engine
 from bot.store.incidents import IncidentStore
 from bot.store.proposals import ProposalStore

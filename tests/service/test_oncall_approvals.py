@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.service.approve import OnCallStatus, ProposalState
+from bot.service.approvals import OnCallStatus
+from bot.service.proposals import ProposalState
 from tests.service.test_approve import ROLLBACK, Rig, groups_for, history
 
 POLICY = """

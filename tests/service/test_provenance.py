@@ -10,7 +10,8 @@ import pytest
 
 from bot.models import Action, ActionTarget, Deploy
 from bot.policy.engine import ONLY_ALERTS_AUTO
-from bot.service.approve import DirectoryUnavailableError, ProposalState
+from bot.service.approvals import DirectoryUnavailableError
+from bot.service.proposals import ProposalState
 
 from .test_approve import POLICIES, ROLLBACK, Rig, brief, groups_for, history
 

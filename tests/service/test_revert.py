@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.models import Action, ActionTarget, Deploy
-from bot.service.approve import ProposalState
+from bot.service.proposals import ProposalState
 from tests.service.test_approve import NOW, RESTART_CART, ROLLBACK, Rig, groups_for, history
 
 SCALE = Action(kind="scale", target=ActionTarget(service="checkout", namespace="shop"), params={"replicas": 8},

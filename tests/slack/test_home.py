@@ -10,8 +10,8 @@ from slack_sdk.models.views import View
 
 from bot.models import Action, ActionKind, ActionTarget
 from bot.policy.decision import Decision, DecisionOutcome
-from bot.service.approve import ProposalView
 from bot.service.incidents import IncidentSummary
+from bot.service.proposals import ProposalView
 from bot.slack.home import MAX_AWAITING, MAX_INCIDENTS, build_home_view
 from bot.slack.ids import ActionId
 

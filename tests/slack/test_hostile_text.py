@@ -31,7 +31,7 @@ from bot.sandbox.signer import SlackSigner
 from bot.service.container import Services
 from bot.service.incidents import IncidentQueries, IncidentSummary
 from bot.service.postmortem import PostmortemService
-from bot.service.approve import ClickResult, ProposalView
+from bot.service.proposals import ClickResult, ProposalView
 from bot.service.verify import Verdict, VerdictState
 from bot.settings import Settings
 from bot.slack.app import create_bolt_app
