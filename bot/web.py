@@ -9,7 +9,9 @@ finishes its jobs first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.api import build_api_router
 from bot.metrics import CONTENT_TYPE, exposition
-from bot.runtime import DRAIN_SECONDS, Runtime, open_runtime
+from bot.runtime import DRAIN_SECONDS, PolicyWatcher, Runtime, open_runtime
 from bot.settings import Settings
 from bot.webhooks import build_webhook_router
 from bot.worker_process import WorkerProcess
@@ -49,6 +51,15 @@ def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str,
                 return
             process = WorkerProcess(env=worker_env, cwd=worker_cwd, stop_timeout=DRAIN_SECONDS + 10)
             app.state.worker_process = process
+            if runtime.policy is not None:  # SIGHUP reloads the policy here and in the worker process
+                watcher = PolicyWatcher(runtime.policy)
+
+                def reload_both() -> None:
+                    watcher.reload()
+                    process.send_signal(signal.SIGHUP)
+
+                with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off the main thread
+                    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_both)
             process.start()
             try:
                 yield

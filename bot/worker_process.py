@@ -62,6 +62,13 @@ class WorkerProcess:
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name="worker-process")
 
+    def send_signal(self, sig: int) -> None:
+        """Pass a signal on (SIGHUP: reload the policy); nothing when the process is not running."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+
     async def stop(self) -> None:
         """SIGTERM the child (it finishes its jobs), wait ``stop_timeout``, then SIGKILL it."""
         self._stopping.set()
