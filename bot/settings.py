@@ -3,6 +3,10 @@
 Build one ``Settings()`` in the entry point (``cli.py``) and pass it, or the parts of it a
 component needs, into constructors. Nothing else in the package reads the environment.
 Field names are the environment variable names, lower-cased (``SITREP_MODEL`` → ``sitrep_model``).
+The fields are grouped by what they configure (``SlackSettings``, ``SourceSettings``,
+``QuerySettings``, ``OnCallSettings``, ``ModelSettings``, ``StoreSettings``, ``RemediationSettings``,
+``IntakeSettings``, ``ProcessSettings``); ``Settings`` inherits them all, so a component may
+also be typed with the one group it reads.
 """
 
 from __future__ import annotations
@@ -62,18 +66,17 @@ DEFAULT_PROMQL: dict[str, str] = {
 }
 
 
-class Settings(BaseSettings):
-    """All of Sitrep's configuration. Secrets are ``SecretStr`` so they never print."""
+def _comma_list(value: object) -> object:
+    """``a, b,c`` → ``["a", "b", "c"]`` (a list given as such is kept)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
-    model_config = SettingsConfigDict(
-        env_file=".env",
-        env_file_encoding="utf-8",
-        env_ignore_empty=True,  # `SLACK_APP_TOKEN=` in .env means unset, not ""
-        extra="ignore",
-        case_sensitive=False,
-    )
 
-    # --- Slack ---
+class SlackSettings(BaseSettings):
+    """Slack: the app's tokens, where alert messages are read, how fast Sitrep posts, Socket Mode,
+    and who from other workspaces may act."""
+
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = Field(
@@ -87,8 +90,24 @@ class Settings(BaseSettings):
     sitrep_slack_post_burst: int = Field(default=3, ge=1)
     #: Socket Mode: seconds between pings; a connection that misses pings or drops is reopened within ~2×
     sitrep_socket_ping_seconds: float = Field(default=5.0, gt=0)
+    #: let users of another workspace (Slack Connect) click Approve/Reject/Revert and run commands
+    sitrep_allow_external_users: bool = False
 
-    # --- upstreams (a source whose URL is unset is skipped and named in the brief) ---
+    @field_validator("sitrep_alert_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+
+class SourceSettings(BaseSettings):
+    """The upstreams evidence is collected from (a source whose URL is unset is skipped and named
+    in the brief), Grafana for deep links, and the collection's budgets (seconds)."""
+
     loki_url: str | None = None
     loki_tenant: str | None = None
     prometheus_url: str | None = None
@@ -96,30 +115,18 @@ class Settings(BaseSettings):
     argocd_token: SecretStr | None = None
     jaeger_url: str | None = None
     kubernetes_api_url: str | None = None
+    kubernetes_token: SecretStr | None = None
     grafana_url: str | None = None
-    #: on-call approvers (``oncall:pagerduty/<schedule>``, ``oncall:opsgenie/<schedule>`` in policies)
-    pagerduty_api_url: str = "https://api.pagerduty.com"
-    pagerduty_token: SecretStr | None = None
-    opsgenie_api_url: str = "https://api.opsgenie.com"
-    opsgenie_api_key: SecretStr | None = None
-    #: YAML file: schedule (``pagerduty/PABC123``, ``opsgenie/<id>``, or a rota name) → Slack user ids;
-    #: the fallback when the schedule's service is not configured or does not answer
-    sitrep_oncall_rota: str | None = None
     #: the uid of Grafana's Loki datasource, for Explore links on log evidence
     sitrep_grafana_loki_datasource: str = "loki"
+    sitrep_source_timeout: float = 4.0
+    sitrep_collect_timeout: float = 5.0
 
-    # --- models ---
-    anthropic_api_key: SecretStr | None = None
-    anthropic_base_url: str | None = None
-    openai_api_key: SecretStr | None = None
-    openai_base_url: str | None = None
-    sitrep_model: str = "claude-haiku-4-5"
-    sitrep_escalation_model: str | None = None
-    sitrep_fallback_model: str | None = None
 
-    # --- storage, policy, queries ---
-    database_url: str = "sqlite:///./sitrep.db"
-    sitrep_policy_dir: str = "policies"
+class QuerySettings(BaseSettings):
+    """What Sitrep asks the sources: the service label, the Loki selector, the PromQL templates,
+    the namespace assumed, and what a name must look like before it goes into any query."""
+
     sitrep_service_label: str = "service"
     sitrep_loki_selector: str = '{service="{service}"}'
     #: what a service or namespace name must look like before it goes into any upstream query
@@ -129,90 +136,11 @@ class Settings(BaseSettings):
         description="JSON object of PromQL templates by name; merged over the defaults",
     )
     sitrep_default_namespace: str = "default"
-    sitrep_job_lease_seconds: int = 30
-
-    # --- budgets (seconds) ---
-    sitrep_source_timeout: float = 4.0
-    sitrep_collect_timeout: float = 5.0
-    sitrep_llm_timeout: float = 10.0
-    sitrep_llm_chain_timeout: float = 20.0
-    #: model spend per hour beyond which briefs are rule-based ("budget cap"); None: no cap
-    sitrep_llm_hourly_budget_usd: float | None = 5.0
-
-    # --- remediation and access ---
-    sitrep_dry_run: bool = True
-    #: seconds after an execution at which the symptom is checked again
-    sitrep_verify_delays: Annotated[list[float], NoDecode] = Field(default_factory=lambda: [60.0, 180.0, 300.0])
-    #: how often expired approval requests lose their buttons
-    sitrep_expiry_sweep_seconds: float = 30.0
-    #: one executor request's budget (seconds)
-    sitrep_execution_timeout: float = 10.0
-    #: let a rollback turn ArgoCD's automated sync off first (ArgoCD refuses rollbacks while it is on)
-    sitrep_argocd_suspend_auto_sync: bool = False
-    kubernetes_token: SecretStr | None = None
-    #: runbook name → webhook URL (JSON object); only these URLs are ever called
-    sitrep_runbooks: dict[str, str] = Field(default_factory=dict)
-    sitrep_runbook_secret: SecretStr | None = None
-    sitrep_webhook_token: SecretStr | None = None
-    sitrep_api_token: SecretStr | None = None
-
-    # --- intake: webhooks, grouping, backpressure ---
-    #: largest webhook body accepted (bytes); larger → 413
-    sitrep_webhook_max_bytes: int = 1_000_000
-    #: queued + running jobs above which webhooks get 429 + Retry-After (Slack events are always taken)
-    sitrep_queue_high_water: int = 500
-    #: ``/incident`` budgets: investigations per person and per channel in the window (minutes)
-    sitrep_incident_per_user: int = Field(default=5, ge=1)
-    sitrep_incident_per_channel: int = Field(default=20, ge=1)
-    sitrep_incident_window_minutes: int = Field(default=10, ge=1)
-    #: let users of another workspace (Slack Connect) click Approve/Reject/Revert and run commands
-    sitrep_allow_external_users: bool = False
-    #: when set, ``GET /metrics`` wants ``Authorization: Bearer <token>``
-    sitrep_metrics_token: SecretStr | None = None
-    #: investigations run at once by one worker process
-    sitrep_max_investigations: int = 4
-    #: new investigations per service per hour; beyond it alerts join the service's latest incident
-    sitrep_service_investigations_per_hour: int = 6
-    #: alerts on linked services within this many seconds join one incident
-    sitrep_group_window_seconds: float = 600.0
-    #: an alert-opened investigation waits this long for related alerts (and its Slack message)
-    sitrep_group_wait_seconds: float = 3.0
-    #: an alert sent again this long after it was first seen is a re-fire: Sitrep posts what changed
-    sitrep_refire_after_seconds: float = 300.0
-    #: labels whose equal values link alerts of different services (shared node, database...)
-    sitrep_group_labels: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["node", "database", "db", "db_instance"])
-    #: attempts of one job before Sitrep gives up and says so in the thread
-    sitrep_job_max_attempts: int = 3
-
-    # --- process ---
-    port: int = 3000
-    log_level: str = "INFO"
-    log_format: Literal["json", "console"] = "console"
-
-    @field_validator("sitrep_alert_channels", "sitrep_group_labels", mode="before")
-    @classmethod
-    def _split_channels(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("sitrep_verify_delays", mode="before")
-    @classmethod
-    def _split_delays(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [float(part) for part in value.split(",") if part.strip()]
-        return value
 
     @field_validator("sitrep_promql", mode="after")
     @classmethod
     def _merge_promql(cls, value: dict[str, str]) -> dict[str, str]:
         return {**DEFAULT_PROMQL, **value}
-
-    @field_validator("slack_api_url")
-    @classmethod
-    def _trailing_slash(cls, value: str) -> str:
-        return value if value.endswith("/") else value + "/"
 
     def loki_selector_for(self, service: str) -> str:
         """The LogQL stream selector for ``service`` (``{service}`` substituted, escaped for a string)."""
@@ -225,6 +153,134 @@ class Settings(BaseSettings):
             name: template.replace("{label}", self.sitrep_service_label).replace("{service}", value)
             for name, template in self.sitrep_promql.items()
         }
+
+
+class OnCallSettings(BaseSettings):
+    """On-call approvers (``oncall:pagerduty/<schedule>``, ``oncall:opsgenie/<schedule>``,
+    ``oncall:rota/<name>`` in policies): the schedule services and the rota file."""
+
+    pagerduty_api_url: str = "https://api.pagerduty.com"
+    pagerduty_token: SecretStr | None = None
+    opsgenie_api_url: str = "https://api.opsgenie.com"
+    opsgenie_api_key: SecretStr | None = None
+    #: YAML file: schedule (``pagerduty/PABC123``, ``opsgenie/<id>``, or a rota name) → Slack user ids;
+    #: the fallback when the schedule's service is not configured or does not answer
+    sitrep_oncall_rota: str | None = None
+
+
+class ModelSettings(BaseSettings):
+    """The models that write briefs: keys, endpoints, which model for what, and their budgets."""
+
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    sitrep_model: str = "claude-haiku-4-5"
+    sitrep_escalation_model: str | None = None
+    sitrep_fallback_model: str | None = None
+    #: one model attempt, and the whole chain before the rule-based brief (seconds)
+    sitrep_llm_timeout: float = 10.0
+    sitrep_llm_chain_timeout: float = 20.0
+    #: model spend per hour beyond which briefs are rule-based ("budget cap"); None: no cap
+    sitrep_llm_hourly_budget_usd: float | None = 5.0
+
+
+class StoreSettings(BaseSettings):
+    """The database and the job queue in it: leases, attempts, how many investigations run at
+    once, and when webhooks are told to back off."""
+
+    database_url: str = "sqlite:///./sitrep.db"
+    sitrep_job_lease_seconds: int = 30
+    #: attempts of one job before Sitrep gives up and says so in the thread
+    sitrep_job_max_attempts: int = 3
+    #: investigations run at once by one worker process
+    sitrep_max_investigations: int = 4
+    #: queued + running jobs above which webhooks get 429 + Retry-After (Slack events are always taken)
+    sitrep_queue_high_water: int = 500
+
+
+class RemediationSettings(BaseSettings):
+    """Policy and remediation: where the policy files are, dry-run, executors (ArgoCD, Kubernetes,
+    runbook webhooks), approval expiry and the verification after an execution."""
+
+    sitrep_policy_dir: str = "policies"
+    sitrep_dry_run: bool = True
+    #: seconds after an execution at which the symptom is checked again
+    sitrep_verify_delays: Annotated[list[float], NoDecode] = Field(default_factory=lambda: [60.0, 180.0, 300.0])
+    #: how often expired approval requests lose their buttons
+    sitrep_expiry_sweep_seconds: float = 30.0
+    #: one executor request's budget (seconds)
+    sitrep_execution_timeout: float = 10.0
+    #: let a rollback turn ArgoCD's automated sync off first (ArgoCD refuses rollbacks while it is on)
+    sitrep_argocd_suspend_auto_sync: bool = False
+    #: runbook name → webhook URL (JSON object); only these URLs are ever called
+    sitrep_runbooks: dict[str, str] = Field(default_factory=dict)
+    sitrep_runbook_secret: SecretStr | None = None
+
+    @field_validator("sitrep_verify_delays", mode="before")
+    @classmethod
+    def _split_delays(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()]
+        return value
+
+
+class IntakeSettings(BaseSettings):
+    """Alert intake: webhook bodies, ``/incident`` budgets, and how alerts are grouped into incidents."""
+
+    #: largest webhook body accepted (bytes); larger → 413
+    sitrep_webhook_max_bytes: int = 1_000_000
+    #: ``/incident`` budgets: investigations per person and per channel in the window (minutes)
+    sitrep_incident_per_user: int = Field(default=5, ge=1)
+    sitrep_incident_per_channel: int = Field(default=20, ge=1)
+    sitrep_incident_window_minutes: int = Field(default=10, ge=1)
+    #: new investigations per service per hour; beyond it alerts join the service's latest incident
+    sitrep_service_investigations_per_hour: int = 6
+    #: alerts on linked services within this many seconds join one incident
+    sitrep_group_window_seconds: float = 600.0
+    #: an alert-opened investigation waits this long for related alerts (and its Slack message)
+    sitrep_group_wait_seconds: float = 3.0
+    #: an alert sent again this long after it was first seen is a re-fire: Sitrep posts what changed
+    sitrep_refire_after_seconds: float = 300.0
+    #: labels whose equal values link alerts of different services (shared node, database...)
+    sitrep_group_labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["node", "database", "db", "db_instance"])
+
+    @field_validator("sitrep_group_labels", mode="before")
+    @classmethod
+    def _split_labels(cls, value: object) -> object:
+        return _comma_list(value)
+
+
+class ProcessSettings(BaseSettings):
+    """The process: HTTP port, logs, and the bearer tokens of its HTTP endpoints."""
+
+    port: int = 3000
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "console"
+    #: ``POST /alerts/alertmanager`` and ``/alerts/grafana``
+    sitrep_webhook_token: SecretStr | None = None
+    #: the REST API (``/api/v1/...``)
+    sitrep_api_token: SecretStr | None = None
+    #: when set, ``GET /metrics`` wants ``Authorization: Bearer <token>``
+    sitrep_metrics_token: SecretStr | None = None
+
+
+class Settings(SlackSettings, SourceSettings, QuerySettings, OnCallSettings, ModelSettings, StoreSettings,
+               RemediationSettings, IntakeSettings, ProcessSettings):
+    """All of Sitrep's configuration. Secrets are ``SecretStr`` so they never print.
+
+    The fields are grouped by what they configure, one class each above, with their validators;
+    every field is still an attribute of ``Settings`` (``settings.slack_bot_token``) and its
+    environment variable is its name upper-cased (``tests/test_settings.py`` holds the list)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `SLACK_APP_TOKEN=` in .env means unset, not ""
+        extra="ignore",
+        case_sensitive=False,
+    )
 
     def secret_values(self) -> list[str]:
         """Every configured secret's value, for redaction and for tests that grep logs."""
