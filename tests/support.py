@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +28,51 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT), **extra}
 
 
+#: Ports handed to subprocesses come from below Linux's ephemeral range (32768-60999), so neither an
+#: outgoing connection nor another ``bind(port 0)`` takes one between the check here and the
+#: subprocess's own bind; each pytest-xdist worker has a slice of its own, entered at a random place
+#: so that two test runs at the same time rarely try the same port.
+PORT_BASE, PORT_SLICE, PORT_SLICES = 20000, 1000, 12
+_ports_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A local TCP port nobody listens on, never handed out twice by this process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    low = PORT_BASE + (index % PORT_SLICES) * PORT_SLICE
+    start = secrets.randbelow(PORT_SLICE)  # not `random`: a seeded test run would always start at one place
+    for step in range(PORT_SLICE):
+        port = low + (start + step) % PORT_SLICE
+        if port in _ports_given:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}-{low + PORT_SLICE - 1}")
 
 
 class SitrepProcess:
-    """A ``sitrep serve`` subprocess on a free port, its stderr captured to a file."""
+    """A ``sitrep serve`` subprocess on a free port, its stderr captured to a file; ``workdir`` holds
+    its SQLite database (``sitrep.db``) unless ``DATABASE_URL`` says otherwise."""
 
-    def __init__(self, *, proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+    def __init__(self, *, proc: subprocess.Popen[bytes], url: str, log_path: Path,
+                 workdir: Path | None = None) -> None:
         self.proc = proc
         self.url = url
         self.log_path = log_path
+        self.workdir = workdir if workdir is not None else log_path.parent
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
 @contextmanager
-def run_sitrep(env: dict[str, str], *, workdir: Path, startup_timeout: float = 30.0,
+def run_sitrep(env: dict[str, str], *, workdir: Path, startup_timeout: float = 60.0,
                args: tuple[str, ...] = ()) -> Iterator[SitrepProcess]:
     """``sitrep serve`` (with ``args``, e.g. ``--no-worker``) on a free port, ready when it yields."""
     port = free_port()
@@ -56,29 +84,24 @@ def run_sitrep(env: dict[str, str], *, workdir: Path, startup_timeout: float = 3
             cwd=workdir, env=full_env, stdout=log_file, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    sitrep = SitrepProcess(proc=proc, url=url, log_path=log_path)
+    sitrep = SitrepProcess(proc=proc, url=url, log_path=log_path, workdir=workdir)
     try:
         deadline = time.monotonic() + startup_timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"sitrep serve exited with {proc.returncode}:\n{sitrep.logs()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"sitrep serve did not become ready:\n{sitrep.logs()}")
-            time.sleep(0.1)
+        with httpx.Client(timeout=1) as client:  # one client: a new one per poll costs a TLS context
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"sitrep serve exited with {proc.returncode}:\n{sitrep.logs()}")
+                try:
+                    if client.get(f"{url}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"sitrep serve did not become ready:\n{sitrep.logs()}")
+                time.sleep(0.05)
         yield sitrep
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(sitrep)
 
 
 def sitrep_env(env: dict[str, str], *, workdir: Path, **extra: str) -> dict[str, str]:
@@ -117,3 +140,109 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float, interval: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------------
+# One `sitrep serve` for many tests
+
+
+def empty_database(path: Path) -> None:
+    """Delete every row a running Sitrep stored in its SQLite database (the schema and its migration
+    stamp stay): ids start again at 1, as in a new database."""
+    with closing(sqlite3.connect(path, timeout=30)) as db, db:
+        tables = [row[0] for row in db.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' "
+            "and name != 'alembic_version'")]
+        for table in tables:
+            db.execute(f'delete from "{table}"')
+        if db.execute("select 1 from sqlite_master where name = 'sqlite_sequence'").fetchone():
+            db.execute("delete from sqlite_sequence")
+
+
+def unfinished_work(path: Path, *, jobs: bool = True) -> list[str]:
+    """What a Sitrep using the SQLite database at ``path`` still has to do: queued or running jobs
+    (unless ``jobs`` is false: nothing runs them), executions not finished, real executions whose
+    verification has not posted its final verdict."""
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        def count(query: str) -> int:
+            return int(db.execute(query).fetchone()[0])
+
+        left = []
+        if jobs and (busy := count("select count(*) from jobs where state in ('queued', 'running')")):
+            left.append(f"{busy} jobs queued or running")
+        if count("select count(*) from executions where finished_at is null"):
+            left.append("an execution running")
+        verified = count("select count(*) from timeline_events where type = 'VERIFICATION_RESULT' "
+                         "and json_extract(data, '$.final')")
+        if count("select count(*) from executions where ok and not dry_run") > verified:
+            left.append("a verification running")
+        return left
+
+
+@dataclass
+class _Pooled:
+    stack: ExitStack
+    sitrep: SitrepProcess
+    args: tuple[str, ...]
+
+
+class SitrepPool:
+    """``sitrep serve`` processes kept for several tests (a module's), one per configuration: its
+    environment, arguments and policy text. ``take`` gives a test the server of its configuration with
+    an empty database (the fakes are reset by the caller), instead of starting one (two processes and
+    seconds of CPU each). After a test, ``release`` waits until the server has nothing left to do;
+    one that does not settle, or whose test failed, is stopped, and the next test starts a new one."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._servers: dict[tuple[Any, ...], _Pooled] = {}
+
+    def take(self, env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None) -> SitrepProcess:
+        key = (tuple(sorted(env.items())), args, policy)
+        pooled = self._servers.get(key)
+        if pooled is not None and pooled.sitrep.proc.poll() is None:
+            empty_database(self.database(pooled.sitrep))
+            return pooled.sitrep
+        if pooled is not None:
+            self._stop(key)
+        workdir = self._root / f"sitrep-{len(list(self._root.glob('sitrep-*')))}"
+        workdir.mkdir(parents=True)
+        if policy is not None:
+            (workdir / "policies").mkdir()
+            (workdir / "policies" / "policy.yml").write_text(policy)
+            env = {**env, "SITREP_POLICY_DIR": str(workdir / "policies")}
+        stack = ExitStack()
+        sitrep = stack.enter_context(run_sitrep(env, workdir=workdir, args=args))
+        self._servers[key] = _Pooled(stack, sitrep, args)
+        return sitrep
+
+    @staticmethod
+    def database(sitrep: SitrepProcess) -> Path:
+        return sitrep.workdir / "sitrep.db"
+
+    def release(self, sitrep: SitrepProcess, *, keep: bool, calls: Callable[[], int] | None = None,
+                timeout: float = 30.0) -> None:
+        """Keep ``sitrep`` for the next test once its work is done and ``calls`` (what the fakes
+        recorded) stays the same across two looks; stop it if ``keep`` is false or it does not settle."""
+        key = next((k for k, p in self._servers.items() if p.sitrep is sitrep), None)
+        if key is None:
+            return
+        jobs = "--no-worker" not in self._servers[key].args
+        if keep and sitrep.proc.poll() is None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                before = calls() if calls is not None else 0
+                if not unfinished_work(self.database(sitrep), jobs=jobs):
+                    time.sleep(0.1)
+                    if calls is None or calls() == before:
+                        return
+                time.sleep(0.1)
+        self._stop(key)
+
+    def _stop(self, key: tuple[Any, ...]) -> None:
+        pooled = self._servers.pop(key)
+        pooled.stack.close()
+
+    def close(self) -> None:
+        for key in list(self._servers):
+            self._stop(key)

@@ -33,6 +33,10 @@ class FakePagerDuty(FakeUpstream):
         self.token = token
         self.rotas: dict[str, list[str]] = {}
 
+    def reset(self) -> None:
+        super().reset()
+        self.rotas.clear()
+
     def routes(self) -> list[BaseRoute]:
         return [Route("/schedules/{schedule_id}/users", self.users), Route("/abilities", self.abilities)]
 
@@ -69,6 +73,10 @@ class FakeOpsgenie(FakeUpstream):
         super().__init__(board=board)
         self.token = token
         self.rotas: dict[str, list[str]] = {}
+
+    def reset(self) -> None:
+        super().reset()
+        self.rotas.clear()
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/v2/schedules/{schedule_id}/on-calls", self.on_calls), Route("/v2/account", self.account)]

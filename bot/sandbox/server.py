@@ -487,5 +487,7 @@ class FakeCloud:
         self._json("DELETE", "/_control/faults")
 
     def reset(self) -> None:
-        """Clear faults, recorded calls, Slack messages and the model mode."""
+        """Back to the state of a new sandbox (same scenario and credentials): no faults, recorded
+        calls, Slack messages, files or event subscription, no deploys or operations made since, every
+        grant restored, the model's mode ``scenario``, nobody on call, no extra Jaeger edges."""
         self._json("POST", "/_control/reset")

@@ -139,6 +139,8 @@ class FakeSlack(FakeUpstream):
         self.views.clear()
         self.files.clear()
         self._blobs.clear()
+        self.event_subscription = None
+        self.deliveries.clear()
 
     # ------------------------------------------------------------------ plumbing
 

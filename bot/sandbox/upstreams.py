@@ -885,6 +885,10 @@ class FakeJaeger(FakeUpstream):
         #: call edges beyond the scenario's traces (``POST /_control/jaeger/dependencies``)
         self.extra_edges: list[dict[str, Any]] = []
 
+    def reset(self) -> None:
+        super().reset()
+        self.extra_edges.clear()
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/api/dependencies", self.dependencies),

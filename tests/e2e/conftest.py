@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +14,7 @@ import pytest
 
 from bot.sandbox.server import FakeCloud
 from bot.sandbox.signer import SlackSigner
-from tests.support import free_port, subprocess_env, wait_for
+from tests.support import SitrepPool, SitrepProcess, free_port, subprocess_env, wait_for
 
 SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
 
@@ -27,10 +27,45 @@ FAST_BUDGETS = {
 }
 
 
-@pytest.fixture
-def fake_cloud() -> Iterator[FakeCloud]:
+@pytest.fixture(scope="module")
+def module_cloud() -> Iterator[FakeCloud]:
     with FakeCloud() as cloud:
         yield cloud
+
+
+@pytest.fixture
+def fake_cloud(module_cloud: FakeCloud) -> FakeCloud:
+    """The module's fakes, reset: as new for each test (recorded calls, faults, model mode...)."""
+    module_cloud.reset()
+    return module_cloud
+
+
+@pytest.fixture(scope="module")
+def sitrep_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SitrepPool]:
+    pool = SitrepPool(tmp_path_factory.mktemp("served"))
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def serve(request: pytest.FixtureRequest, sitrep_pool: SitrepPool,
+          fake_cloud: FakeCloud) -> Iterator[Callable[..., SitrepProcess]]:
+    """``serve(env, args=(), policy=None)``: a ready ``sitrep serve`` of that configuration with an
+    empty database, shared with the module's other tests of the same configuration; its work
+    directory is ``.workdir``. After the test it must have finished what it was doing (jobs,
+    executions, verifications) and the fakes must hear nothing more from it, or it is stopped."""
+    taken: list[SitrepProcess] = []
+
+    def take(env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None) -> SitrepProcess:
+        sitrep = sitrep_pool.take(env, args=args, policy=policy)
+        taken.append(sitrep)
+        return sitrep
+
+    yield take
+    reports = [getattr(request.node, f"rep_{when}", None) for when in ("setup", "call")]
+    passed = all(report is not None and report.passed for report in reports)
+    for sitrep in taken:
+        sitrep_pool.release(sitrep, keep=passed, calls=lambda: len(fake_cloud.slack_calls()))
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@ alert's thread, dedup across retries and channels, bad bodies kept and answered,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import pytest
 from bot.sandbox.server import FakeCloud
 from bot.sandbox.signer import SlackSigner
 from tests.support import REPO_ROOT, SitrepProcess, run_sitrep, start_worker, stop_process, wait_for
+
+Serve = Callable[..., SitrepProcess]
 
 ALERTS = "C0ALERTS"
 TOKEN = "e2e-webhook-token-0123456789"
@@ -71,7 +75,7 @@ def thread_messages(cloud: FakeCloud, thread_ts: str) -> list[dict[str, Any]]:
 
 
 def db_rows(workdir: Path, query: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(workdir / "sitrep.db") as db:
+    with contextlib.closing(sqlite3.connect(workdir / "sitrep.db")) as db:
         return db.execute(query).fetchall()
 
 
@@ -111,58 +115,58 @@ def test_an_alert_message_gets_one_brief_in_its_thread_however_often_slack_deliv
 
 
 def test_an_unreadable_message_in_an_alert_channel_gets_a_reply_and_is_kept(
-    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], serve: Serve
 ) -> None:
-    with run_sitrep(alert_env, workdir=workdir) as sitrep:
-        event = signer.message_event(channel=ALERTS, text="lunch is here 🍕", user="U0DEV")
-        response = signer.post(f"{sitrep.url}/slack/events", signer.event_body(event))
-        assert response.status_code == 200
-        reply = wait_for(lambda: thread_messages(fake_cloud, event["ts"]), timeout=10, what="a reply")
-        assert "could not read this alert" in reply[0]["text"]
-        assert db_rows(workdir, "select route from dead_letters") == [("slack",)]
-        assert db_rows(workdir, "select count(*) from incidents") == [(0,)]
+    sitrep = serve(alert_env)
+    event = signer.message_event(channel=ALERTS, text="lunch is here 🍕", user="U0DEV")
+    response = signer.post(f"{sitrep.url}/slack/events", signer.event_body(event))
+    assert response.status_code == 200
+    reply = wait_for(lambda: thread_messages(fake_cloud, event["ts"]), timeout=10, what="a reply")
+    assert "could not read this alert" in reply[0]["text"]
+    assert db_rows(sitrep.workdir, "select route from dead_letters") == [("slack",)]
+    assert db_rows(sitrep.workdir, "select count(*) from incidents") == [(0,)]
 
 
 def test_sitreps_own_messages_in_an_alert_channel_are_not_alerts(
-    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], serve: Serve
 ) -> None:
-    with run_sitrep(alert_env, workdir=workdir) as sitrep:
-        own = signer.message_event(channel=ALERTS, text="🔎 Investigating checkout", bot_id="B0SITREP")
-        own["app_id"] = "A0SITREP"
-        assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(own)).status_code == 200
-        person = signer.message_event(channel=ALERTS, text="ok", user="U0DEV")
-        assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(person)).status_code == 200
-        wait_for(lambda: thread_messages(fake_cloud, person["ts"]), timeout=10, what="the reply to the person")
-        assert not thread_messages(fake_cloud, own["ts"])  # no "could not read" to itself
-        assert db_rows(workdir, "select count(*) from dead_letters") == [(1,)]
+    sitrep = serve(alert_env)
+    own = signer.message_event(channel=ALERTS, text="🔎 Investigating checkout", bot_id="B0SITREP")
+    own["app_id"] = "A0SITREP"
+    assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(own)).status_code == 200
+    person = signer.message_event(channel=ALERTS, text="ok", user="U0DEV")
+    assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(person)).status_code == 200
+    wait_for(lambda: thread_messages(fake_cloud, person["ts"]), timeout=10, what="the reply to the person")
+    assert not thread_messages(fake_cloud, own["ts"])  # no "could not read" to itself
+    assert db_rows(sitrep.workdir, "select count(*) from dead_letters") == [(1,)]
 
 
 def test_a_webhook_alert_posts_a_root_message_in_the_services_channel_and_threads_its_brief(
-    fake_cloud: FakeCloud, alert_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, alert_env: dict[str, str], serve: Serve
 ) -> None:
-    with run_sitrep(alert_env, workdir=workdir) as sitrep:
-        response = post_webhook(sitrep, alertmanager_body(fake_cloud))
-        assert response.status_code == 202, response.text
-        assert response.json()["outcomes"] == ["opened"]
-        [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="a brief")
-        roots = [c for c in fake_cloud.slack_calls("chat.postMessage")
-                 if c["channel"] == ALERTS and not c.get("thread_ts")]
-        assert len(roots) == 1 and brief["thread"] == roots[0]["ts"]
-        assert fake_cloud.slack_calls("reactions.add") == []  # no reactions on Sitrep's own message
+    sitrep = serve(alert_env)
+    response = post_webhook(sitrep, alertmanager_body(fake_cloud))
+    assert response.status_code == 202, response.text
+    assert response.json()["outcomes"] == ["opened"]
+    [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="a brief")
+    roots = [c for c in fake_cloud.slack_calls("chat.postMessage")
+             if c["channel"] == ALERTS and not c.get("thread_ts")]
+    assert len(roots) == 1 and brief["thread"] == roots[0]["ts"]
+    assert fake_cloud.slack_calls("reactions.add") == []  # no reactions on Sitrep's own message
 
-        incident = httpx.get(f"{sitrep.url}/api/v1/incidents/{response.json()['incidents'][0]}",
-                             headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10).json()
-        assert [(a["name"], a["origin"], a["state"]) for a in incident["alerts"]] == [
-            ("HighLatencyP99", "alertmanager", "firing")]
-        assert incident["slack"] == {"channel": ALERTS, "ts": roots[0]["ts"]}
+    incident = httpx.get(f"{sitrep.url}/api/v1/incidents/{response.json()['incidents'][0]}",
+                         headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10).json()
+    assert [(a["name"], a["origin"], a["state"]) for a in incident["alerts"]] == [
+        ("HighLatencyP99", "alertmanager", "firing")]
+    assert incident["slack"] == {"channel": ALERTS, "ts": roots[0]["ts"]}
 
-        resolved = post_webhook(sitrep, alertmanager_body(fake_cloud, status="resolved"))
-        assert resolved.json()["outcomes"] == ["resolved"]
-        closing = wait_for(lambda: [m for m in thread_messages(fake_cloud, roots[0]["ts"])
-                                    if "incident closed" in (m.get("text") or "")],
-                           timeout=15, what="the all-resolved line")
-        assert closing
-        assert db_rows(workdir, "select status from incidents") == [("resolved",)]
+    resolved = post_webhook(sitrep, alertmanager_body(fake_cloud, status="resolved"))
+    assert resolved.json()["outcomes"] == ["resolved"]
+    closing = wait_for(lambda: [m for m in thread_messages(fake_cloud, roots[0]["ts"])
+                                if "incident closed" in (m.get("text") or "")],
+                       timeout=15, what="the all-resolved line")
+    assert closing
+    assert db_rows(sitrep.workdir, "select status from incidents") == [("resolved",)]
 
 
 def test_the_same_alert_by_webhook_and_in_slack_is_one_incident_and_one_brief(
@@ -192,27 +196,27 @@ def test_the_same_alert_by_webhook_and_in_slack_is_one_incident_and_one_brief(
     ids=["not-json", "wrong-types", "missing-labels", "no-service"],
 )
 def test_malformed_webhook_bodies_get_400_with_the_reason_and_are_kept(
-    fake_cloud: FakeCloud, alert_env: dict[str, str], workdir: Path, body: bytes, reason: str
+    fake_cloud: FakeCloud, alert_env: dict[str, str], serve: Serve, body: bytes, reason: str
 ) -> None:
-    with run_sitrep(alert_env, workdir=workdir) as sitrep:
-        response = post_webhook(sitrep, body)
-        assert response.status_code == 400 and reason in response.json()["error"]
-        assert db_rows(workdir, "select count(*) from dead_letters") == [(1,)]
+    sitrep = serve(alert_env)
+    response = post_webhook(sitrep, body)
+    assert response.status_code == 400 and reason in response.json()["error"]
+    assert db_rows(sitrep.workdir, "select count(*) from dead_letters") == [(1,)]
 
 
 def test_webhooks_refuse_missing_tokens_and_huge_bodies_without_a_5xx(
-    fake_cloud: FakeCloud, alert_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, alert_env: dict[str, str], serve: Serve
 ) -> None:
-    with run_sitrep(alert_env, workdir=workdir) as sitrep:
-        body = alertmanager_body(fake_cloud)
-        assert post_webhook(sitrep, body, token=None).status_code == 401
-        assert post_webhook(sitrep, body, token="wrong").status_code == 401
-        huge = post_webhook(sitrep, b'{"version": "4", "alerts": ["' + b"x" * 10_000_000 + b'"]}')
-        assert huge.status_code == 413 and "limit" in huge.json()["error"]
-        assert post_webhook(sitrep, body, token=None, route="grafana").status_code == 401
-        assert db_rows(workdir, "select reason from dead_letters") == [
-            ("body of 10000032 bytes is over the 1000000-byte limit",)]
-        assert db_rows(workdir, "select count(*) from incidents") == [(0,)]
+    sitrep = serve(alert_env)
+    body = alertmanager_body(fake_cloud)
+    assert post_webhook(sitrep, body, token=None).status_code == 401
+    assert post_webhook(sitrep, body, token="wrong").status_code == 401
+    huge = post_webhook(sitrep, b'{"version": "4", "alerts": ["' + b"x" * 10_000_000 + b'"]}')
+    assert huge.status_code == 413 and "limit" in huge.json()["error"]
+    assert post_webhook(sitrep, body, token=None, route="grafana").status_code == 401
+    assert db_rows(sitrep.workdir, "select reason from dead_letters") == [
+        ("body of 10000032 bytes is over the 1000000-byte limit",)]
+    assert db_rows(sitrep.workdir, "select count(*) from incidents") == [(0,)]
 
 
 def test_a_worker_killed_mid_investigation_is_taken_over_and_the_thread_gets_one_brief(

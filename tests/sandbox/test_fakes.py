@@ -653,6 +653,24 @@ def test_env_points_sitrep_at_the_fakes(cloud: FakeCloud) -> None:
     assert env["ARGOCD_TOKEN"] == cloud.credentials.argocd_token
 
 
+def test_reset_makes_the_cloud_as_new_for_the_next_test(cloud: FakeCloud) -> None:
+    """Tests that share one cloud (and one `sitrep serve`) rely on reset() forgetting everything."""
+    fresh = httpx.get(f"{cloud.url}/jaeger/api/dependencies", params={"endTs": 0}).json()["data"]
+    cloud.subscribe_slack_events("http://127.0.0.1:9/slack/events", "secret")
+    cloud.on_call(pagerduty={"PSRE01": ["sre-ana@example.com"]}, opsgenie={"sre": ["sre-bo@example.com"]})
+    cloud.jaeger_dependencies([("checkout", "fraud")])
+    cloud.argocd_deploy("v2.14.4", by="bob")
+    cloud.anthropic_mode("hang")
+    cloud.set_faults(loki={"status": 500})
+    cloud.reset()
+    assert httpx.post(f"{cloud.url}/_control/oncall", json={}).json() == {"pagerduty": {}, "opsgenie": {}}
+    assert cloud.sandbox.slack.event_subscription is None and cloud.slack_deliveries() == []
+    assert httpx.get(f"{cloud.url}/jaeger/api/dependencies", params={"endTs": 0}).json()["data"] == fresh
+    assert "v2.14.4" not in json.dumps(cloud.argocd_application())
+    assert httpx.get(f"{cloud.url}/_control/anthropic").json()["mode"] == "scenario"
+    assert httpx.get(f"{cloud.url}/").json()["faults"] == {}
+
+
 def test_fake_cloud_stops_cleanly_even_with_a_request_hanging() -> None:
     before = set(threading.enumerate())
     with FakeCloud() as cloud:
