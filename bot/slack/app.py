@@ -43,8 +43,7 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     # (then the job's retry takes over); ``app.client`` is this one, and listeners get it too
     client = PacedWebClient(token=token, base_url=settings.slack_api_url, pacing=Pacing(
         post_interval=settings.sitrep_slack_post_interval, burst=settings.sitrep_slack_post_burst))
-    app = AsyncApp(
-        token=token,
+    app = AsyncApp(  # the bot token comes with the client (passing it again only makes Bolt warn)
         # Socket Mode alone needs no signing secret: then no HTTP request is ever handed to this app
         # (runtime serves /slack/events only with a secret to verify against)
         signing_secret=signing.get_secret_value() if signing is not None else None,
