@@ -3,8 +3,11 @@ upstream over real HTTP, and what Slack would show recorded by the fake Web API.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,8 @@ from bot.models import RULE_BASED_BANNER
 from bot.sandbox.server import FakeCloud
 from bot.sandbox.signer import SlackSigner
 from tests.support import SitrepProcess, run_sitrep, wait_for
+
+Serve = Callable[..., SitrepProcess]
 
 CHANNEL = "C0INCIDENT"
 USER = "U0ONCALL"
@@ -28,6 +33,12 @@ def send_incident(sitrep: SitrepProcess, signer: SlackSigner, text: str, *, time
     started = time.perf_counter()
     response = httpx.post(f"{sitrep.url}/slack/events", content=body, headers=headers, timeout=10)
     return response, time.perf_counter() - started
+
+
+def stored(sitrep: SitrepProcess) -> dict[str, int]:
+    """How many alerts and jobs Sitrep has stored."""
+    with contextlib.closing(sqlite3.connect(sitrep.workdir / "sitrep.db")) as db:
+        return {table: db.execute(f"select count(*) from {table}").fetchone()[0] for table in ("alerts", "jobs")}
 
 
 def blocks_text(blocks: list[dict[str, Any]] | None) -> str:
@@ -65,57 +76,57 @@ def root_and_thread(cloud: FakeCloud, brief_call: dict[str, Any]) -> tuple[dict[
 
 
 def test_incident_command_posts_a_grounded_model_brief_in_the_thread(
-    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], serve: Serve
 ) -> None:
     scenario = fake_cloud.scenario
-    with run_sitrep(sitrep_env, workdir=workdir) as sitrep:
-        response, elapsed = send_incident(sitrep, signer, "checkout p99 high")
-        assert response.status_code == 200
-        assert elapsed < 3, f"ack took {elapsed:.2f} s"
-        assert "Investigating" in response.text
+    sitrep = serve(sitrep_env)
+    response, elapsed = send_incident(sitrep, signer, "checkout p99 high")
+    assert response.status_code == 200
+    assert elapsed < 3, f"ack took {elapsed:.2f} s"
+    assert "Investigating" in response.text
 
-        brief_call = wait_for_brief(fake_cloud, timeout=20)
-        root, thread_ts = root_and_thread(fake_cloud, brief_call)
-        assert thread_ts == root["ts"]
+    brief_call = wait_for_brief(fake_cloud, timeout=20)
+    root, thread_ts = root_and_thread(fake_cloud, brief_call)
+    assert thread_ts == root["ts"]
 
-        shown = blocks_text(brief_call["blocks"]) + brief_call.get("text", "")
-        payload = brief_call["metadata"]["event_payload"]
-        assert payload["root_cause_service"] == scenario.root_cause_service
-        assert payload["status"] == "COMPLETED"
-        assert scenario.culprit_revision in shown            # the culprit deploy is named
-        assert RULE_BASED_BANNER not in shown
-        for source in ("logs-", "metrics-", "deploys-", "traces-"):   # evidence from all four
-            assert source in shown, f"no {source} evidence cited"
-        assert "Roll back" in shown or "rollback" in shown.lower()
-        assert scenario.previous_revision in shown           # rollback to the previous revision
-        assert "Second opinion" in shown and "agrees" in shown  # the HIGH rollback was checked
+    shown = blocks_text(brief_call["blocks"]) + brief_call.get("text", "")
+    payload = brief_call["metadata"]["event_payload"]
+    assert payload["root_cause_service"] == scenario.root_cause_service
+    assert payload["status"] == "COMPLETED"
+    assert scenario.culprit_revision in shown            # the culprit deploy is named
+    assert RULE_BASED_BANNER not in shown
+    for source in ("logs-", "metrics-", "deploys-", "traces-"):   # evidence from all four
+        assert source in shown, f"no {source} evidence cited"
+    assert "Roll back" in shown or "rollback" in shown.lower()
+    assert scenario.previous_revision in shown           # rollback to the previous revision
+    assert "Second opinion" in shown and "agrees" in shown  # the HIGH rollback was checked
 
-        # the model saw the evidence, and no secret went into the prompt
-        prompts = json.dumps(fake_cloud.anthropic_calls())
-        assert "deploys-" in prompts
-        for secret in (sitrep_env["SLACK_BOT_TOKEN"], sitrep_env["ARGOCD_TOKEN"], sitrep_env["SLACK_SIGNING_SECRET"]):
-            assert secret not in prompts
-        # and none in Sitrep's own logs
-        logs = sitrep.logs()
-        for secret in (sitrep_env["SLACK_BOT_TOKEN"], sitrep_env["ARGOCD_TOKEN"], sitrep_env["ANTHROPIC_API_KEY"]):
-            assert secret not in logs
+    # the model saw the evidence, and no secret went into the prompt
+    prompts = json.dumps(fake_cloud.anthropic_calls())
+    assert "deploys-" in prompts
+    for secret in (sitrep_env["SLACK_BOT_TOKEN"], sitrep_env["ARGOCD_TOKEN"], sitrep_env["SLACK_SIGNING_SECRET"]):
+        assert secret not in prompts
+    # and none in Sitrep's own logs
+    logs = sitrep.logs()
+    for secret in (sitrep_env["SLACK_BOT_TOKEN"], sitrep_env["ARGOCD_TOKEN"], sitrep_env["ANTHROPIC_API_KEY"]):
+        assert secret not in logs
 
 
 def test_broken_and_hanging_sources_still_give_a_brief_naming_them(
-    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], serve: Serve
 ) -> None:
     fake_cloud.set_faults({"loki": {"status": 500}, "jaeger": {"hang": True}})
-    with run_sitrep(sitrep_env, workdir=workdir) as sitrep:
-        response, elapsed = send_incident(sitrep, signer, "checkout p99 high")
-        assert response.status_code == 200 and elapsed < 3
-        sent = time.monotonic()
-        brief_call = wait_for_brief(fake_cloud, timeout=20)
-        # collection budget (2.5 s) + the model + posting, well inside "seconds"
-        assert time.monotonic() - sent < 10
-        shown = blocks_text(brief_call["blocks"]) + brief_call.get("text", "")
-        assert "Loki: error" in shown
-        assert "Jaeger: timeout" in shown
-        assert fake_cloud.scenario.culprit_revision in shown
+    sitrep = serve(sitrep_env)
+    response, elapsed = send_incident(sitrep, signer, "checkout p99 high")
+    assert response.status_code == 200 and elapsed < 3
+    sent = time.monotonic()
+    brief_call = wait_for_brief(fake_cloud, timeout=20)
+    # collection budget (2.5 s) + the model + posting, well inside "seconds"
+    assert time.monotonic() - sent < 10
+    shown = blocks_text(brief_call["blocks"]) + brief_call.get("text", "")
+    assert "Loki: error" in shown
+    assert "Jaeger: timeout" in shown
+    assert fake_cloud.scenario.culprit_revision in shown
 
 
 def test_without_a_model_key_the_brief_is_rule_based_and_says_so(
@@ -136,13 +147,13 @@ def test_without_a_model_key_the_brief_is_rule_based_and_says_so(
 
 @pytest.mark.parametrize(("mode", "reason"), [("invalid", "invalid"), ("hang", "timeout")])
 def test_a_model_that_answers_badly_or_not_at_all_gives_the_rule_based_brief(
-    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path,
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], serve: Serve,
     mode: str, reason: str,
 ) -> None:
     fake_cloud.anthropic_mode(mode)
-    with run_sitrep(sitrep_env, workdir=workdir) as sitrep:
-        send_incident(sitrep, signer, "checkout p99 high")
-        brief_call = wait_for_brief(fake_cloud, timeout=25)
+    sitrep = serve(sitrep_env)
+    send_incident(sitrep, signer, "checkout p99 high")
+    brief_call = wait_for_brief(fake_cloud, timeout=25)
     shown = blocks_text(brief_call["blocks"]) + brief_call.get("text", "")
     assert RULE_BASED_BANNER in shown
     assert reason in shown.lower()
@@ -152,29 +163,32 @@ def test_a_model_that_answers_badly_or_not_at_all_gives_the_rule_based_brief(
 
 @pytest.mark.parametrize("problem", ["wrong_secret", "stale"])
 def test_forged_or_replayed_requests_get_401_and_nothing_is_posted(
-    fake_cloud: FakeCloud, sitrep_env: dict[str, str], workdir: Path, problem: str
+    fake_cloud: FakeCloud, sitrep_env: dict[str, str], serve: Serve, problem: str
 ) -> None:
-    with run_sitrep(sitrep_env, workdir=workdir) as sitrep:
-        if problem == "wrong_secret":
-            response, _ = send_incident(sitrep, fake_cloud.signer("not-the-secret"), "checkout p99 high")
-        else:
-            signer = fake_cloud.signer(sitrep_env["SLACK_SIGNING_SECRET"])
-            response, _ = send_incident(sitrep, signer, "checkout p99 high",
-                                        timestamp=int(time.time()) - 6 * 60)
-        assert response.status_code == 401
-        time.sleep(1.0)
+    sitrep = serve(sitrep_env)
+    if problem == "wrong_secret":
+        response, _ = send_incident(sitrep, fake_cloud.signer("not-the-secret"), "checkout p99 high")
+    else:
+        signer = fake_cloud.signer(sitrep_env["SLACK_SIGNING_SECRET"])
+        response, _ = send_incident(sitrep, signer, "checkout p99 high",
+                                    timestamp=int(time.time()) - 6 * 60)
+    assert response.status_code == 401
+    # an accepted /incident stores its alert and queues the investigation before it answers: with
+    # nothing stored, nothing is going to be posted
+    assert stored(sitrep) == {"alerts": 0, "jobs": 0}
     assert [c for c in fake_cloud.slack_calls() if c["method"].startswith("chat.")] == []
 
 
 def test_help_and_empty_command_answer_with_usage_only(
-    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], serve: Serve
 ) -> None:
-    with run_sitrep(sitrep_env, workdir=workdir) as sitrep:
-        for text in ("", "help"):
-            response, _ = send_incident(sitrep, signer, text)
-            assert response.status_code == 200
-            body = response.json()
-            assert body["response_type"] == "ephemeral"
-            assert "/incident <service>" in json.dumps(body)
-        time.sleep(0.5)
+    sitrep = serve(sitrep_env)
+    for text in ("", "help"):
+        response, _ = send_incident(sitrep, signer, text)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["response_type"] == "ephemeral"
+        assert "/incident <service>" in json.dumps(body)
+    assert stored(sitrep) == {"alerts": 0, "jobs": 0}
+    time.sleep(0.5)  # the listener goes on after its answer: give a post it should not make time to show
     assert [c for c in fake_cloud.slack_calls() if c["method"].startswith("chat.")] == []
