@@ -179,6 +179,21 @@ def unfinished_work(path: Path, *, jobs: bool = True) -> list[str]:
         return left
 
 
+def settle(sitrep: SitrepProcess, *, calls: Callable[[], int] | None = None, jobs: bool = True,
+           timeout: float = 30.0) -> bool:
+    """Wait until ``sitrep`` has nothing left to do (``unfinished_work``) and ``calls`` (what the fakes
+    recorded) stays the same across two looks 0.1 s apart; false if that does not happen in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = calls() if calls is not None else 0
+        if not unfinished_work(sitrep.workdir / "sitrep.db", jobs=jobs):
+            time.sleep(0.1)
+            if calls is None or calls() == before:
+                return True
+        time.sleep(0.1)
+    return False
+
+
 @dataclass
 class _Pooled:
     stack: ExitStack
@@ -228,15 +243,8 @@ class SitrepPool:
         if key is None:
             return
         jobs = "--no-worker" not in self._servers[key].args
-        if keep and sitrep.proc.poll() is None:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                before = calls() if calls is not None else 0
-                if not unfinished_work(self.database(sitrep), jobs=jobs):
-                    time.sleep(0.1)
-                    if calls is None or calls() == before:
-                        return
-                time.sleep(0.1)
+        if keep and sitrep.proc.poll() is None and settle(sitrep, calls=calls, jobs=jobs, timeout=timeout):
+            return
         self._stop(key)
 
     def _stop(self, key: tuple[Any, ...]) -> None:
@@ -244,5 +252,14 @@ class SitrepPool:
         pooled.stack.close()
 
     def close(self) -> None:
+        """Stop every server, all at once (each takes a second or so to drain and stop its worker)."""
+        for pooled in self._servers.values():
+            if pooled.sitrep.proc.poll() is None:
+                pooled.sitrep.proc.send_signal(signal.SIGINT)
+        for pooled in self._servers.values():
+            try:
+                pooled.sitrep.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pooled.sitrep.proc.kill()
         for key in list(self._servers):
             self._stop(key)
