@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -19,7 +19,9 @@ from bot.sandbox.server import FakeCloud
 from bot.slack.ids import ActionId
 from tests.e2e.test_incident_command import send_incident, wait_for_brief
 from tests.e2e.test_remediation import ONE_SRE_POLICY, click, rollbacks, start, thread_texts
-from tests.support import wait_for
+from tests.support import SitrepProcess, settle, wait_for
+
+Serve = Callable[..., SitrepProcess]
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,42 +30,21 @@ def short(revision: str) -> str:
     return revision[:7] if len(revision) == 40 else revision
 
 
+@pytest.fixture(scope="module")
+def shape_clouds() -> Iterator[tuple[ExitStack, dict[str, FakeCloud]]]:
+    """One fake cloud per ArgoCD shape for the module (and so one `sitrep serve` per shape)."""
+    with ExitStack() as stack:
+        yield stack, {}
+
+
 @pytest.fixture(params=["branch", "helm", "multi"])
-def fake_cloud(request: pytest.FixtureRequest) -> Iterator[FakeCloud]:
-    with FakeCloud(Scenario(argocd_shape=request.param)) as cloud:
-        yield cloud
-
-
-def test_a_bad_deploy_is_rolled_back_by_identity_after_one_approval(
-    fake_cloud: FakeCloud, signer: Any, sitrep_env: dict[str, str], workdir: Path
-) -> None:
-    scenario = fake_cloud.scenario
-    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY, SITREP_DRY_RUN="false",
-               SITREP_ARGOCD_SUSPEND_AUTO_SYNC="true") as sitrep:
-        send_incident(sitrep, signer, "checkout p99 high")
-        brief_call = wait_for_brief(fake_cloud, timeout=20)
-        shown = json.dumps(brief_call["blocks"], ensure_ascii=False)
-        # the previous deploy by its label (the image tag that changed) and its short sha / chart version
-        previous = f"v2.14.2 ({short(scenario.rollback_revision)})"
-        assert f"Roll back *checkout* to `{previous}` (history {scenario.previous_history_id})" in shown
-        assert "HEAD" not in shown and "to `main`" not in shown
-        # the approval request says what the rollback changes, and that auto-sync goes off first
-        assert "This rollback changes: ConfigMap checkout-config DB_POOL_MAX 10 → 50" in shown
-        assert "image checkout, checkout/migrate …:v2.14.3 → …:v2.14.2" in shown
-        assert "Auto-sync is on (prune=true, selfHeal=true): Sitrep turns it off first" in shown
-        assert (f"Goes back from v2.14.3 ({short(scenario.culprit_identity)}, history {scenario.culprit_history_id}) "
-                f"to v2.14.2 ({short(scenario.rollback_revision)}, history {scenario.previous_history_id})") in shown
-        assert ActionId.APPROVE.value in shown
-
-        click(sitrep, signer, brief_call, user="U0SRE1")
-        wait_for(lambda: rollbacks(fake_cloud), timeout=10, what="the rollback")
-        verdict = wait_for(lambda: [t for t in json.loads(thread_texts(fake_cloud)) if t and "Verification" in t],
-                           timeout=20, what="the verification verdict")
-        time.sleep(0.5)
-        calls = rollbacks(fake_cloud)
-        assert len(calls) == 1 and calls[0]["body"]["id"] == scenario.previous_history_id
-        assert calls[0]["body"]["dryRun"] is False
-        assert verdict
+def fake_cloud(request: pytest.FixtureRequest, shape_clouds: tuple[ExitStack, dict[str, FakeCloud]]) -> FakeCloud:
+    stack, clouds = shape_clouds
+    if request.param not in clouds:
+        clouds[request.param] = stack.enter_context(FakeCloud(Scenario(argocd_shape=request.param)))
+    cloud = clouds[request.param]
+    cloud.reset()
+    return cloud
 
 
 ROLLBACK_AND_SYNC_POLICY = ONE_SRE_POLICY + """
@@ -74,10 +55,46 @@ ROLLBACK_AND_SYNC_POLICY = ONE_SRE_POLICY + """
     approvers: ["@sre"]
 """
 
+#: One configuration for the tests here, so that each shape's tests share one `sitrep serve`: an approved
+#: rollback really runs (auto-sync suspended first). The sync rule changes none of the rollback tests'
+#: briefs: the sandbox's model proposes no sync.
+REAL_RUNS = {"SITREP_DRY_RUN": "false", "SITREP_ARGOCD_SUSPEND_AUTO_SYNC": "true"}
+
+
+def test_a_bad_deploy_is_rolled_back_by_identity_after_one_approval(
+    fake_cloud: FakeCloud, signer: Any, sitrep_env: dict[str, str], serve: Serve
+) -> None:
+    scenario = fake_cloud.scenario
+    sitrep = start(serve, sitrep_env, ROLLBACK_AND_SYNC_POLICY, **REAL_RUNS)
+    send_incident(sitrep, signer, "checkout p99 high")
+    brief_call = wait_for_brief(fake_cloud, timeout=20)
+    shown = json.dumps(brief_call["blocks"], ensure_ascii=False)
+    # the previous deploy by its label (the image tag that changed) and its short sha / chart version
+    previous = f"v2.14.2 ({short(scenario.rollback_revision)})"
+    assert f"Roll back *checkout* to `{previous}` (history {scenario.previous_history_id})" in shown
+    assert "HEAD" not in shown and "to `main`" not in shown
+    # the approval request says what the rollback changes, and that auto-sync goes off first
+    assert "This rollback changes: ConfigMap checkout-config DB_POOL_MAX 10 → 50" in shown
+    assert "image checkout, checkout/migrate …:v2.14.3 → …:v2.14.2" in shown
+    assert "Auto-sync is on (prune=true, selfHeal=true): Sitrep turns it off first" in shown
+    assert (f"Goes back from v2.14.3 ({short(scenario.culprit_identity)}, history {scenario.culprit_history_id}) "
+            f"to v2.14.2 ({short(scenario.rollback_revision)}, history {scenario.previous_history_id})") in shown
+    assert ActionId.APPROVE.value in shown
+
+    click(sitrep, signer, brief_call, user="U0SRE1")
+    wait_for(lambda: rollbacks(fake_cloud), timeout=10, what="the rollback")
+    verdict = wait_for(lambda: [t for t in json.loads(thread_texts(fake_cloud)) if t and "Verification" in t],
+                       timeout=20, what="the verification verdict")
+    assert settle(sitrep, calls=lambda: len(fake_cloud.slack_calls()))  # nothing else is going to run
+    calls = rollbacks(fake_cloud)
+    assert len(calls) == 1 and calls[0]["body"]["id"] == scenario.previous_history_id
+    assert calls[0]["body"]["dryRun"] is False
+    assert verdict
+
 
 @pytest.mark.parametrize("fake_cloud", ["branch"], indirect=True)
 def test_a_model_naming_a_branch_the_running_sha_or_an_unknown_revision_gets_no_button(
-    fake_cloud: FakeCloud, signer: Any, sitrep_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: Any, sitrep_env: dict[str, str], serve: Serve
 ) -> None:
     scenario = fake_cloud.scenario
     target = {"service": "checkout", "namespace": "shop", "app": "checkout"}
@@ -99,9 +116,9 @@ def test_a_model_naming_a_branch_the_running_sha_or_an_unknown_revision_gets_no_
             {"kind": "sync", "target": target, "params": {"revision": "feedface" * 5}, "rationale": "sync it"},
         ],
     })
-    with start(fake_cloud, sitrep_env, workdir, ROLLBACK_AND_SYNC_POLICY) as sitrep:
-        send_incident(sitrep, signer, "checkout p99 high")
-        brief_call = wait_for_brief(fake_cloud, timeout=20)
+    sitrep = start(serve, sitrep_env, ROLLBACK_AND_SYNC_POLICY, **REAL_RUNS)
+    send_incident(sitrep, signer, "checkout p99 high")
+    brief_call = wait_for_brief(fake_cloud, timeout=20)
     shown = json.dumps(brief_call["blocks"], ensure_ascii=False)
     assert ActionId.APPROVE.value not in shown  # not one of them can be approved
     assert shown.count("invariant: rollback target") == 4 and shown.count("invariant: sync revision") == 1
@@ -115,15 +132,16 @@ def test_a_model_naming_a_branch_the_running_sha_or_an_unknown_revision_gets_no_
 
 @pytest.mark.parametrize("fake_cloud", ["branch"], indirect=True)
 def test_hanging_manifests_still_give_a_brief_in_time_that_says_the_diff_is_missing(
-    fake_cloud: FakeCloud, signer: Any, sitrep_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: Any, sitrep_env: dict[str, str], serve: Serve
 ) -> None:
     fake_cloud.set_faults(argocd={"hang": True, "path": "/manifests"})
     fake_cloud.anthropic_mode("error", status=500, times=10)  # the rule-based brief shows what was read
-    with start(fake_cloud, sitrep_env, workdir, ONE_SRE_POLICY) as sitrep:
-        started = time.monotonic()
-        send_incident(sitrep, signer, "checkout p99 high")
-        brief_call = wait_for_brief(fake_cloud, timeout=20)
-        took = time.monotonic() - started
+    # a server of its own: one that read the manifests of these revisions before keeps them (a cache)
+    sitrep = start(serve, sitrep_env, ONE_SRE_POLICY)
+    started = time.monotonic()
+    send_incident(sitrep, signer, "checkout p99 high")
+    brief_call = wait_for_brief(fake_cloud, timeout=20)
+    took = time.monotonic() - started
     shown = json.dumps(brief_call["blocks"], ensure_ascii=False)
     # the collection budget is 2.5 s here (FAST_BUDGETS); the model is down, so the rest is quick
     assert took < 12
