@@ -7,6 +7,7 @@ without them.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from bot.service.container import Services
@@ -43,7 +44,8 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     # (then the job's retry takes over); ``app.client`` is this one, and listeners get it too
     client = PacedWebClient(token=token, base_url=settings.slack_api_url, pacing=Pacing(
         post_interval=settings.sitrep_slack_post_interval, burst=settings.sitrep_slack_post_burst))
-    app = AsyncApp(  # the bot token comes with the client (passing it again only makes Bolt warn)
+    _quiet_token_warning()
+    app = AsyncApp(  # the bot token comes with the client
         # Socket Mode alone needs no signing secret: then no HTTP request is ever handed to this app
         # (runtime serves /slack/events only with a secret to verify against)
         signing_secret=signing.get_secret_value() if signing is not None else None,
@@ -68,3 +70,17 @@ def create_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     feedback.register(app, services)
     home.register(app, services, approvers=approvers)
     return app
+
+
+class _DropTokenSkipped(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and, given our client too, warns at every
+    start that the token "will be unused" — it is the client's token; the line only confuses operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def _quiet_token_warning() -> None:
+    bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _DropTokenSkipped) for f in bolt_log.filters):
+        bolt_log.addFilter(_DropTokenSkipped())
