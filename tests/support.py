@@ -212,8 +212,11 @@ class SitrepPool:
         self._root = root
         self._servers: dict[tuple[Any, ...], _Pooled] = {}
 
-    def take(self, env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None) -> SitrepProcess:
-        key = (tuple(sorted(env.items())), args, policy)
+    def take(self, env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None,
+             fresh: bool = False) -> SitrepProcess:
+        """The server of this configuration, started if there is none; ``fresh``: a new one that no
+        other test shares (for a test whose outcome a server's in-memory caches would change)."""
+        key = (tuple(sorted(env.items())), args, policy, secrets.token_hex(8) if fresh else None)
         pooled = self._servers.get(key)
         if pooled is not None and pooled.sitrep.proc.poll() is None:
             empty_database(self.database(pooled.sitrep))
@@ -238,10 +241,12 @@ class SitrepPool:
     def release(self, sitrep: SitrepProcess, *, keep: bool, calls: Callable[[], int] | None = None,
                 timeout: float = 30.0) -> None:
         """Keep ``sitrep`` for the next test once its work is done and ``calls`` (what the fakes
-        recorded) stays the same across two looks; stop it if ``keep`` is false or it does not settle."""
+        recorded) stays the same across two looks; stop it if ``keep`` is false, it was ``fresh`` or it
+        does not settle."""
         key = next((k for k, p in self._servers.items() if p.sitrep is sitrep), None)
         if key is None:
             return
+        keep = keep and key[-1] is None
         jobs = "--no-worker" not in self._servers[key].args
         if keep and sitrep.proc.poll() is None and settle(sitrep, calls=calls, jobs=jobs, timeout=timeout):
             return

@@ -50,14 +50,15 @@ def sitrep_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SitrepPool
 @pytest.fixture
 def serve(request: pytest.FixtureRequest, sitrep_pool: SitrepPool,
           fake_cloud: FakeCloud) -> Iterator[Callable[..., SitrepProcess]]:
-    """``serve(env, args=(), policy=None)``: a ready ``sitrep serve`` of that configuration with an
-    empty database, shared with the module's other tests of the same configuration; its work
-    directory is ``.workdir``. After the test it must have finished what it was doing (jobs,
+    """``serve(env, args=(), policy=None, fresh=False)``: a ready ``sitrep serve`` of that configuration
+    with an empty database, shared with the module's other tests of the same configuration (unless
+    ``fresh``); its work directory is ``.workdir``. After the test it must have finished what it was doing (jobs,
     executions, verifications) and the fakes must hear nothing more from it, or it is stopped."""
     taken: list[SitrepProcess] = []
 
-    def take(env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None) -> SitrepProcess:
-        sitrep = sitrep_pool.take(env, args=args, policy=policy)
+    def take(env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None,
+             fresh: bool = False) -> SitrepProcess:
+        sitrep = sitrep_pool.take(env, args=args, policy=policy, fresh=fresh)
         taken.append(sitrep)
         return sitrep
 

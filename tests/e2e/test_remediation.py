@@ -93,11 +93,12 @@ def click_outcomes(sitrep: SitrepProcess) -> set[str]:
             "select actor from timeline_events where type in ('APPROVAL_GIVEN', 'APPROVAL_REFUSED')")}
 
 
-def start(serve: Serve, sitrep_env: dict[str, str], policy: str, **extra: str) -> SitrepProcess:
+def start(serve: Serve, sitrep_env: dict[str, str], policy: str, *, fresh: bool = False,
+          **extra: str) -> SitrepProcess:
     """A ``sitrep serve`` with ``policy`` (its only policy file), shared by the module's tests that
-    start it with the same policy and ``extra`` environment."""
+    start it with the same policy and ``extra`` environment (unless ``fresh``)."""
     env = {**sitrep_env, "SITREP_EXPIRY_SWEEP_SECONDS": "1", "SITREP_VERIFY_DELAYS": "0.5", **extra}
-    return serve(env, policy=policy)
+    return serve(env, policy=policy, fresh=fresh)
 
 
 def test_two_simultaneous_approvals_roll_back_exactly_once(
