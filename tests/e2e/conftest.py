@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -84,14 +85,23 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[str]:
-    """`sitrep demo --no-browser` as a subprocess on a free port; its URL once the page answers."""
+@dataclass(frozen=True)
+class Demo:
+    """A running `sitrep demo`: its URL and the file its terminal output goes to."""
+
+    url: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`sitrep demo --no-browser` as a subprocess on a free port, once for the module's tests."""
+    home = tmp_path_factory.mktemp("demo")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with (tmp_path / "demo.log").open("wb") as log:
+    with (home / "demo.log").open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "demo", "--no-browser", "--port", str(port)],
-                                cwd=tmp_path, env=subprocess_env(HOME=str(tmp_path)), stdout=log,
+                                cwd=home, env=subprocess_env(HOME=str(home)), stdout=log,
                                 stderr=subprocess.STDOUT)
 
     def up() -> bool:
@@ -101,9 +111,15 @@ def demo(tmp_path: Path) -> Iterator[str]:
             return False
 
     try:
-        wait_for(up, timeout=30, what="the demo page")
-        yield url
+        wait_for(up, timeout=60, what="the demo page")
+        yield Demo(url=url, log=home / "demo.log")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
     assert proc.returncode in (0, -15), "sitrep demo did not stop cleanly on SIGTERM"
+
+
+@pytest.fixture
+def demo(demo_run: Demo) -> str:
+    """The URL of the module's running `sitrep demo`."""
+    return demo_run.url

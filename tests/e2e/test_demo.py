@@ -5,13 +5,13 @@ recover; the dependency failure and the false alarm get briefs that propose noth
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from bot.sandbox.demo import page_is_text_only
+from tests.e2e.conftest import Demo
 from tests.support import wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -29,17 +29,21 @@ def approve_button(state: dict[str, Any], *, thread: str | None = None
     return None
 
 
-def test_the_demo_runs_the_whole_flow_from_its_page(demo: str, tmp_path: Path) -> None:
-    url = demo
-    html = httpx.get(f"{url}/demo", timeout=5).text
-    assert '"bad_deploy": "bad deploy (checkout)"' in html  # the page's scenario buttons
-    assert httpx.post(f"{url}/demo/api/fire", timeout=10).json()["status"] == 200
+def test_the_demo_runs_the_whole_flow_from_its_page(demo_run: Demo) -> None:
+    url = demo_run.url
+    printed_before = len(demo_run.log.read_text())  # the module's other tests share this demo
 
     def state() -> dict[str, Any]:
         return httpx.get(f"{url}/demo/api/state", timeout=10).json()
 
-    message, block, button = wait_for(lambda: approve_button(state()), timeout=30, what="the brief")
-    root = state()["messages"][0]
+    shown_before = len(state()["messages"])
+    html = httpx.get(f"{url}/demo", timeout=5).text
+    assert '"bad_deploy": "bad deploy (checkout)"' in html  # the page's scenario buttons
+    assert httpx.post(f"{url}/demo/api/fire", timeout=10).json()["status"] == 200
+
+    root = wait_for(lambda: state()["messages"][shown_before:], timeout=30, what="the alert")[0]
+    message, block, button = wait_for(lambda: approve_button(state(), thread=root["ts"]), timeout=30,
+                                      what="the brief")
     assert root["username"] == "Alertmanager" and message["thread_ts"] == root["ts"]  # in the alert's thread
     assert button["confirm"]  # the page asks before it sends
     httpx.post(f"{url}/demo/api/click", json={"action_id": button["action_id"], "value": button["value"],
@@ -48,7 +52,8 @@ def test_the_demo_runs_the_whole_flow_from_its_page(demo: str, tmp_path: Path) -
     ops = wait_for(lambda: [o["op"] for o in state()["actions"]["argocd"] if o["op"] == "rollback"],
                    timeout=20, what="the rollback sent to the sandbox ArgoCD")
     assert ops == ["rollback"]
-    verdict = wait_for(lambda: [m for m in state()["messages"] if "Verification" in (m.get("text") or "")],
+    verdict = wait_for(lambda: [m for m in state()["messages"] if m.get("thread_ts") == root["ts"]
+                                and "Verification" in (m.get("text") or "")],
                        timeout=40, what="the verification verdict")
     assert "recovered" in verdict[0]["text"]
     charts = [f for m in state()["messages"] if m.get("thread_ts") == root["ts"] for f in m.get("files") or []]
@@ -57,9 +62,10 @@ def test_the_demo_runs_the_whole_flow_from_its_page(demo: str, tmp_path: Path) -
     assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
 
     # the terminal: the banner, then one line per step, and none of the libraries' bookkeeping
-    terminal = tmp_path / "demo.log"  # the demo fixture's stdout and stderr
+    terminal = demo_run.log  # the demo's stdout and stderr
     steps = ("alert fired", "brief posted", "approved", "executed", "verified")
-    wait_for(lambda: all(step in terminal.read_text() for step in steps), timeout=10, what="a line per step")
+    wait_for(lambda: all(step in terminal.read_text()[printed_before:] for step in steps), timeout=10,
+             what="a line per step")
     printed = terminal.read_text()
     assert f"Open    {url}/demo" in printed and "Ctrl-C" in printed
     for chatter in ("apscheduler", "Running job", "alembic", "Context impl", "Uvicorn running"):

@@ -12,10 +12,18 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.server import FakeCloud
-from tests.e2e.test_alerts import ALERTS, alert_env, alertmanager_body, briefs, post_webhook  # noqa: F401
-from tests.support import run_sitrep, wait_for
+from tests.e2e.test_alerts import ALERTS, alert_env, alertmanager_body, briefs, db_rows, post_webhook  # noqa: F401
+from tests.support import SitrepProcess, run_sitrep, settle, wait_for
 
 pytestmark = pytest.mark.timeout(120)
+
+
+REFIRE_AFTER = 3  # seconds: a quick re-send below must come sooner after the one before
+
+
+def delta_jobs(sitrep: SitrepProcess) -> int:
+    """The "look again" jobs Sitrep has queued so far."""
+    return len(db_rows(sitrep.workdir, "select id from jobs where kind = 'delta'"))
 
 
 def deltas(cloud: FakeCloud, thread_ts: str) -> list[str]:
@@ -26,10 +34,11 @@ def deltas(cloud: FakeCloud, thread_ts: str) -> list[str]:
 def test_a_joining_alert_and_a_refire_post_deltas_not_new_briefs(
     fake_cloud: FakeCloud, alert_env: dict[str, str], workdir: Path,
 ) -> None:
-    env = {**alert_env, "SITREP_REFIRE_AFTER_SECONDS": "2"}
+    env = {**alert_env, "SITREP_REFIRE_AFTER_SECONDS": str(REFIRE_AFTER)}
     first = alertmanager_body(fake_cloud)
     with run_sitrep(env, workdir=workdir) as sitrep:
         assert post_webhook(sitrep, first).json()["outcomes"] == ["opened"]
+        first_stored = time.monotonic()  # Sitrep stored it before it answered
         [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="the brief")
         root_ts = brief["thread"]
 
@@ -45,7 +54,7 @@ def test_a_joining_alert_and_a_refire_post_deltas_not_new_briefs(
         assert "HighErrorRate" in delta and "new deploy: checkout v2.14.4 (bbbbbbb, history 14) by bob" in delta
 
         # the first alert, notified again later (Alertmanager's repeat): another delta, nothing new
-        time.sleep(2.5)
+        time.sleep(max(0.0, first_stored + REFIRE_AFTER + 0.2 - time.monotonic()))
         assert post_webhook(sitrep, first).json()["outcomes"] == ["duplicate"]
         found = wait_for(lambda: d if len(d := deltas(fake_cloud, root_ts)) == 2 else None, timeout=20,
                          what="the second delta")
@@ -54,7 +63,10 @@ def test_a_joining_alert_and_a_refire_post_deltas_not_new_briefs(
         assert len(briefs(fake_cloud)) == 1  # still one brief, updated only by its own investigation
         root_updates = [c for c in fake_cloud.slack_calls("chat.update") if c.get("ts") == root_ts]
         assert root_updates and "Latest:" in json.dumps(root_updates[-1]["blocks"], ensure_ascii=False)
-        # a quick re-send (a retry, or the Slack twin) is not a re-fire: no third delta
+        # a quick re-send (a retry, or the Slack twin) is not a re-fire: no third delta. Sitrep decides
+        # that before it answers (a re-fire queues a delta job), and then has nothing left to do
+        looks = delta_jobs(sitrep)
         assert post_webhook(sitrep, first).json()["outcomes"] == ["duplicate"]
-        time.sleep(3)
+        assert delta_jobs(sitrep) == looks
+        assert settle(sitrep, calls=lambda: len(fake_cloud.slack_calls()))
         assert len(deltas(fake_cloud, root_ts)) == 2
