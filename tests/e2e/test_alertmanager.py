@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from bot.sandbox.server import FakeCloud
 from tests.e2e.conftest import SIGNING_SECRET
 from tests.e2e.test_alerts import ALERTS, TOKEN, briefs, db_rows
-from tests.support import REPO_ROOT, free_port, run_sitrep, wait_for
+from tests.support import REPO_ROOT, free_port, run_sitrep, settle, wait_for
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
@@ -110,7 +109,8 @@ def test_one_alert_through_slack_and_webhook_makes_one_incident_and_one_brief(
             wait_for(lambda: db_rows(workdir, "select count(*) from alerts") == [(2,)], timeout=30,
                      what="the alert by both ways")
             [brief] = wait_for(lambda: briefs(fake_cloud), timeout=40, what="a brief")
-            time.sleep(2)  # nothing else follows
+            # nothing else follows: both alerts are in, and nothing is queued or running
+            assert settle(sitrep, calls=lambda: len(fake_cloud.slack_calls()))
         finally:
             proc.terminate()
             proc.wait(timeout=10)
