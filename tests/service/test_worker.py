@@ -88,7 +88,11 @@ async def test_a_long_job_keeps_its_lease_so_no_one_else_runs_it(engine: Engine)
     first = Worker(queue, {"investigate": handler}, name="a", lease=timedelta(milliseconds=600), poll_interval=0.05)
     second = Worker(queue, {"investigate": handler}, name="b", lease=timedelta(milliseconds=600), poll_interval=0.05)
     tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
-    await asyncio.sleep(2.6)
+    # until the job is done (a takeover would have happened while it ran: the lease ran out thrice)
+    async def done() -> None:
+        while queue.depth() or not handler.runs or handler.running:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(done(), 10)
     for worker in (first, second):
         await worker.stop(timeout=2)
     await asyncio.gather(*tasks)
