@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -37,7 +38,6 @@ from bot.analyst.client import (
 )
 from bot.analyst.deterministic import DeterministicAnalyzer
 from bot.analyst.grounding import validate_draft
-from bot.analyst.prompt import Prompt, build_prompt, repair_message
 from bot.analyst.schema import brief_schema
 from bot.analyst.second_opinion import second_opinion, wants_second_opinion
 from bot.analyst.signals import truncate
@@ -57,6 +57,9 @@ from bot.models import (
     SourceResult,
     SourceStatus,
 )
+
+if TYPE_CHECKING:  # the prompt and the digest it runs (log templating, regex tables) load with the first prompt
+    from bot.analyst.prompt import Prompt
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +87,14 @@ class _ModelBrief:
     draft: BriefDraft
     model: str
     fallback: bool
+
+
+def _build_prompt(request: InvestigationRequest, results: list[SourceResult]) -> Prompt:
+    """``build_prompt``, imported here (off the event loop, in the thread that builds the prompt): the
+    prompt and the digest it runs are loaded by the first investigation, not by every process."""
+    from bot.analyst.prompt import build_prompt
+
+    return build_prompt(request, results)
 
 
 class Analyst:
@@ -135,7 +146,7 @@ class Analyst:
         elif (over := self._over_budget()) is not None:
             reasons.append(over)
         else:
-            prompt = await asyncio.to_thread(build_prompt, request, results)  # CPU work, off the event loop
+            prompt = await asyncio.to_thread(_build_prompt, request, results)  # CPU work, off the event loop
             key = hashlib.sha256((prompt.system + "\0" + prompt.user).encode()).hexdigest()
             if (reused := self._reusable(key)) is not None:
                 log.info("analysis_reused", status=reused.analysis.status.value)
@@ -315,6 +326,8 @@ class Analyst:
                 self._log_attempt(client, role, attempt, started, "invalid", reply=reply, error=error)
             if attempt == "repair":
                 raise _ModelFailedError(f"invalid model output: {truncate(error, 200)}")
+            from bot.analyst.prompt import repair_message
+
             user = repair_message(prompt, error=error, previous=previous)
         raise AssertionError("unreachable")
 

@@ -4,13 +4,16 @@ the same evidence: agree or disagree, with a reason, shown on the brief."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import BaseModel, ValidationError
 
 from bot.analyst.client import LLMClient, LLMError
-from bot.analyst.prompt import Prompt
 from bot.models import ActionKind, BriefDraft, Confidence, SecondOpinion
+
+if TYPE_CHECKING:  # a type only: the prompt module loads with the first prompt (bot.analyst.chain)
+    from bot.analyst.prompt import Prompt
 
 log = structlog.get_logger(__name__)
 

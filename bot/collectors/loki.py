@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
@@ -38,9 +39,11 @@ from bot.collectors.base import (
     raise_if_nothing,
     unix_ns,
 )
-from bot.digest.logformat import ERROR_LEVELS, WARN_LEVELS, LogEvent, Parsed, fold_events, is_config, key_fields, summary
-from bot.digest.logs import mask
 from bot.models import Evidence, EvidenceSource, InvestigationRequest, LogLine, SourceName, SourceResult
+
+if TYPE_CHECKING:  # the log parsers (bot.digest.logformat, bot.digest.logs) are imported when lines are folded:
+    # their regex tables are an investigation's cost, not that of a web process that only verifies
+    from bot.digest.logformat import LogEvent
 
 QUERY_PATH = "/loki/api/v1/query_range"
 ERROR_PATTERN = "(?i)(error|exception|fatal|panic|timeout)"
@@ -109,6 +112,8 @@ class LokiCollector:
         for lines in answers.values():
             for at, line, labels in lines:
                 unique.setdefault((at, line), (at, line, labels))
+        from bot.digest.logformat import fold_events
+
         events = [_Event(event) for event in fold_events(unique.values())]
         ranked = sorted(events, key=lambda ev: (ev.rank, -ev.at.timestamp()))
         groups = _group(ranked[: self._limit])
@@ -164,6 +169,8 @@ class _Event:
     __slots__ = ("event", "level", "config")
 
     def __init__(self, event: LogEvent) -> None:
+        from bot.digest.logformat import Parsed, is_config
+
         self.event = event
         self.level = event.level
         parsed = Parsed(event.fmt, event.level, event.message, event.fields)
@@ -186,6 +193,8 @@ class _Event:
 
     @property
     def rank(self) -> int:
+        from bot.digest.logformat import ERROR_LEVELS, WARN_LEVELS
+
         if self.level in ERROR_LEVELS:
             return 0
         if _ERRORISH.search(self.message):
@@ -193,9 +202,13 @@ class _Event:
         return 2 if self.level in WARN_LEVELS else 3
 
     def summary(self) -> str:
+        from bot.digest.logformat import summary
+
         return summary(self.message, self.event.fields)
 
     def payload(self) -> LogLine:
+        from bot.digest.logformat import key_fields
+
         event = self.event
         return LogLine(at=event.at, line=_cut_lines(event.lines, LINE_CHARS), level=event.level,
                        labels=event.labels, message=event.message, fmt=event.fmt,
@@ -255,6 +268,8 @@ def _group(events: list[_Event]) -> list[_Group]:
 def _config_groups(events: list[_Event], *, kept: list[_Group]) -> list[_Group]:
     """Change lines the cap left out: one group per distinct message shape, newest first, up to
     ``CONFIG_ITEMS`` change lines in all."""
+    from bot.digest.logs import mask
+
     shapes = {mask(g.first.message) for g in kept if g.first.config}
     groups: dict[str, _Group] = {}
     for event in events:  # ranked: newest first within a rank

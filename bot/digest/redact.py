@@ -49,6 +49,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
 from bot.digest.redact_checks import (
     IBAN_LENGTHS,
@@ -203,15 +204,16 @@ def _prefix_finder(prefixes: list[str]) -> re.Pattern[str]:
 
 
 _PREFIXED = _prefix_finder(_PREFIXES)
-_FORMATS_AT: dict[str, tuple[tuple[str, re.Pattern[str]], ...]] = {
-    found: tuple((kind, re.compile(re.escape(prefix) + rest)) for kind, prefix, rest in _PREFIXED_FORMATS
+@cache
+def _formats_at(found: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The formats a found prefix may start, compiled when that prefix is first seen: most of the ~60
+    are never met by a given process, and compiling them all cost every import of the redactor."""
+    return tuple((kind, re.compile(re.escape(prefix) + rest)) for kind, prefix, rest in _PREFIXED_FORMATS
                  if found.startswith(prefix))
-    for found in _PREFIXES
-}
 
 
 def _prefixed(m: re.Match[str], text: str) -> Iterator[_Hit]:
-    for kind, pattern in _FORMATS_AT[m.group()]:
+    for kind, pattern in _formats_at(m.group()):
         token = pattern.match(text, m.start())
         if token is None:
             continue

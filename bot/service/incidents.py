@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import Protocol
 
-from bot.analyst.prompt import build_prompt
 from bot.models import Brief, IncidentStatus, TimelineEventType, utcnow
 from bot.store.incidents import IncidentNotFoundError, IncidentStore
 from bot.store.tables import IncidentRow
@@ -53,6 +52,8 @@ class IncidentQueries:
 
     async def model_input(self, incident_id: int) -> ModelInput:
         """The exact (redacted) prompt of the incident's latest model-written brief."""
+        from bot.analyst.prompt import build_prompt  # the digest's regex tables load when first asked for
+
         briefs = await asyncio.to_thread(self._store.briefs_with_basis, incident_id)
         for brief, basis in reversed(briefs):
             if brief.is_rule_based or basis is None:
