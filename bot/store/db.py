@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 
+#: the execution option that marks an engine's transactions as read-only (``reading``)
+READ_ONLY = "sitrep_read_only"
+
+
+def reading(engine: Engine) -> Engine:
+    """``engine`` for transactions that only read: on SQLite they begin deferred, without the write
+    lock (a write in one fails instead of waiting); elsewhere nothing changes."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def make_engine(url: str, *, search_path: str | None = None) -> Engine:
     """An engine for ``url``. SQLite gets WAL, a busy timeout and cross-thread use, because
     the store is called from worker threads (``asyncio.to_thread``). ``search_path`` puts
@@ -43,8 +53,10 @@ def make_engine(url: str, *, search_path: str | None = None) -> Engine:
         def _begin_immediate(conn: Any) -> None:
             # BEGIN IMMEDIATE takes the write lock up front, so a transaction that reads then writes
             # waits its turn (busy timeout) instead of failing with "database is locked" when another
-            # process wrote in between (a deferred BEGIN cannot wait for that upgrade)
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # process wrote in between (a deferred BEGIN cannot wait for that upgrade). A transaction
+            # that only reads (``reading``) begins deferred: with WAL it neither takes nor waits for
+            # the write lock, so a worker process polling the queue never holds up an ack.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     connect_args = {"options": f"-csearch_path={search_path}"} if search_path else {}

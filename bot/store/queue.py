@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot.models import utcnow
+from bot.store.db import reading
 from bot.store.stats import ACTIVE_JOB_STATES, count, job_finished_counts
 from bot.store.tables import JobRow
 
@@ -48,6 +49,7 @@ class JobQueue:
         self._lease = lease
         self._backoff = backoff
         self._postgres = engine.dialect.name == "postgresql"
+        self._reader = reading(engine)  # polls and counts: no SQLite write lock
 
     def enqueue(self, kind: str, payload: dict[str, Any], *, dedup_key: str | None = None,
                 max_attempts: int = 3, session: Session | None = None,
@@ -80,10 +82,11 @@ class JobQueue:
         if kinds:
             candidate = candidate.where(JobRow.kind.in_(kinds))  # type: ignore[attr-defined]
         candidate = candidate.order_by(JobRow.id).limit(1)  # type: ignore[arg-type]
-        with Session(self._engine) as session:
-            # a read first: an idle worker polling must not take the (SQLite) write lock each time
-            if session.execute(candidate).first() is None:
+        # a read first: an idle worker polling must not take the (SQLite) write lock each time
+        with Session(self._reader) as peek:
+            if peek.execute(candidate).first() is None:
                 return None
+        with Session(self._engine) as session:
             if self._postgres:
                 candidate = candidate.with_for_update(skip_locked=True)
                 job_id = session.execute(candidate).scalar_one_or_none()
@@ -147,7 +150,7 @@ class JobQueue:
     def depth(self) -> int:
         """Jobs waiting or running (for backpressure): an indexed count of the active rows only
         (``ix_jobs_state``), however many finished jobs the table keeps."""
-        with Session(self._engine) as session:
+        with Session(self._reader) as session:
             return int(session.execute(
                 select(func.count()).select_from(JobRow)
                 .where(JobRow.state.in_(ACTIVE_JOB_STATES))  # type: ignore[attr-defined]
@@ -155,7 +158,7 @@ class JobQueue:
 
     def counts(self) -> dict[str, int]:
         """Jobs per state (queued, running, done, failed)."""
-        with Session(self._engine) as session:
+        with Session(self._reader) as session:
             rows = session.execute(
                 select(JobRow.state, func.count()).group_by(JobRow.state)  # type: ignore[arg-type]
             )

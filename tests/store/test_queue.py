@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from bot.store.db import create_schema, make_engine
 from bot.store.queue import JobQueue
 
 
@@ -74,3 +77,23 @@ def test_the_same_work_is_enqueued_once(engine: Engine) -> None:
     assert queue.enqueue("investigate", {}, dedup_key="alert:abc") is not None
     assert queue.enqueue("investigate", {}, dedup_key="alert:abc") is None
     assert queue.depth() == 1
+
+
+def test_polling_and_counting_do_not_wait_for_another_processs_write_on_sqlite(tmp_path: Path) -> None:
+    """An idle worker polls the queue and each webhook counts the backlog: on SQLite neither takes
+    nor waits for the write lock that another process (here a raw connection) holds."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'sitrep.db'}")
+    create_schema(engine)
+    queue = JobQueue(engine)
+    queue.enqueue("say", {})
+    writer = sqlite3.connect(tmp_path / "sitrep.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert queue.depth() == 1 and queue.counts() == {"queued": 1}
+        assert queue.claim("idle-worker", kinds=["investigate"]) is None  # nothing of its kind
+        assert time.monotonic() - started < 1.0  # the busy timeout is 15 s
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        engine.dispose()
