@@ -23,6 +23,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _Model(BaseModel):
+    """Every model here builds its validator when first used, not at import: the web process never
+    validates most of them (evidence, traces, the analysis), which only investigations — in the
+    worker process — do; building them all cost ~20 ms of every start-up."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 # --------------------------------------------------------------------------- sources
 
 
@@ -67,7 +75,7 @@ EVIDENCE_SOURCE_OF: dict[SourceName, EvidenceSource] = {
 }
 
 
-class LogLine(BaseModel):
+class LogLine(_Model):
     kind: Literal["log"] = "log"
     at: datetime
     line: str
@@ -81,7 +89,7 @@ class LogLine(BaseModel):
     config: bool = False  # a line that sets or reports configuration (a change line)
 
 
-class MetricSeries(BaseModel):
+class MetricSeries(_Model):
     kind: Literal["metric"] = "metric"
     name: str  # the query's name in settings: p99_latency, error_ratio, ...
     query: str
@@ -89,7 +97,7 @@ class MetricSeries(BaseModel):
     points: list[tuple[datetime, float]] = Field(default_factory=list)  # NaN/Inf kept as float
 
 
-class ConfigChange(BaseModel):
+class ConfigChange(_Model):
     """One difference between what two deploys apply, as an approver reads it (``bot.manifests``)."""
 
     what: str  # "image checkout", "ConfigMap checkout-config DB_POOL_MAX", "Secret checkout-db key PASSWORD"
@@ -111,7 +119,7 @@ class ConfigChange(BaseModel):
         return self.model_copy(update={"before": self.after, "after": self.before})
 
 
-class Deploy(BaseModel):
+class Deploy(_Model):
     """One entry of an ArgoCD application's history. It is identified by ``history_id`` and
     ``revision`` (``bot.deploy_history``); ``label`` is how people name it, never a branch."""
 
@@ -189,7 +197,7 @@ class Deploy(BaseModel):
 _SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
-class Span(BaseModel):
+class Span(_Model):
     span_id: str
     parent_id: str | None = None
     service: str
@@ -203,7 +211,7 @@ class Span(BaseModel):
     peer: str | None = None
 
 
-class Trace(BaseModel):
+class Trace(_Model):
     kind: Literal["trace"] = "trace"
     trace_id: str
     root_service: str
@@ -242,7 +250,7 @@ class Trace(BaseModel):
 Payload = Annotated[LogLine | MetricSeries | Deploy | Trace, Field(discriminator="kind")]
 
 
-class Evidence(BaseModel):
+class Evidence(_Model):
     """One collected fact. ``id`` is unique within an investigation (``logs-1``, ``deploys-2``…)
     and is what a brief cites."""
 
@@ -254,7 +262,7 @@ class Evidence(BaseModel):
     payload: Payload | None = None
 
 
-class SourceResult(BaseModel):
+class SourceResult(_Model):
     """What one collector returns: never raises, a failure is data for the brief."""
 
     source: SourceName
@@ -300,7 +308,7 @@ class AlertState(StrEnum):
     RESOLVED = "resolved"
 
 
-class Alert(BaseModel):
+class Alert(_Model):
     """One alert, whatever it came from (a bot's Slack message, a webhook, a person)."""
 
     source: AlertSource
@@ -321,7 +329,7 @@ class Alert(BaseModel):
 # --------------------------------------------------------------------------- requests
 
 
-class InvestigationRequest(BaseModel):
+class InvestigationRequest(_Model):
     """What to look at: one service over a window ending now (or at the alert)."""
 
     service: str
@@ -359,14 +367,14 @@ class Confidence(StrEnum):
     LOW = "LOW"
 
 
-class RootCause(BaseModel):
+class RootCause(_Model):
     statement: str
     service: str
     confidence: Confidence
     confidence_score: int = Field(ge=0, le=100)
 
 
-class EvidenceRef(BaseModel):
+class EvidenceRef(_Model):
     """An evidence item as the brief shows it; ``id`` must be one that was collected."""
 
     id: str
@@ -389,13 +397,13 @@ class ActionKind(StrEnum):
 ACTION_ORDER: dict[ActionKind, int] = {kind: i for i, kind in enumerate(ActionKind)}
 
 
-class ActionTarget(BaseModel):
+class ActionTarget(_Model):
     service: str
     namespace: str | None = None
     app: str | None = None  # ArgoCD application
 
 
-class RollbackParams(BaseModel):
+class RollbackParams(_Model):
     model_config = ConfigDict(extra="forbid")
     to_revision: str  # the deploy's identity: its git sha (a chart version for a Helm source)
     history_id: int | None = None
@@ -404,28 +412,28 @@ class RollbackParams(BaseModel):
     label: str | None = None
 
 
-class RestartParams(BaseModel):
+class RestartParams(_Model):
     model_config = ConfigDict(extra="forbid")
 
 
-class ScaleParams(BaseModel):
+class ScaleParams(_Model):
     model_config = ConfigDict(extra="forbid")
     replicas: int = Field(ge=0)
 
 
-class SyncParams(BaseModel):
+class SyncParams(_Model):
     model_config = ConfigDict(extra="forbid")
     revision: str
 
 
-class RunbookParams(BaseModel):
+class RunbookParams(_Model):
     model_config = ConfigDict(extra="forbid")
     name: str
     #: arguments sent to the runbook; each must be allowed by the policy rule (``limits.args``)
     args: dict[str, str] | None = None
 
 
-class ManualParams(BaseModel):
+class ManualParams(_Model):
     model_config = ConfigDict(extra="forbid")
     text: str
 
@@ -440,7 +448,7 @@ PARAMS_MODEL: dict[ActionKind, type[BaseModel]] = {
 }
 
 
-class Action(BaseModel):
+class Action(_Model):
     """A typed remediation proposal. Never a shell string: ``params`` is checked against the
     parameter model of ``kind``."""
 
@@ -456,7 +464,7 @@ class Action(BaseModel):
         return self
 
 
-class RefusedAction(BaseModel):
+class RefusedAction(_Model):
     """An action a model proposed that Sitrep cannot even consider (an unknown kind): shown on the
     brief as denied, never executable, never a button."""
 
@@ -474,7 +482,7 @@ class AnalysisStatus(StrEnum):
     PARTIAL = "PARTIAL"
 
 
-class SecondOpinion(BaseModel):
+class SecondOpinion(_Model):
     """An independent model's check of a HIGH-confidence rollback against the evidence."""
 
     model: str
@@ -482,7 +490,7 @@ class SecondOpinion(BaseModel):
     reason: str
 
 
-class Analysis(BaseModel):
+class Analysis(_Model):
     status: AnalysisStatus
     model: str | None = None
     latency_ms: int = 0
@@ -505,7 +513,7 @@ class Analysis(BaseModel):
     examined: list[str] = Field(default_factory=list)
 
 
-class BriefDraft(BaseModel):
+class BriefDraft(_Model):
     """What a model (or the deterministic analyzer) writes: the Brief without ``analysis``."""
 
     title: str
