@@ -27,8 +27,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -64,8 +62,12 @@ def count(session: Session, increments: Increments) -> None:
     """Add ``increments`` to their running totals inside ``session``'s transaction, so they are
     committed (or rolled back) with the event they count. Rows are touched in a fixed order, so two
     transactions adding to the same counters never deadlock on PostgreSQL."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    # the dialect's own INSERT .. ON CONFLICT, imported for the database in use: a SQLite deployment
+    # never loads the PostgreSQL dialect and its drivers' modules (~30 ms at start-up), nor the reverse
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     for (name, labels), amount in sorted(increments.items()):
         statement = insert(MetricCounterRow).values(name=name, labels=json.dumps(list(labels)), value=amount)
         session.execute(statement.on_conflict_do_update(
