@@ -32,3 +32,18 @@ def test_help_imports_neither_settings_nor_the_web_stack() -> None:
     code = ("import sys\nfrom bot.cli import main\nsys.argv = ['sitrep', '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass")
     assert loaded_after(code, "pydantic", "structlog", "fastapi", "sqlalchemy", *HEAVY) == []
+
+
+def test_the_web_app_leaves_the_prompt_the_log_digest_and_an_unused_database_dialect_unloaded() -> None:
+    """The web process never builds a prompt (its worker process investigates): the prompt, the log
+    formats and templating load with the first prompt; with SQLite the PostgreSQL dialect never loads."""
+    unused = ("bot.analyst.prompt", "bot.digest.logformat", "bot.digest.logs", "sqlalchemy.dialects.postgresql")
+    assert loaded_after("import bot.web", *unused) == []
+
+
+def test_the_domain_models_validate_as_before_when_first_used() -> None:
+    code = ("import bot.web\nfrom bot.models import Alert, Evidence, EvidenceSource\n"
+            "assert not Evidence.__pydantic_complete__\n"
+            "e = Evidence.model_validate({'id': 'logs-1', 'source': 'logs', 'detail': 'boom'})\n"
+            "assert e.source is EvidenceSource.LOGS and Evidence.__pydantic_complete__")
+    assert loaded_after(code) == []
