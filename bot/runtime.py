@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.analyst.chain import Analyst
-from bot.analyst.factory import build_analyst
 from bot.collectors.factory import CollectorSet, build_collectors
 from bot.digest.redact import Redactor
 from bot.executor.dispatch import build_executors
@@ -31,7 +29,6 @@ from bot.policy.loader import PolicyError, PolicyHolder
 from bot.intake.accept import AlertIntake, IntakeLimits
 from bot.intake.graph import EdgeStore
 from bot.service.alerts import AlertService, RequestLimits
-from bot.service.jobs import DeltaJob, IncidentThreads, InvestigateJob, NoThreads, SayJob
 from bot.service.worker import JobHandler, Worker
 from bot.collectors.names import NameRule
 from bot.service.execution import ActionRunner
@@ -43,7 +40,6 @@ from bot.service.verify import Verifier
 from bot.service.feedback import FeedbackService
 from bot.service.incidents import IncidentCommands, IncidentQueries
 from bot.service.postmortem import PostmortemService
-from bot.service.investigate import Investigator
 from bot.service.tasks import BackgroundTasks
 from bot.settings import Settings
 from bot.slack.app import SlackNotConfiguredError, create_bolt_app
@@ -56,6 +52,9 @@ if TYPE_CHECKING:  # Bolt and the Slack SDK are imported when Slack is configure
     from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
     from slack_bolt.async_app import AsyncApp
 
+    from bot.analyst.chain import Analyst
+    from bot.service.investigate import Investigator
+    from bot.service.jobs import IncidentThreads
     from bot.slack.pacing import SlackWait
 
 log = structlog.get_logger(__name__)
@@ -128,7 +127,7 @@ def build_services(
     *,
     store: IncidentStore,
     collectors: CollectorSet,
-    analyst: Analyst,
+    analyst: Analyst | None,
     policy: PolicyHolder | None = None,
     runner: ActionRunner | None = None,
     replicas: ReplicaLookup | None = None,
@@ -161,21 +160,10 @@ def build_services(
                     tasks.spawn(verifier.run(**kwargs), name=f"verify:{view.id}")
 
         remediation.on_executed = verify_after
-    investigator = Investigator(
-        collectors=collectors.collectors,
-        analyst=analyst,
-        source_budget=settings.sitrep_source_timeout,
-        total_budget=settings.sitrep_collect_timeout,
-        store=store,
-        remediation=remediation,
-        redactor=Redactor(extra_secrets=settings.secret_values()),
-        on_traces=edges.learn_from if edges is not None else None,
-        known_services=(lambda: policy.policy.services) if policy is not None else None,
-        callees=(lambda service: edges.graph().callees(service)) if edges is not None else None,
-        namespace_for=(lambda service: getattr(policy.policy.services.get(service), "namespace", None))
-        if policy is not None else None,
-        names=NameRule(settings.sitrep_name_pattern),
-    )
+    investigator = None
+    if analyst is not None:  # only a process that investigates (runs the worker) builds the investigator
+        investigator = _investigator(settings, store=store, collectors=collectors, analyst=analyst, policy=policy,
+                                     remediation=remediation, edges=edges)
     services = Services(
         investigator=investigator,
         tasks=tasks,
@@ -191,6 +179,28 @@ def build_services(
         default_namespace=None,
     )
     return services, verifier
+
+
+def _investigator(settings: Settings, *, store: IncidentStore, collectors: CollectorSet, analyst: Analyst,
+                  policy: PolicyHolder | None, remediation: RemediationService | None,
+                  edges: EdgeStore | None) -> Investigator:
+    from bot.service.investigate import Investigator
+
+    return Investigator(
+        collectors=collectors.collectors,
+        analyst=analyst,
+        source_budget=settings.sitrep_source_timeout,
+        total_budget=settings.sitrep_collect_timeout,
+        store=store,
+        remediation=remediation,
+        redactor=Redactor(extra_secrets=settings.secret_values()),
+        on_traces=edges.learn_from if edges is not None else None,
+        known_services=(lambda: policy.policy.services) if policy is not None else None,
+        callees=(lambda service: edges.graph().callees(service)) if edges is not None else None,
+        namespace_for=(lambda service: getattr(policy.policy.services.get(service), "namespace", None))
+        if policy is not None else None,
+        names=NameRule(settings.sitrep_name_pattern),
+    )
 
 
 def intake_limits(settings: Settings) -> IntakeLimits:
@@ -249,8 +259,14 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
     store = IncidentStore(engine)
     collectors = build_collectors(settings)
     executors = build_executors(settings)
-    analyst = build_analyst(settings, replica_ceiling=(
-        (lambda service, current: replica_ceiling(policy.policy, service, current)) if policy is not None else None))
+    analyst = None
+    if worker:  # the analyst, the investigator and the prompt, digest and model code they load: only where
+        # investigations run (``sitrep worker``, serve's worker process), not in serve's web process
+        from bot.analyst.factory import build_analyst
+
+        analyst = build_analyst(settings, replica_ceiling=(
+            (lambda service, current: replica_ceiling(policy.policy, service, current)) if policy is not None
+            else None))
     scheduler = AsyncIOScheduler(timezone="UTC")
     queue = JobQueue(engine, lease=timedelta(seconds=settings.sitrep_job_lease_seconds))
     edges = EdgeStore(engine)
@@ -295,12 +311,14 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
         if periodic:
             scheduler.add_job(notifier.expire_due, "interval", seconds=settings.sitrep_expiry_sweep_seconds,
                               id="expire-proposals", max_instances=1, coalesce=True)
-    threads: IncidentThreads = NoThreads()
-    if runtime.bolt is not None:
-        from bot.slack.threads import SlackIncidentThreads
-
-        threads = SlackIncidentThreads(runtime.bolt.client, channel_for=channel_for(settings, policy))
     if worker:
+        from bot.service.jobs import NoThreads
+
+        threads: IncidentThreads = NoThreads()
+        if runtime.bolt is not None:
+            from bot.slack.threads import SlackIncidentThreads
+
+            threads = SlackIncidentThreads(runtime.bolt.client, channel_for=channel_for(settings, policy))
         runtime.worker = Worker(
             queue,
             _job_handlers(services, store=store, threads=threads),
@@ -341,13 +359,17 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
             await socket_handler.close_async()
         await collectors.aclose()
         await executors.aclose()
-        await analyst.aclose()
+        if analyst is not None:
+            await analyst.aclose()
         alerts.close()
         engine.dispose()
         log.info("sitrep_stopped")
 
 
 def _job_handlers(services: Services, *, store: IncidentStore, threads: IncidentThreads) -> dict[str, JobHandler]:
+    from bot.service.jobs import DeltaJob, InvestigateJob, SayJob
+
+    assert services.investigator is not None  # built with the analyst, as every worker is
     investigate = InvestigateJob(investigator=services.investigator, store=store, threads=threads,
                                  default_window=services.default_window)
     return {

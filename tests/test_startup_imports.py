@@ -34,10 +34,12 @@ def test_help_imports_neither_settings_nor_the_web_stack() -> None:
     assert loaded_after(code, "pydantic", "structlog", "fastapi", "sqlalchemy", *HEAVY) == []
 
 
-def test_the_web_app_leaves_the_prompt_the_log_digest_and_an_unused_database_dialect_unloaded() -> None:
-    """The web process never builds a prompt (its worker process investigates): the prompt, the log
-    formats and templating load with the first prompt; with SQLite the PostgreSQL dialect never loads."""
-    unused = ("bot.analyst.prompt", "bot.digest.logformat", "bot.digest.logs", "sqlalchemy.dialects.postgresql")
+def test_the_web_app_leaves_the_analyst_the_digest_and_an_unused_database_dialect_unloaded() -> None:
+    """The web process never investigates (its worker process does): the analyst, the investigator, the
+    prompt, the log formats and templating load only where investigations run; with SQLite the
+    PostgreSQL dialect never loads."""
+    unused = ("bot.analyst.chain", "bot.service.investigate", "bot.analyst.prompt", "bot.digest.logformat",
+              "bot.digest.logs", "sqlalchemy.dialects.postgresql")
     assert loaded_after("import bot.web", *unused) == []
 
 

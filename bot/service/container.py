@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.service.alerts import AlertService
 from bot.service.feedback import FeedbackService
 from bot.service.incidents import IncidentCommands, IncidentQueries
-from bot.service.investigate import Investigator
 from bot.service.postmortem import PostmortemService
 from bot.service.remediation import RemediationService
 from bot.service.tasks import BackgroundTasks
+
+if TYPE_CHECKING:
+    from bot.service.investigate import Investigator
 
 
 class RemediationNotConfiguredError(RuntimeError):
@@ -20,7 +23,8 @@ class RemediationNotConfiguredError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    investigator: Investigator
+    #: None where no investigation runs: serve's web process (its worker process investigates)
+    investigator: Investigator | None
     tasks: BackgroundTasks
     queries: IncidentQueries
     postmortems: PostmortemService
