@@ -65,7 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     # set by `sitrep serve` for the worker process it starts: stop when that parent is gone
     worker.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
 
-
     demo = commands.add_parser("demo", help="everything local: sample services, a Slack-like page at "
                                              "http://127.0.0.1:3000/demo, no account or key needed")
     demo.add_argument("--port", type=int, default=None, help="port (default $PORT or 3000)")
