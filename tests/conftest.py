@@ -1,18 +1,28 @@
 """Shared fixtures. Storage tests run against SQLite always and against PostgreSQL when one is available
-(``SITREP_TEST_POSTGRES_URL``; `.ci/run` starts a server and sets it, so CI never skips it)."""
+(``SITREP_TEST_POSTGRES_URL``; `.ci/run` starts a server and sets it, so CI never skips it).
+
+The end-to-end rig (e2e, security and fault tests): ``fake_cloud`` (every fake upstream in one local
+server), ``sitrep_env`` (Sitrep's environment pointing at it), ``signer`` (signs Slack requests), and
+``serve`` (a running ``sitrep serve`` of a configuration). One cloud and one pool of servers serve a
+whole test session (each pytest-xdist worker its own): every test starts with the fakes as new, their
+story ending now, and an empty database, and a server is started once per configuration instead of
+once per test — two processes and seconds of CPU each, most of the suite's time before."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from bot.sandbox.server import FakeCloud
+from bot.sandbox.signer import SlackSigner
 from bot.store.db import create_schema, make_engine
+from tests.support import FAST_BUDGETS, SIGNING_SECRET, SitrepPool, SitrepProcess
 
 POSTGRES_URL = os.environ.get("SITREP_TEST_POSTGRES_URL")
 
@@ -49,3 +59,65 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+# --------------------------------------------------------------------------------- end-to-end rig
+
+
+@pytest.fixture(scope="session")
+def rig_cloud() -> Iterator[FakeCloud]:
+    with FakeCloud() as cloud:
+        yield cloud
+
+
+@pytest.fixture
+def fake_cloud(rig_cloud: FakeCloud) -> FakeCloud:
+    """The session's fakes, as new for each test: nothing recorded, no faults, the model's mode
+    ``scenario``, and the story ending now (as that of a cloud started now)."""
+    rig_cloud.reset(restart_story=True)
+    return rig_cloud
+
+
+@pytest.fixture(scope="session")
+def sitrep_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SitrepPool]:
+    pool = SitrepPool(tmp_path_factory.mktemp("served"))
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def serve(request: pytest.FixtureRequest, sitrep_pool: SitrepPool,
+          fake_cloud: FakeCloud) -> Iterator[Callable[..., SitrepProcess]]:
+    """``serve(env, args=(), policy=None, fresh=False)``: a ready ``sitrep serve`` of that configuration
+    with an empty database, shared with the session's other tests of the same configuration (unless
+    ``fresh``); its work directory is ``.workdir``. After the test it must have finished what it was
+    doing (jobs, executions, verifications) and the fakes must hear nothing more from it, or it is
+    stopped, as it is when the test failed."""
+    taken: list[SitrepProcess] = []
+
+    def take(env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None,
+             fresh: bool = False) -> SitrepProcess:
+        sitrep = sitrep_pool.take(env, args=args, policy=policy, fresh=fresh)
+        taken.append(sitrep)
+        return sitrep
+
+    yield take
+    reports = [getattr(request.node, f"rep_{when}", None) for when in ("setup", "call")]
+    passed = all(report is not None and report.passed for report in reports)
+    for sitrep in taken:
+        sitrep_pool.release(sitrep, keep=passed, calls=lambda: len(fake_cloud.slack_calls()))
+
+
+@pytest.fixture
+def signer(fake_cloud: FakeCloud) -> SlackSigner:
+    return fake_cloud.signer(SIGNING_SECRET)
+
+
+@pytest.fixture
+def sitrep_env(fake_cloud: FakeCloud) -> dict[str, str]:
+    return {**fake_cloud.env(SLACK_SIGNING_SECRET=SIGNING_SECRET), **FAST_BUDGETS}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -22,6 +22,17 @@ import httpx
 #: the checkout under test; subprocesses import ``bot`` from here, whatever else is installed
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: the Slack signing secret of the rig's `sitrep serve` (``sitrep_env``) and of its ``signer``
+SIGNING_SECRET = "e2e-signing-secret-0123456789abcdef"
+
+#: budgets small enough that a hanging source costs the test ~2 s
+FAST_BUDGETS = {
+    "SITREP_SOURCE_TIMEOUT": "2",
+    "SITREP_COLLECT_TIMEOUT": "2.5",
+    "SITREP_LLM_TIMEOUT": "3",
+    "SITREP_LLM_CHAIN_TIMEOUT": "6",
+}
+
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     """A clean environment for a ``sitrep`` subprocess: no developer settings leak in."""
@@ -202,27 +213,32 @@ class _Pooled:
 
 
 class SitrepPool:
-    """``sitrep serve`` processes kept for several tests (a module's), one per configuration: its
+    """``sitrep serve`` processes kept for several tests (a session's), one per configuration: its
     environment, arguments and policy text. ``take`` gives a test the server of its configuration with
     an empty database (the fakes are reset by the caller), instead of starting one (two processes and
     seconds of CPU each). After a test, ``release`` waits until the server has nothing left to do;
-    one that does not settle, or whose test failed, is stopped, and the next test starts a new one."""
+    one that does not settle, or whose test failed, is stopped, and the next test starts a new one.
+    At most ``max_servers`` run at once: the least recently taken is stopped to make room."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, max_servers: int = 4) -> None:
         self._root = root
-        self._servers: dict[tuple[Any, ...], _Pooled] = {}
+        self._max_servers = max_servers
+        self._servers: dict[tuple[Any, ...], _Pooled] = {}  # least recently taken first
 
     def take(self, env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None,
              fresh: bool = False) -> SitrepProcess:
         """The server of this configuration, started if there is none; ``fresh``: a new one that no
         other test shares (for a test whose outcome a server's in-memory caches would change)."""
         key = (tuple(sorted(env.items())), args, policy, secrets.token_hex(8) if fresh else None)
-        pooled = self._servers.get(key)
+        pooled = self._servers.pop(key, None)
         if pooled is not None and pooled.sitrep.proc.poll() is None:
             empty_database(self.database(pooled.sitrep))
+            self._servers[key] = pooled
             return pooled.sitrep
         if pooled is not None:
-            self._stop(key)
+            pooled.stack.close()
+        while len(self._servers) >= self._max_servers:  # the least recently taken makes room
+            self._stop(next(iter(self._servers)))
         workdir = self._root / f"sitrep-{len(list(self._root.glob('sitrep-*')))}"
         workdir.mkdir(parents=True)
         if policy is not None:

@@ -762,6 +762,7 @@ class ScenarioFeed:
             raise ValueError(f"scenarios served together need distinct services, got {services}")
         self._live = live
         self._merged: tuple[tuple[Any, ...], list[LogEntry]] | None = None
+        self._given = tuple(self._scenarios)
 
     @property
     def live(self) -> bool:
@@ -773,6 +774,12 @@ class ScenarioFeed:
         for i, scenario in enumerate(self._scenarios):
             if scenario.service == service or (service is None and i == 0):
                 self._scenarios[i] = replace(scenario, recovered_at=at)
+
+    def restart(self, now: datetime | None = None) -> None:
+        """Every story as it was given, moved to end at ``now`` (the clock's now when None): what a new
+        feed of the same scenarios serves (a fix recorded by ``recover`` is forgotten)."""
+        now = now if now is not None else utcnow()
+        self._scenarios = [s.at(now) for s in self._given]
 
     def current(self) -> Scenario:
         return self.all()[0]

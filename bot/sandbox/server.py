@@ -13,7 +13,7 @@
     /_control/{name}/calls           GET | DELETE: what a fake received (slack: every Web API call)
     /_control/argocd/operations      rollbacks, syncs, resource actions
     /_control/{slack,argocd,kubernetes}/grants   what the tokens may do (scopes, RBAC): one thing broken
-    /_control/release | /_control/reset
+    /_control/release | /_control/reset             POST; {"restart_story": true}: the scenarios end now
 
     with FakeCloud() as cloud:
         env = cloud.env(SLACK_SIGNING_SECRET="...")     # point Sitrep at it
@@ -110,11 +110,14 @@ class Sandbox:
         return {f.name: f for f in (self.loki, self.prometheus, self.argocd, self.jaeger, self.slack,
                                     self.anthropic, self.pagerduty, self.opsgenie)}
 
-    def reset(self) -> None:
+    def reset(self, *, restart_story: bool = False) -> None:
+        """Everything recorded and set forgotten; ``restart_story``: the scenarios also move to end now."""
         self.board.clear()
         for fake in self.fakes.values():
             fake.reset()
         self.kubernetes.reset()
+        if restart_story:
+            self.feed.restart()
 
     def asgi(self) -> Starlette:
         fakes = self.fakes
@@ -132,7 +135,8 @@ class Sandbox:
             return JSONResponse({"released": True})
 
         async def reset(request: Request) -> Response:
-            self.reset()
+            body = await request.json() if await request.body() else {}
+            self.reset(restart_story=bool(body.get("restart_story")))
             return JSONResponse({"reset": True})
 
         async def oncall(request: Request) -> Response:
@@ -486,8 +490,10 @@ class FakeCloud:
     def clear_faults(self) -> None:
         self._json("DELETE", "/_control/faults")
 
-    def reset(self) -> None:
+    def reset(self, *, restart_story: bool = False) -> None:
         """Back to the state of a new sandbox (same scenario and credentials): no faults, recorded
         calls, Slack messages, files or event subscription, no deploys or operations made since, every
-        grant restored, the model's mode ``scenario``, nobody on call, no extra Jaeger edges."""
-        self._json("POST", "/_control/reset")
+        grant restored, the model's mode ``scenario``, nobody on call, no extra Jaeger edges.
+        ``restart_story``: the scenarios also end now, as those of a cloud started now (tests that
+        share one cloud for minutes, so that "deployed 6 minutes ago" stays true)."""
+        self._json("POST", "/_control/reset", json={"restart_story": True} if restart_story else None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,7 +19,9 @@ from bot.slack.ids import ActionId
 from bot.store.db import make_engine
 from bot.store.incidents import IncidentStore
 from tests.e2e.test_incident_command import CHANNEL, send_incident, wait_for_brief
-from tests.support import REPO_ROOT, run_sitrep, wait_for
+from tests.support import REPO_ROOT, SitrepProcess, wait_for
+
+Serve = Callable[..., SitrepProcess]
 
 pytestmark = pytest.mark.timeout(120)
 CORPUS = REPO_ROOT / "tests" / "fixtures" / "redaction" / "corpus.jsonl"
@@ -40,22 +42,22 @@ def button(call: dict[str, Any], action_id: str) -> dict[str, Any]:
 
 
 def test_what_the_model_saw_is_the_redacted_prompt_and_injections_are_flagged(
-    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], workdir: Path,
+    fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], serve: Serve,
 ) -> None:
     rows = corpus_lines(25)
     fake_cloud.loki_lines([r["text"] for r in rows] + [INJECTION])
-    with run_sitrep(sitrep_env, workdir=workdir) as sitrep:
-        send_incident(sitrep, signer, "checkout p99 high")
-        brief = wait_for_brief(fake_cloud, timeout=30)
-        text = json.dumps(brief["blocks"], ensure_ascii=False)
-        assert "Suspicious content in the evidence" in text and "from Loki" in text
-        show = button(brief, ActionId.SHOW_PROMPT)
-        payload = signer.block_actions_payload(action_id=show["action_id"], value=show["value"], user_id="U0SRE1",
-                                               channel_id=CHANNEL, message_ts=brief["ts"], block_id=show["block_id"])
-        assert signer.post(f"{sitrep.url}/slack/events", signer.interactivity_body(payload)).status_code == 200
-        opened = wait_for(lambda: [c for c in fake_cloud.slack_calls("views.open")
-                                   if "What the model saw" in json.dumps(c["params"])], timeout=10,
-                          what="the modal")
+    sitrep = serve(sitrep_env)
+    send_incident(sitrep, signer, "checkout p99 high")
+    brief = wait_for_brief(fake_cloud, timeout=30)
+    text = json.dumps(brief["blocks"], ensure_ascii=False)
+    assert "Suspicious content in the evidence" in text and "from Loki" in text
+    show = button(brief, ActionId.SHOW_PROMPT)
+    payload = signer.block_actions_payload(action_id=show["action_id"], value=show["value"], user_id="U0SRE1",
+                                           channel_id=CHANNEL, message_ts=brief["ts"], block_id=show["block_id"])
+    assert signer.post(f"{sitrep.url}/slack/events", signer.interactivity_body(payload)).status_code == 200
+    opened = wait_for(lambda: [c for c in fake_cloud.slack_calls("views.open")
+                               if "What the model saw" in json.dumps(c["params"])], timeout=10,
+                      what="the modal")
     view = opened[0]["params"]["view"]
     shown = json.dumps(view, ensure_ascii=False)
     sent = json.dumps(fake_cloud.anthropic_calls(), ensure_ascii=False)
@@ -71,7 +73,7 @@ def test_what_the_model_saw_is_the_redacted_prompt_and_injections_are_flagged(
     for fragment in ("timeout acquiring connection from pool", "secret:aws_key", "v2.14.3"):
         assert fragment in sent and fragment in shown
     # and exactly: the prompt rebuilt from what Sitrep kept is the one the model was sent
-    store = IncidentStore(make_engine(f"sqlite:///{workdir / 'sitrep.db'}"))
+    store = IncidentStore(make_engine(f"sqlite:///{sitrep.workdir / 'sitrep.db'}"))
     rebuilt = asyncio.run(IncidentQueries(store).model_input(1))
     first = fake_cloud.anthropic_calls()[0]["body"]
     assert rebuilt.user == first["messages"][0]["content"]

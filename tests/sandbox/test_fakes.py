@@ -7,6 +7,7 @@ import asyncio
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
@@ -18,6 +19,7 @@ from slack_sdk.models.blocks import SectionBlock
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Action, BriefDraft
+from bot.sandbox.scenario import Scenario
 from bot.sandbox.server import FakeCloud
 from bot.settings import DEFAULT_PROMQL
 
@@ -669,6 +671,20 @@ def test_reset_makes_the_cloud_as_new_for_the_next_test(cloud: FakeCloud) -> Non
     assert "v2.14.4" not in json.dumps(cloud.argocd_application())
     assert httpx.get(f"{cloud.url}/_control/anthropic").json()["mode"] == "scenario"
     assert httpx.get(f"{cloud.url}/").json()["faults"] == {}
+
+
+def test_reset_can_restart_the_story_so_that_it_ends_now() -> None:
+    long_ago = datetime(2025, 11, 25, 3, 44, 12, tzinfo=UTC)
+    with FakeCloud(Scenario(now=long_ago)) as cloud:
+        cloud.sandbox.feed.recover(long_ago.timestamp())
+        cloud.reset()
+        assert cloud.scenario.now == long_ago  # a plain reset keeps the story where it is
+        cloud.reset(restart_story=True)
+        moved = cloud.scenario
+        assert abs((moved.now - datetime.now(UTC)).total_seconds()) < 5 and moved.recovered_at is None
+        assert moved.onset == moved.now - (long_ago - Scenario(now=long_ago).onset)  # the same story
+        deployed = cloud.argocd_application()["status"]["history"][-1]["deployedAt"]
+        assert deployed.startswith(f"{moved.deployed_at:%Y-%m-%dT%H:%M}")
 
 
 def test_fake_cloud_stops_cleanly_even_with_a_request_hanging() -> None:

@@ -7,12 +7,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bot.sandbox.server import FakeCloud
-from tests.support import REPO_ROOT, run_sitrep
+from tests.support import REPO_ROOT, SitrepProcess
+
+Serve = Callable[..., SitrepProcess]
 
 pytestmark = pytest.mark.timeout(300)
 WEBHOOK_TOKEN = "fuzz-webhook-token-FAKE-1"
@@ -31,20 +34,21 @@ def schemathesis(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ("/", "not-the-token"),        # everything, with a wrong token
 ])
 def test_no_generated_request_gets_a_server_error(
-        fake_cloud: FakeCloud, sitrep_env: dict[str, str], workdir: Path, paths: str, token: str) -> None:
+        fake_cloud: FakeCloud, sitrep_env: dict[str, str], workdir: Path, serve: Serve, paths: str,
+        token: str) -> None:
     env = {**sitrep_env, "SITREP_WEBHOOK_TOKEN": WEBHOOK_TOKEN, "SITREP_API_TOKEN": API_TOKEN,
            "SITREP_POLICY_DIR": str(REPO_ROOT / "policies")}
-    with run_sitrep(env, workdir=workdir, args=("--no-worker",)) as sitrep:
-        result = schemathesis(
-            "run", f"{sitrep.url}/openapi.json",
-            "--checks", "not_a_server_error,status_code_conformance",
-            "--include-path-regex", f"^{paths}",
-            "--exclude-path", "/slack/events",  # signed requests: covered by the signature tests
-            "-H", f"Authorization: Bearer {token}",
-            "--max-examples", "40", "--seed", "7", "--request-timeout", "20",
-            "--phases", "examples,coverage,fuzzing",
-            cwd=workdir,
-        )
-        logs = sitrep.logs()
+    sitrep = serve(env, args=("--no-worker",))  # one server for the three runs
+    result = schemathesis(
+        "run", f"{sitrep.url}/openapi.json",
+        "--checks", "not_a_server_error,status_code_conformance",
+        "--include-path-regex", f"^{paths}",
+        "--exclude-path", "/slack/events",  # signed requests: covered by the signature tests
+        "-H", f"Authorization: Bearer {token}",
+        "--max-examples", "40", "--seed", "7", "--request-timeout", "20",
+        "--phases", "examples,coverage,fuzzing",
+        cwd=workdir,
+    )
+    logs = sitrep.logs()
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Traceback" not in logs, logs[-4000:]

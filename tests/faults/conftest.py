@@ -1,4 +1,0 @@
-"""The end-to-end rig's fixtures (a fake cloud, Sitrep's environment, a work directory) for the
-fault tests that run `sitrep serve`."""
-
-from tests.e2e.conftest import fake_cloud, module_cloud, serve, signer, sitrep_env, sitrep_pool, workdir  # noqa: F401
