@@ -52,54 +52,6 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     admin.dispose()
 
 
-#: pytest-xdist workers for the whole suite (`-n auto`, pyproject's addopts): more than the two CPUs of
-#: CI's machine, because the end-to-end tests wait on servers, timers and budgets as much as they compute
-WORKERS = 4
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: ``WORKERS`` for the suite or a directory; for test files named on the command line,
-    at most one worker each, and none for a single file (a worker costs seconds of start-up)."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
-    files = {arg.split("::")[0] for arg in config.args}
-    if files and all(name.endswith(".py") for name in files):
-        return 0 if len(files) == 1 else min(len(files), WORKERS)
-    return WORKERS
-
-
-#: Modules whose tests take `sitrep serve` processes of the same configurations: one pytest-xdist group
-#: each, so one worker runs them and starts those servers once (`--dist loadgroup`: every other module
-#: is a group of its own, whole on one worker).
-SHARED_SERVERS = {
-    **dict.fromkeys(("tests/e2e/test_remediation.py", "tests/e2e/test_app_home.py", "tests/e2e/test_revert.py",
-                     "tests/e2e/test_postmortem.py"), "servers: start() with a policy"),
-    **dict.fromkeys(("tests/e2e/test_incident_command.py", "tests/e2e/test_incident_management.py",
-                     "tests/e2e/test_transparency.py", "tests/faults/test_slack_faults.py",
-                     "tests/security/test_slack_requests.py"), "servers: sitrep_env"),
-}
-
-#: the modules that start servers and take longest: collected first (the groups above before them), so
-#: that pytest-xdist hands them out first (`--no-loadscope-reorder`) and the many short modules fill the
-#: gaps at the end, instead of one long module running alone after everything else is done
-LONG_FIRST = ("tests/e2e/", "tests/security/", "tests/faults/")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "xdist_group(name): run on one pytest-xdist worker with its group")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def order(item: pytest.Item) -> int:
-        path = item.nodeid.split("::")[0]
-        return 0 if path in SHARED_SERVERS else 1 if path.startswith(LONG_FIRST) else 2
-
-    items.sort(key=order)  # stable: the modules stay whole and in order
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(SHARED_SERVERS.get(path, path)))
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Each phase's report on the item (``item.rep_setup``, ``rep_call``): fixtures that keep a

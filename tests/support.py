@@ -218,10 +218,9 @@ class SitrepPool:
     an empty database (the fakes are reset by the caller), instead of starting one (two processes and
     seconds of CPU each). After a test, ``release`` waits until the server has nothing left to do;
     one that does not settle, or whose test failed, is stopped, and the next test starts a new one.
-    At most ``max_servers`` run at once (about 300 MB each): the least recently taken is stopped to
-    make room."""
+    At most ``max_servers`` run at once: the least recently taken is stopped to make room."""
 
-    def __init__(self, root: Path, *, max_servers: int = 6) -> None:
+    def __init__(self, root: Path, *, max_servers: int = 4) -> None:
         self._root = root
         self._max_servers = max_servers
         self._servers: dict[tuple[Any, ...], _Pooled] = {}  # least recently taken first
@@ -272,11 +271,6 @@ class SitrepPool:
     def _stop(self, key: tuple[Any, ...]) -> None:
         pooled = self._servers.pop(key)
         pooled.stack.close()
-
-    def stop_using(self, url: str) -> None:
-        """Stop the servers pointed at ``url`` (a fake cloud that is going away)."""
-        for key in [k for k in self._servers if any(url in value for _, value in k[0])]:
-            self._stop(key)
 
     def close(self) -> None:
         """Stop every server, all at once (each takes a second or so to drain and stop its worker)."""
