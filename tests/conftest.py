@@ -14,7 +14,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -51,59 +50,6 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
-
-
-#: pytest-xdist workers for the whole suite (`-n auto`, pyproject's addopts): more than the two CPUs of
-#: CI's machine, because the end-to-end tests wait on servers, timers and budgets as much as they compute
-WORKERS = 4
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: ``WORKERS`` for the suite or a directory; for test files named on the command line,
-    at most one worker each, and none for a single file (a worker costs seconds of start-up)."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
-    files = {arg.split("::")[0] for arg in config.args}
-    if files and all(name.endswith(".py") for name in files):
-        return 0 if len(files) == 1 else min(len(files), WORKERS)
-    return WORKERS
-
-
-#: Modules whose tests take `sitrep serve` processes of the same configurations: one pytest-xdist unit
-#: of work each (below), so one worker runs them and starts those servers once.
-SHARED_SERVERS = {
-    **dict.fromkeys(("tests/e2e/test_remediation.py", "tests/e2e/test_app_home.py", "tests/e2e/test_revert.py",
-                     "tests/e2e/test_postmortem.py"), "servers: start() with a policy"),
-    **dict.fromkeys(("tests/e2e/test_incident_command.py", "tests/e2e/test_incident_management.py",
-                     "tests/e2e/test_transparency.py", "tests/faults/test_slack_faults.py",
-                     "tests/security/test_slack_requests.py"), "servers: sitrep_env"),
-}
-
-#: the modules that start servers and take longest: collected first (the groups above before them), so
-#: that pytest-xdist hands them out first (`--no-loadscope-reorder`) and the many short modules fill the
-#: gaps at the end, instead of one long module running alone after everything else is done
-LONG_FIRST = ("tests/e2e/", "tests/security/", "tests/faults/")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    def order(item: pytest.Item) -> int:
-        path = item.nodeid.split("::")[0]
-        return 0 if path in SHARED_SERVERS else 1 if path.startswith(LONG_FIRST) else 2
-
-    items.sort(key=order)  # stable: the modules stay whole and in order
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Whole modules to a worker, as ``--dist loadfile`` does, except that the ``SHARED_SERVERS``
-    modules of one group go to one worker together."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ModulesAndServerGroups(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return SHARED_SERVERS.get(path, path)
-
-    return ModulesAndServerGroups(config, log)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -218,10 +218,9 @@ class SitrepPool:
     an empty database (the fakes are reset by the caller), instead of starting one (two processes and
     seconds of CPU each). After a test, ``release`` waits until the server has nothing left to do;
     one that does not settle, or whose test failed, is stopped, and the next test starts a new one.
-    At most ``max_servers`` run at once (about 300 MB each): the least recently taken is stopped to
-    make room."""
+    At most ``max_servers`` run at once: the least recently taken is stopped to make room."""
 
-    def __init__(self, root: Path, *, max_servers: int = 6) -> None:
+    def __init__(self, root: Path, *, max_servers: int = 4) -> None:
         self._root = root
         self._max_servers = max_servers
         self._servers: dict[tuple[Any, ...], _Pooled] = {}  # least recently taken first
@@ -239,9 +238,7 @@ class SitrepPool:
         if pooled is not None:
             pooled.stack.close()
         while len(self._servers) >= self._max_servers:  # the least recently taken makes room
-            oldest = next(iter(self._servers))
-            self._note(f"stopping {self._servers[oldest].sitrep.workdir.name}: making room")
-            self._stop(oldest)
+            self._stop(next(iter(self._servers)))
         workdir = self._root / f"sitrep-{len(list(self._root.glob('sitrep-*')))}"
         workdir.mkdir(parents=True)
         if policy is not None:
@@ -251,15 +248,7 @@ class SitrepPool:
         stack = ExitStack()
         sitrep = stack.enter_context(run_sitrep(env, workdir=workdir, args=args))
         self._servers[key] = _Pooled(stack, sitrep, args)
-        self._note(f"started {workdir.name}: {' '.join(args)} policy {hash(policy) % 10**6 if policy else None} "
-                   f"{'fresh ' if fresh else ''}{sorted(k for k in env if k.startswith('SITREP_'))}")
         return sitrep
-
-    def _note(self, line: str) -> None:
-        """What the pool did, in ``pool.log`` beside the servers' directories (which test waited on
-        a start, which server was stopped and why)."""
-        with (self._root / "pool.log").open("a") as log:
-            log.write(f"{time.strftime('%H:%M:%S')} {line}\n")
 
     @staticmethod
     def database(sitrep: SitrepProcess) -> Path:
@@ -273,24 +262,15 @@ class SitrepPool:
         key = next((k for k, p in self._servers.items() if p.sitrep is sitrep), None)
         if key is None:
             return
-        fresh = key[-1] is not None
+        keep = keep and key[-1] is None
         jobs = "--no-worker" not in self._servers[key].args
-        if keep and not fresh and sitrep.proc.poll() is None and settle(sitrep, calls=calls, jobs=jobs,
-                                                                         timeout=timeout):
+        if keep and sitrep.proc.poll() is None and settle(sitrep, calls=calls, jobs=jobs, timeout=timeout):
             return
-        self._note(f"stopping {sitrep.workdir.name}: " + ("its test failed" if not keep else "fresh" if fresh
-                   else f"exited with {sitrep.proc.returncode}" if sitrep.proc.poll() is not None
-                   else f"still busy after {timeout:.0f} s: {unfinished_work(self.database(sitrep), jobs=jobs)}"))
         self._stop(key)
 
     def _stop(self, key: tuple[Any, ...]) -> None:
         pooled = self._servers.pop(key)
         pooled.stack.close()
-
-    def stop_using(self, url: str) -> None:
-        """Stop the servers pointed at ``url`` (a fake cloud that is going away)."""
-        for key in [k for k in self._servers if any(url in value for _, value in k[0])]:
-            self._stop(key)
 
     def close(self) -> None:
         """Stop every server, all at once (each takes a second or so to drain and stop its worker)."""
