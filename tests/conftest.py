@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -50,6 +51,81 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+#: pytest-xdist workers for the whole suite (`-n auto`, pyproject's addopts): one more than the two CPUs
+#: of CI's machine, for the end-to-end tests' waits on timers and budgets (four were no faster on two
+#: CPUs, and the more processes share them, the more a test's own timing bounds are squeezed)
+WORKERS = 3
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: ``WORKERS`` for the suite or a directory; for test files named on the command line,
+    at most one worker each, and none for a single file (a worker costs seconds of start-up)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    files = {arg.split("::")[0] for arg in config.args}
+    if files and all(name.endswith(".py") for name in files):
+        return 0 if len(files) == 1 else min(len(files), WORKERS)
+    return WORKERS
+
+
+#: Modules whose tests take `sitrep serve` processes of the same configurations: one pytest-xdist unit
+#: of work each (below), so one worker runs them and starts those servers once.
+SHARED_SERVERS = {
+    **dict.fromkeys(("tests/e2e/test_remediation.py", "tests/e2e/test_app_home.py", "tests/e2e/test_revert.py",
+                     "tests/e2e/test_postmortem.py"), "servers: start() with a policy"),
+    **dict.fromkeys(("tests/e2e/test_incident_command.py", "tests/e2e/test_incident_management.py",
+                     "tests/e2e/test_transparency.py", "tests/faults/test_slack_faults.py",
+                     "tests/security/test_slack_requests.py"), "servers: sitrep_env"),
+}
+
+#: The longest modules (or groups), longest first, as a serial run on an idle machine times them (s):
+#: collected first in this order, so that pytest-xdist hands them out first (`--no-loadscope-reorder`)
+#: and the many short modules fill the gaps at the end, instead of a long one running alone after
+#: everything else is done. Then the other modules that start servers; then the rest.
+LONGEST = (
+    "servers: start() with a policy",            # ~50
+    "servers: sitrep_env",                        # ~45
+    "tests/e2e/test_oncall_approvers.py",         # 43
+    "tests/e2e/test_argocd_shapes.py",            # 32
+    "tests/e2e/test_alerts.py",                   # 31
+    "tests/security/test_fuzz.py",                # 30
+    "tests/policy/test_engine_properties.py",     # 25, all CPU (hypothesis)
+    "tests/faults/test_upstream_faults.py",       # 23
+    "tests/e2e/test_demo.py",                     # 20
+    "tests/e2e/test_socket_mode.py",              # 16
+    "tests/e2e/test_worker_process.py",           # 14
+    "tests/e2e/test_demo_browser.py",             # 13
+    "tests/e2e/test_untrusted_text.py",           # 13
+    "tests/security/test_secrets_and_urls.py",    # 12
+)
+LONG = ("tests/e2e/", "tests/security/", "tests/faults/")
+
+
+def work_unit(path: str) -> str:
+    """What pytest-xdist hands to one worker: the module's group of ``SHARED_SERVERS``, or the module."""
+    return SHARED_SERVERS.get(path, path)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def order(item: pytest.Item) -> int:
+        unit = work_unit(item.nodeid.split("::")[0])
+        return LONGEST.index(unit) if unit in LONGEST else len(LONGEST) + (0 if unit.startswith(LONG) else 1)
+
+    items.sort(key=order)  # stable: the modules stay whole and in order
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Whole modules to a worker, as ``--dist loadfile`` does, except that the ``SHARED_SERVERS``
+    modules of one group go to one worker together."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndServerGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid.split("::", 1)[0])
+
+    return ModulesAndServerGroups(config, log)
 
 
 @pytest.hookimpl(hookwrapper=True)

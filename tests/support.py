@@ -210,6 +210,7 @@ class _Pooled:
     stack: ExitStack
     sitrep: SitrepProcess
     args: tuple[str, ...]
+    policy: str | None = None
 
 
 class SitrepPool:
@@ -218,9 +219,10 @@ class SitrepPool:
     an empty database (the fakes are reset by the caller), instead of starting one (two processes and
     seconds of CPU each). After a test, ``release`` waits until the server has nothing left to do;
     one that does not settle, or whose test failed, is stopped, and the next test starts a new one.
-    At most ``max_servers`` run at once: the least recently taken is stopped to make room."""
+    At most ``max_servers`` run at once (about 300 MB each): the least recently taken is stopped to
+    make room."""
 
-    def __init__(self, root: Path, *, max_servers: int = 4) -> None:
+    def __init__(self, root: Path, *, max_servers: int = 6) -> None:
         self._root = root
         self._max_servers = max_servers
         self._servers: dict[tuple[Any, ...], _Pooled] = {}  # least recently taken first
@@ -228,17 +230,21 @@ class SitrepPool:
     def take(self, env: dict[str, str], *, args: tuple[str, ...] = (), policy: str | None = None,
              fresh: bool = False) -> SitrepProcess:
         """The server of this configuration, started if there is none; ``fresh``: a new one that no
-        other test shares (for a test whose outcome a server's in-memory caches would change)."""
-        key = (tuple(sorted(env.items())), args, policy, secrets.token_hex(8) if fresh else None)
+        other test shares (for a test whose outcome a server's in-memory caches would change). A
+        server with a policy is given another policy as an operator would: the file is rewritten
+        and the server told to reload it (SIGHUP; serve passes it on to its worker process)."""
+        key = (tuple(sorted(env.items())), args, policy is not None, secrets.token_hex(8) if fresh else None)
         pooled = self._servers.pop(key, None)
-        if pooled is not None and pooled.sitrep.proc.poll() is None:
+        if pooled is not None and pooled.sitrep.proc.poll() is None and self._swap_policy(pooled, policy):
             empty_database(self.database(pooled.sitrep))
             self._servers[key] = pooled
             return pooled.sitrep
         if pooled is not None:
             pooled.stack.close()
         while len(self._servers) >= self._max_servers:  # the least recently taken makes room
-            self._stop(next(iter(self._servers)))
+            oldest = next(iter(self._servers))
+            self._note(f"stopping {self._servers[oldest].sitrep.workdir.name}: making room")
+            self._stop(oldest)
         workdir = self._root / f"sitrep-{len(list(self._root.glob('sitrep-*')))}"
         workdir.mkdir(parents=True)
         if policy is not None:
@@ -247,8 +253,37 @@ class SitrepPool:
             env = {**env, "SITREP_POLICY_DIR": str(workdir / "policies")}
         stack = ExitStack()
         sitrep = stack.enter_context(run_sitrep(env, workdir=workdir, args=args))
-        self._servers[key] = _Pooled(stack, sitrep, args)
+        self._servers[key] = _Pooled(stack, sitrep, args, policy)
+        self._note(f"started {workdir.name}: {' '.join(args)} policy {hash(policy) % 10**6 if policy else None} "
+                   f"{'fresh ' if fresh else ''}{sorted(k for k in env if k.startswith('SITREP_'))}")
         return sitrep
+
+    def _swap_policy(self, pooled: _Pooled, policy: str | None, *, timeout: float = 15.0) -> bool:
+        """Put ``policy`` in force on ``pooled``'s server (both its processes); false if it did not
+        say so in time."""
+        if policy == pooled.policy:
+            return True
+        path = pooled.sitrep.workdir / "policies" / "policy.yml"
+        before = pooled.sitrep.logs().count('"policy_reloaded"')
+        staged = path.with_name(".policy.yml.new")  # whole or not at all: the periodic check may read it
+        staged.write_text(policy or "")
+        os.replace(staged, path)
+        pooled.sitrep.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while pooled.sitrep.logs().count('"policy_reloaded"') < before + 2:  # serve and its worker
+            if time.monotonic() > deadline or pooled.sitrep.proc.poll() is not None:
+                self._note(f"stopping {pooled.sitrep.workdir.name}: the new policy was not loaded in {timeout:.0f} s")
+                pooled.stack.close()
+                return False
+            time.sleep(0.05)
+        pooled.policy = policy
+        return True
+
+    def _note(self, line: str) -> None:
+        """What the pool did, in ``pool.log`` beside the servers' directories (which test waited on
+        a start, which server was stopped and why)."""
+        with (self._root / "pool.log").open("a") as log:
+            log.write(f"{time.strftime('%H:%M:%S')} {line}\n")
 
     @staticmethod
     def database(sitrep: SitrepProcess) -> Path:
@@ -262,15 +297,24 @@ class SitrepPool:
         key = next((k for k, p in self._servers.items() if p.sitrep is sitrep), None)
         if key is None:
             return
-        keep = keep and key[-1] is None
+        fresh = key[-1] is not None
         jobs = "--no-worker" not in self._servers[key].args
-        if keep and sitrep.proc.poll() is None and settle(sitrep, calls=calls, jobs=jobs, timeout=timeout):
+        if keep and not fresh and sitrep.proc.poll() is None and settle(sitrep, calls=calls, jobs=jobs,
+                                                                         timeout=timeout):
             return
+        self._note(f"stopping {sitrep.workdir.name}: " + ("its test failed" if not keep else "fresh" if fresh
+                   else f"exited with {sitrep.proc.returncode}" if sitrep.proc.poll() is not None
+                   else f"still busy after {timeout:.0f} s: {unfinished_work(self.database(sitrep), jobs=jobs)}"))
         self._stop(key)
 
     def _stop(self, key: tuple[Any, ...]) -> None:
         pooled = self._servers.pop(key)
         pooled.stack.close()
+
+    def stop_using(self, url: str) -> None:
+        """Stop the servers pointed at ``url`` (a fake cloud that is going away)."""
+        for key in [k for k in self._servers if any(url in value for _, value in k[0])]:
+            self._stop(key)
 
     def close(self) -> None:
         """Stop every server, all at once (each takes a second or so to drain and stop its worker)."""

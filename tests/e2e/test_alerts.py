@@ -17,7 +17,7 @@ import pytest
 
 from bot.sandbox.server import FakeCloud
 from bot.sandbox.signer import SlackSigner
-from tests.support import REPO_ROOT, SitrepProcess, run_sitrep, start_worker, stop_process, wait_for
+from tests.support import REPO_ROOT, SitrepProcess, settle, start_worker, stop_process, wait_for
 
 Serve = Callable[..., SitrepProcess]
 
@@ -32,8 +32,15 @@ pytestmark = pytest.mark.timeout(150)
 @pytest.fixture
 def alert_env(sitrep_env: dict[str, str]) -> dict[str, str]:
     return {**sitrep_env, "SITREP_ALERT_CHANNELS": ALERTS, "SITREP_WEBHOOK_TOKEN": TOKEN,
-            "SITREP_POLICY_DIR": str(REPO_ROOT / "policies"), "SITREP_GROUP_WAIT_SECONDS": "1",
+            "SITREP_POLICY_DIR": str(REPO_ROOT / "policies"), "SITREP_GROUP_WAIT_SECONDS": "2",
             "SITREP_API_TOKEN": API_TOKEN}
+
+
+@pytest.fixture
+def queue_env(alert_env: dict[str, str]) -> dict[str, str]:
+    """For a `sitrep serve --no-worker` whose queue the test drains (or not) itself: short leases,
+    and webhooks refused from the first queued job on."""
+    return {**alert_env, "SITREP_JOB_LEASE_SECONDS": "3", "SITREP_QUEUE_HIGH_WATER": "1"}
 
 
 def alertmanager_body(cloud: FakeCloud, *, status: str = "firing") -> dict[str, Any]:
@@ -80,37 +87,38 @@ def db_rows(workdir: Path, query: str) -> list[tuple[Any, ...]]:
 
 
 def test_an_alert_message_gets_one_brief_in_its_thread_however_often_slack_delivers_it(
-    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], serve: Serve
 ) -> None:
-    # the default group wait: the investigation starts 3 s after the alert, the 👀 must not
-    with run_sitrep({**alert_env, "SITREP_GROUP_WAIT_SECONDS": "3"}, workdir=workdir) as sitrep:
-        event = alert_message_event(signer)
-        body = signer.event_body(event, event_id="Ev0AM000001")
-        delivered = time.time()
-        for retry in range(3):  # the first delivery and Slack's retries
-            headers = signer.headers(body)
-            if retry:
-                headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-            response = httpx.post(f"{sitrep.url}/slack/events", content=body, headers=headers, timeout=10)
-            assert response.status_code == 200
-        [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="a brief")
-        assert brief["channel"] == ALERTS and brief["thread"] == event["ts"]  # in the alert's own thread
-        reacted = [c for c in fake_cloud.slack_calls("reactions.add") if c["ok"]]
-        reactions = [(c["params"]["name"], c["params"]["timestamp"]) for c in reacted]
-        assert reactions == [("eyes", event["ts"]), ("white_check_mark", event["ts"])]  # on the alert itself
-        # 👀 comes with the acknowledgement, before the investigation waits for related alerts
-        assert reacted[0]["at"] - delivered < 1.0, "the alert was not marked as seen within a second"
-        text = json.dumps(brief["blocks"])
-        assert "checkout" in text and "v2.14.2" in text
-        assert db_rows(workdir, "select count(*) from incidents") == [(1,)]
-        wait_for(lambda: db_rows(workdir, "select state from jobs where kind = 'investigate'") == [("done",)],
-                 timeout=10, what="the investigation job done (the chart follows the brief)")
-        metrics = httpx.get(f"{sitrep.url}/metrics", timeout=10).text
-        assert 'sitrep_alerts_total{outcome="opened"} 1.0' in metrics
-        assert 'sitrep_jobs{kind="investigate",state="done"} 1.0' in metrics
-        assert 'sitrep_collector_calls_total{source="loki",status="ok"} 1.0' in metrics
-        assert re.search(r'sitrep_llm_cost_usd_total\{model="[^"]+"\} [0-9.e-]+', metrics)
-        assert re.search(r'sitrep_llm_tokens_total\{direction="input",model="[^"]+"\} [1-9]', metrics)
+    # the investigation starts 2 s after the alert (the group wait), the 👀 must not wait
+    sitrep = serve(alert_env)
+    event = alert_message_event(signer)
+    body = signer.event_body(event, event_id="Ev0AM000001")
+    delivered = time.time()
+    for retry in range(3):  # the first delivery and Slack's retries
+        headers = signer.headers(body)
+        if retry:
+            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        response = httpx.post(f"{sitrep.url}/slack/events", content=body, headers=headers, timeout=10)
+        assert response.status_code == 200
+    [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="a brief")
+    assert brief["channel"] == ALERTS and brief["thread"] == event["ts"]  # in the alert's own thread
+    reacted = [c for c in fake_cloud.slack_calls("reactions.add") if c["ok"]]
+    reactions = [(c["params"]["name"], c["params"]["timestamp"]) for c in reacted]
+    assert reactions == [("eyes", event["ts"]), ("white_check_mark", event["ts"])]  # on the alert itself
+    # 👀 comes with the acknowledgement, before the investigation waits for related alerts
+    assert reacted[0]["at"] - delivered < 1.0, "the alert was not marked as seen within a second"
+    text = json.dumps(brief["blocks"])
+    assert "checkout" in text and "v2.14.2" in text
+    assert db_rows(sitrep.workdir, "select count(*) from incidents") == [(1,)]
+    wait_for(lambda: db_rows(sitrep.workdir, "select state from jobs where kind = 'investigate'") == [("done",)],
+             timeout=10, what="the investigation job done (the chart follows the brief)")
+    metrics = httpx.get(f"{sitrep.url}/metrics", timeout=10).text
+    assert 'sitrep_alerts_total{outcome="opened"} 1.0' in metrics
+    assert 'sitrep_jobs{kind="investigate",state="done"} 1.0' in metrics
+    assert 'sitrep_collector_calls_total{source="loki",status="ok"} 1.0' in metrics
+    assert re.search(r'sitrep_llm_cost_usd_total\{model="[^"]+"\} [0-9.e-]+', metrics)
+    assert re.search(r'sitrep_llm_tokens_total\{direction="input",model="[^"]+"\} [1-9]', metrics)
+    assert settle(sitrep, calls=lambda: len(fake_cloud.slack_calls()))  # all said and done
     assert len(briefs(fake_cloud)) == 1
 
 
@@ -170,16 +178,16 @@ def test_a_webhook_alert_posts_a_root_message_in_the_services_channel_and_thread
 
 
 def test_the_same_alert_by_webhook_and_in_slack_is_one_incident_and_one_brief(
-    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], serve: Serve
 ) -> None:
-    with run_sitrep({**alert_env, "SITREP_GROUP_WAIT_SECONDS": "2"}, workdir=workdir) as sitrep:
-        assert post_webhook(sitrep, alertmanager_body(fake_cloud)).status_code == 202
-        event = alert_message_event(signer)
-        assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(event)).status_code == 200
-        [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="a brief")
-        assert brief["thread"] == event["ts"]  # under Alertmanager's own message, no extra root
-        assert not [c for c in fake_cloud.slack_calls("chat.postMessage") if not c.get("thread_ts")]
-        assert db_rows(workdir, "select outcome from alerts order by id") == [("opened",), ("duplicate",)]
+    sitrep = serve(alert_env)  # the Slack twin comes within the group wait (2 s)
+    assert post_webhook(sitrep, alertmanager_body(fake_cloud)).status_code == 202
+    event = alert_message_event(signer)
+    assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(event)).status_code == 200
+    [brief] = wait_for(lambda: briefs(fake_cloud), timeout=30, what="a brief")
+    assert brief["thread"] == event["ts"]  # under Alertmanager's own message, no extra root
+    assert not [c for c in fake_cloud.slack_calls("chat.postMessage") if not c.get("thread_ts")]
+    assert db_rows(sitrep.workdir, "select outcome from alerts order by id") == [("opened",), ("duplicate",)]
 
 
 @pytest.mark.parametrize(
@@ -220,45 +228,47 @@ def test_webhooks_refuse_missing_tokens_and_huge_bodies_without_a_5xx(
 
 
 def test_a_worker_killed_mid_investigation_is_taken_over_and_the_thread_gets_one_brief(
-    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, queue_env: dict[str, str], serve: Serve
 ) -> None:
-    env = {**alert_env, "SITREP_JOB_LEASE_SECONDS": "3"}
+    env = queue_env  # leases of 3 s
     fake_cloud.anthropic_mode("hang")  # the first worker is stuck in the model call when it dies
-    with run_sitrep(env, workdir=workdir, args=("--no-worker",)) as sitrep:
-        event = alert_message_event(signer)
-        assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(event)).status_code == 200
-        first = start_worker(env, workdir=workdir, name="first")
-        try:
-            wait_for(lambda: fake_cloud.anthropic_calls(), timeout=30, what="the first worker to reach the model")
-        finally:
-            first.proc.kill()  # kill -9
-            first.proc.wait()
-        fake_cloud.anthropic_mode("scenario")
-        second = start_worker(env, workdir=workdir, name="second")
-        try:
-            brief = wait_for(lambda: [b for b in briefs(fake_cloud) if b["thread"] == event["ts"]],
-                             timeout=60, what="the brief after the takeover")
-            assert len(brief) == 1
-            wait_for(lambda: db_rows(workdir, "select state, attempts from jobs where kind='investigate'")
-                     == [("done", 2)], timeout=10, what="the job done on its second attempt")
-        finally:
-            stop_process(second)
-        placeholders = [c for c in thread_messages(fake_cloud, event["ts"]) if c["method"] == "chat.postMessage"]
-        assert len(placeholders) == 1  # the first attempt's message was updated, not doubled
-        assert db_rows(workdir, "select count(*) from alerts") == [(1,)]
+    sitrep = serve(env, args=("--no-worker",))
+    workdir = sitrep.workdir  # the workers share its database
+    event = alert_message_event(signer)
+    assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(event)).status_code == 200
+    first = start_worker(env, workdir=workdir, name="first")
+    try:
+        wait_for(lambda: fake_cloud.anthropic_calls(), timeout=30, what="the first worker to reach the model")
+    finally:
+        first.proc.kill()  # kill -9
+        first.proc.wait()
+    fake_cloud.anthropic_mode("scenario")
+    second = start_worker(env, workdir=workdir, name="second")
+    try:
+        brief = wait_for(lambda: [b for b in briefs(fake_cloud) if b["thread"] == event["ts"]],
+                         timeout=60, what="the brief after the takeover")
+        assert len(brief) == 1
+        wait_for(lambda: db_rows(workdir, "select state, attempts from jobs where kind='investigate'")
+                 == [("done", 2)], timeout=10, what="the job done on its second attempt")
+    finally:
+        stop_process(second)
+    placeholders = [c for c in thread_messages(fake_cloud, event["ts"]) if c["method"] == "chat.postMessage"]
+    assert len(placeholders) == 1  # the first attempt's message was updated, not doubled
+    assert db_rows(workdir, "select count(*) from alerts") == [(1,)]
 
 
 def test_above_the_high_water_mark_webhooks_get_429_but_slack_events_are_still_taken(
-    fake_cloud: FakeCloud, signer: SlackSigner, alert_env: dict[str, str], workdir: Path
+    fake_cloud: FakeCloud, signer: SlackSigner, queue_env: dict[str, str], serve: Serve
 ) -> None:
-    env = {**alert_env, "SITREP_QUEUE_HIGH_WATER": "1"}
-    with run_sitrep(env, workdir=workdir, args=("--no-worker",)) as sitrep:  # nothing drains the queue
-        assert post_webhook(sitrep, alertmanager_body(fake_cloud)).status_code == 202
-        other = alertmanager_body(fake_cloud)
-        other["alerts"][0]["labels"] |= {"service": "payments", "alertname": "HighErrorRate"}
-        refused = post_webhook(sitrep, other)
-        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
-        event = signer.message_event(channel=ALERTS, text="service=search is down", user="U0DEV")
-        assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(event)).status_code == 200
-        services = sorted(row[0] for row in db_rows(workdir, "select service from alerts"))
-        assert services == ["checkout", "search"]  # the refused one is the sender's to retry
+    env = queue_env  # a high-water mark of 1
+    sitrep = serve(env, args=("--no-worker",))  # nothing drains the queue
+    workdir = sitrep.workdir
+    assert post_webhook(sitrep, alertmanager_body(fake_cloud)).status_code == 202
+    other = alertmanager_body(fake_cloud)
+    other["alerts"][0]["labels"] |= {"service": "payments", "alertname": "HighErrorRate"}
+    refused = post_webhook(sitrep, other)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    event = signer.message_event(channel=ALERTS, text="service=search is down", user="U0DEV")
+    assert signer.post(f"{sitrep.url}/slack/events", signer.event_body(event)).status_code == 200
+    services = sorted(row[0] for row in db_rows(workdir, "select service from alerts"))
+    assert services == ["checkout", "search"]  # the refused one is the sender's to retry

@@ -19,7 +19,7 @@ from bot.sandbox.server import FakeCloud
 from bot.slack.ids import ActionId
 from tests.e2e.test_incident_command import send_incident, wait_for_brief
 from tests.e2e.test_remediation import ONE_SRE_POLICY, click, rollbacks, start, thread_texts
-from tests.support import SitrepProcess, settle, wait_for
+from tests.support import SitrepPool, SitrepProcess, settle, wait_for
 
 Serve = Callable[..., SitrepProcess]
 
@@ -31,10 +31,13 @@ def short(revision: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def shape_clouds() -> Iterator[tuple[ExitStack, dict[str, FakeCloud]]]:
+def shape_clouds(sitrep_pool: SitrepPool) -> Iterator[tuple[ExitStack, dict[str, FakeCloud]]]:
     """One fake cloud per ArgoCD shape for the module (and so one `sitrep serve` per shape)."""
     with ExitStack() as stack:
-        yield stack, {}
+        clouds: dict[str, FakeCloud] = {}
+        yield stack, clouds
+        for cloud in clouds.values():  # their servers are of no use to other modules
+            sitrep_pool.stop_using(cloud.url)
 
 
 @pytest.fixture(params=["branch", "helm", "multi"])

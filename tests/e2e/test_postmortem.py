@@ -11,19 +11,18 @@ import pytest
 from bot.sandbox.server import FakeCloud
 from bot.sandbox.signer import SlackSigner
 from tests.e2e.test_incident_command import send_incident, wait_for_brief
-from tests.e2e.test_remediation import ONE_SRE_POLICY, click, rollbacks, start
+from tests.e2e.test_remediation import API_TOKEN, ONE_SRE_POLICY, click, rollbacks, start
 from tests.support import SitrepProcess, wait_for
 
 Serve = Callable[..., SitrepProcess]
 
 pytestmark = pytest.mark.timeout(120)
-API_TOKEN = "e2e-api-token-FAKE-42"
 
 
 def test_timeline_api_and_postmortem_file_record_every_step(
     fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], serve: Serve
 ) -> None:
-    sitrep = start(serve, sitrep_env, ONE_SRE_POLICY, SITREP_API_TOKEN=API_TOKEN)
+    sitrep = start(serve, sitrep_env, ONE_SRE_POLICY)
     send_incident(sitrep, signer, "checkout p99 high")
     brief_call = wait_for_brief(fake_cloud, timeout=20)
     click(sitrep, signer, brief_call, user="U0DEV")   # refused
@@ -65,7 +64,7 @@ def test_timeline_api_and_postmortem_file_record_every_step(
 def test_postmortem_of_an_unknown_incident_says_what_to_type(
     fake_cloud: FakeCloud, signer: SlackSigner, sitrep_env: dict[str, str], serve: Serve
 ) -> None:
-    sitrep = start(serve, sitrep_env, ONE_SRE_POLICY, SITREP_API_TOKEN=API_TOKEN)  # the same server as above
+    sitrep = start(serve, sitrep_env, ONE_SRE_POLICY)
     for text, expected in (("postmortem 99", "no incident 99"), ("postmortem", "/incident postmortem 12")):
         response = signer.post(f"{sitrep.url}/slack/events", signer.slash_command_body(text=text))
         assert response.status_code == 200 and expected in response.json()["text"]

@@ -36,6 +36,9 @@ rules:
     expires_after: 15m
 """
 
+#: the REST API's token of every server start() starts (test_postmortem reads the timeline)
+API_TOKEN = "e2e-api-token-FAKE-42"
+
 SHORT_EXPIRY_POLICY = ONE_SRE_POLICY.replace("expires_after: 15m", "expires_after: 2s")
 
 
@@ -97,7 +100,8 @@ def start(serve: Serve, sitrep_env: dict[str, str], policy: str, *, fresh: bool 
           **extra: str) -> SitrepProcess:
     """A ``sitrep serve`` with ``policy`` (its only policy file), shared by the module's tests that
     start it with the same policy and ``extra`` environment (unless ``fresh``)."""
-    env = {**sitrep_env, "SITREP_EXPIRY_SWEEP_SECONDS": "1", "SITREP_VERIFY_DELAYS": "0.5", **extra}
+    env = {**sitrep_env, "SITREP_EXPIRY_SWEEP_SECONDS": "1", "SITREP_VERIFY_DELAYS": "0.5",
+           "SITREP_API_TOKEN": API_TOKEN, **extra}
     return serve(env, policy=policy, fresh=fresh)
 
 
