@@ -197,3 +197,21 @@ def sitrep_env(fake_cloud: FakeCloud) -> dict[str, str]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+# One fake cloud (every sandbox upstream on one local port) per test module; each test that asks for
+# ``cloud`` starts from a clean slate (no faults, no records). A module overrides ``module_cloud`` to
+# start it differently (e.g. with a Loki tenant).
+
+
+@pytest.fixture(scope="module")
+def module_cloud() -> Iterator[FakeCloud]:
+    with FakeCloud() as cloud:
+        yield cloud
+
+
+@pytest.fixture
+def cloud(module_cloud: FakeCloud) -> Iterator[FakeCloud]:
+    module_cloud.reset()
+    yield module_cloud
+    module_cloud.reset()

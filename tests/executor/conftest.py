@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from bot.models import Action, ActionKind, ActionTarget
-from bot.sandbox.server import FakeCloud
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGOCD_FIXTURES = ROOT / "fixtures" / "upstream" / "argocd"
@@ -61,14 +60,3 @@ async def k8s() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture(scope="module")
-def module_cloud() -> Iterator[FakeCloud]:
-    with FakeCloud() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def cloud(module_cloud: FakeCloud) -> Iterator[FakeCloud]:
-    module_cloud.reset()
-    yield module_cloud
-    module_cloud.reset()

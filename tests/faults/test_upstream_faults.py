@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -25,19 +24,6 @@ pytestmark = pytest.mark.timeout(60)
 SOURCE_BUDGET = 1.5  # seconds per source (the default 4 s would only make the suite slower)
 SOURCES = {"loki": SourceName.LOKI, "prometheus": SourceName.PROMETHEUS, "argocd": SourceName.ARGOCD,
            "jaeger": SourceName.JAEGER}
-
-
-@pytest.fixture(scope="module")
-def module_cloud() -> Iterator[FakeCloud]:
-    with FakeCloud() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def cloud(module_cloud: FakeCloud) -> Iterator[FakeCloud]:
-    module_cloud.reset()
-    yield module_cloud
-    module_cloud.reset()
 
 
 async def investigate(cloud: FakeCloud, **env: str | None) -> tuple[Brief, float]:

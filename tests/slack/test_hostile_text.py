@@ -49,7 +49,6 @@ from bot.slack.publisher import SlackBriefPublisher
 from bot.store.db import create_schema, make_engine
 from bot.store.incidents import IncidentStore
 from bot.store.proposals import NewProposal, ProposalStore
-from tests.sandbox.conftest import cloud, module_cloud  # noqa: F401  (one fake cloud for the module)
 
 CORPUS = [
     "<!channel>", "<!here|here>", "<!everyone>", "<!subteam^S0EVIL>", "<@U0EVIL>", "<#C0EVIL|general>",

@@ -39,19 +39,6 @@ pytestmark = pytest.mark.timeout(60)
 EVERY_SECOND_CALL_RATE_LIMITED = {"status": 429, "retry_after": 1, "fraction": 0.5}
 
 
-@pytest.fixture(scope="module")
-def module_cloud() -> Iterator[FakeCloud]:
-    with FakeCloud() as cloud:
-        yield cloud
-
-
-@pytest.fixture
-def cloud(module_cloud: FakeCloud) -> Iterator[FakeCloud]:
-    module_cloud.reset()
-    yield module_cloud
-    module_cloud.reset()
-
-
 @pytest.fixture
 def slack(cloud: FakeCloud) -> FakeSlack:
     return cloud.sandbox.slack
