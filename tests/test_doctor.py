@@ -33,13 +33,6 @@ def module_cloud() -> Iterator[FakeCloud]:
         yield cloud
 
 
-@pytest.fixture
-def cloud(module_cloud: FakeCloud) -> Iterator[FakeCloud]:
-    module_cloud.reset()
-    yield module_cloud
-    module_cloud.reset()
-
-
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite database with every migration applied, as `sitrep serve` leaves it."""
@@ -202,6 +195,19 @@ async def test_one_thing_broken_is_one_cross_with_its_fix(
     text, as_json = render_text(report), render_json(report)
     for secret in [*secrets_of(cloud), *(v for v in overrides.values() if v and "wrong" in v)]:
         assert secret not in text and secret not in as_json
+
+
+async def test_a_socket_mode_app_token_is_checked_as_serve_checks_it(cloud: FakeCloud, env: dict[str, str]) -> None:
+    link = cloud.socket_mode()
+    good = await run_doctor(settings_from(env, SLACK_SIGNING_SECRET=None, SLACK_APP_TOKEN=link.app_token))
+    assert failures(good) == [], render_text(good)
+    assert "Socket Mode app token" in render_text(good)
+    wrong = "xapp-1-A0SANDBOX01-wrong"
+    bad = await run_doctor(settings_from(env, SLACK_SIGNING_SECRET=None, SLACK_APP_TOKEN=wrong))
+    assert failures(bad) == [("slack", "Socket Mode app token")], render_text(bad)
+    failed = next(r for r in bad.results if r.status is Status.FAIL)
+    assert "invalid_auth" in failed.detail and "connections:write" in (failed.fix or "")
+    assert wrong not in render_text(bad) and link.app_token not in render_text(good)
 
 
 async def test_a_hanging_service_fails_within_its_budget_and_the_rest_still_answer(

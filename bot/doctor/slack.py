@@ -12,6 +12,7 @@ import httpx
 
 from bot.doctor.base import Context, Section, Status, Step, http_reason, json_body, listed
 from bot.slack.scopes import BOT_SCOPES
+from bot.slack.socket_mode import FIXES as SOCKET_MODE_FIXES
 
 APP_PAGE = "https://api.slack.com/apps → your app"
 TOKEN_ERRORS = ("not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired")
@@ -162,19 +163,13 @@ async def _socket_mode(section: Section, client: httpx.AsyncClient, app_token: s
     step = section.step("Socket Mode app token")
     if not app_token.startswith("xapp-"):
         step.fail("SLACK_APP_TOKEN is not an app-level token (xapp-…)",
-                  fix=f"{APP_PAGE} → Basic Information → App-Level Tokens: generate one with connections:write")
+                  fix=SOCKET_MODE_FIXES["not_allowed_token_type"])
         return
     body, _ = await _call(step, client, "apps.connections.open")
     if body.get("ok"):
         step.ok("apps.connections.open gave a WebSocket URL")
         return
     error = str(body.get("error"))
-    fixes = {
-        "invalid_auth": "copy the current App-Level Token (Basic Information → App-Level Tokens)",
-        "not_authed": "copy the current App-Level Token (Basic Information → App-Level Tokens)",
-        "missing_scope": "the App-Level Token needs the connections:write scope: generate a new one with it",
-        "not_allowed_token_type": "SLACK_APP_TOKEN must be an App-Level Token (xapp-…)",
-    }
-    step.fail(f"apps.connections.open failed: {error}"
-              + ("; is Socket Mode turned on for the app?" if error == "not_allowed" else ""),
-              fix=fixes.get(error, f"{APP_PAGE} → Socket Mode: turn it on; check SLACK_APP_TOKEN"))
+    # the same reading of Slack's answer as `sitrep serve`'s start-up check
+    step.fail(f"apps.connections.open failed: {error}",
+              fix=SOCKET_MODE_FIXES.get(error, f"{APP_PAGE} → Socket Mode: turn it on; check SLACK_APP_TOKEN"))
