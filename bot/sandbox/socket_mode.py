@@ -47,6 +47,10 @@ class _Envelope:
     delivered_at: float = 0.0
     acked: bool = False
 
+    def retried(self, reason: str) -> None:
+        """The next delivery is a retry: ``retry_attempt`` + 1, with Slack's reason."""
+        self.body = {**self.body, "retry_attempt": self.body["retry_attempt"] + 1, "retry_reason": reason}
+
 
 @dataclass
 class _Connection:
@@ -162,8 +166,7 @@ class SocketModeLink:
                             "connection_info": {"app_id": APP_ID}})
         for envelope in pending:  # Slack retries what was never acknowledged
             if envelope.delivered_at:
-                envelope.body = {**envelope.body, "retry_attempt": envelope.body["retry_attempt"] + 1,
-                                 "retry_reason": "timeout"}
+                envelope.retried("timeout")
             await self._deliver(conn, envelope)
         try:
             async for message in ws:
@@ -225,8 +228,7 @@ class SocketModeLink:
         with self._lock:
             envelope = self._envelopes[envelope_id]
             envelope.acked = False
-            envelope.body = {**envelope.body, "retry_attempt": envelope.body["retry_attempt"] + 1,
-                             "retry_reason": reason}
+            envelope.retried(reason)
             conn = self._open[-1] if self._open else None
         if conn is not None:
             self._call(self._deliver(conn, envelope))
