@@ -4,7 +4,6 @@ never a 5xx, and every answer is the status its route documents."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,8 +22,9 @@ API_TOKEN = "fuzz-api-token-FAKE-2"
 
 
 def schemathesis(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("schemathesis") or shutil.which("st")
-    command = [exe] if exe else [sys.executable, "-m", "schemathesis.cli"]
+    # the one installed with the test extras beside this interpreter, not another on PATH
+    beside = Path(sys.executable).with_name("schemathesis")
+    command = [str(beside)] if beside.exists() else [sys.executable, "-m", "schemathesis.cli"]
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=240)
 
 
