@@ -29,6 +29,7 @@ import yaml
 from pydantic import SecretStr
 
 from bot.policy.decision import ON_CALL_PREFIX
+from bot.tls import trusted
 
 log = structlog.get_logger(__name__)
 
@@ -121,7 +122,8 @@ class OnCallDirectory:
 
     async def _get(self, name: str, url: str, *, params: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_seconds, transport=self.transport) as client:
+            async with httpx.AsyncClient(timeout=self.timeout_seconds, transport=self.transport,
+                                         verify=trusted()) as client:
                 response = await client.get(url, params=params, headers=headers)
         except httpx.TimeoutException:
             raise ScheduleUnavailableError(f"{name} did not answer within {self.timeout_seconds:g} s") from None

@@ -26,6 +26,7 @@ from bot.collectors.retry import RetryAfterTransport
 from bot.executor.kubernetes import IN_CLUSTER_URL, SERVICE_ACCOUNT_DIR, ServiceAccountAuth
 from bot.models import SourceName
 from bot.settings import Settings
+from bot.tls import trusted
 
 USER_AGENT = "sitrep-collector"
 
@@ -91,14 +92,14 @@ def build_collectors(
     clients: list[httpx.AsyncClient] = []
 
     def client(url: str, headers: dict[str, str] | None = None, *, auth: httpx.Auth | None = None,
-               verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+               verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
         made = httpx.AsyncClient(
             base_url=url,
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
             auth=auth,
             # busy upstreams (429/503 + Retry-After) get a bounded second chance
-            transport=RetryAfterTransport(transport or httpx.AsyncHTTPTransport(verify=verify)),
+            transport=RetryAfterTransport(transport or httpx.AsyncHTTPTransport(verify=verify or trusted())),
         )
         clients.append(made)
         return made
@@ -134,7 +135,7 @@ def build_collectors(
         )
     elif (service_account_dir / "token").is_file():  # in a pod: the API server and our service account
         ca = service_account_dir / "ca.crt"
-        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca.is_file() else True
+        verify = ssl.create_default_context(cafile=str(ca)) if ca.is_file() else None
         collectors[SourceName.KUBERNETES] = KubernetesCollector(
             client(IN_CLUSTER_URL, auth=ServiceAccountAuth(service_account_dir / "token"), verify=verify),
             default_namespace=settings.sitrep_default_namespace,

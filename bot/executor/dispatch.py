@@ -22,6 +22,7 @@ from bot.executor.kubernetes import SERVICE_ACCOUNT_DIR, KubernetesExecutor, kub
 from bot.executor.webhook import RunbookExecutor
 from bot.models import Action, ActionKind
 from bot.settings import Settings
+from bot.tls import trusted
 
 ARGOCD_MISSING = "ArgoCD not configured (set ARGOCD_URL and ARGOCD_TOKEN)"
 KUBERNETES_MISSING = "Kubernetes not configured (set KUBERNETES_API_URL and KUBERNETES_TOKEN, or run in a cluster)"
@@ -97,7 +98,7 @@ def build_executors(settings: Settings, *, service_account_dir: Path = SERVICE_A
     clients: list[httpx.AsyncClient] = []
     argocd = kubernetes = runbook = None
     if settings.argocd_url and settings.argocd_token:
-        client = httpx.AsyncClient(base_url=settings.argocd_url, timeout=timeout, headers={
+        client = httpx.AsyncClient(base_url=settings.argocd_url, timeout=timeout, verify=trusted(), headers={
             "Authorization": f"Bearer {settings.argocd_token.get_secret_value()}"})
         clients.append(client)
         argocd = ArgoCDExecutor(client, suspend_auto_sync=settings.sitrep_argocd_suspend_auto_sync)
@@ -108,7 +109,7 @@ def build_executors(settings: Settings, *, service_account_dir: Path = SERVICE_A
         clients.append(k8s)
         kubernetes = KubernetesExecutor(k8s)
     if settings.sitrep_runbooks and settings.sitrep_runbook_secret:
-        hooks = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        hooks = httpx.AsyncClient(timeout=timeout, follow_redirects=False, verify=trusted())
         clients.append(hooks)
         runbook = RunbookExecutor(hooks, runbooks=settings.sitrep_runbooks, secret=settings.sitrep_runbook_secret)
     return ExecutorRegistry(argocd=argocd, kubernetes=kubernetes, runbook=runbook, clients=clients)

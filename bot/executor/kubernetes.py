@@ -21,6 +21,7 @@ import httpx
 
 from bot.executor.base import ExecutionResult, ExecutorError, RefusedError, Run, check_name
 from bot.models import Action, ActionKind, ScaleParams, utcnow
+from bot.tls import trusted
 
 UPSTREAM = "Kubernetes"
 MERGE_PATCH = "application/merge-patch+json"
@@ -114,11 +115,11 @@ def kubernetes_client(*, url: str | None, token: str | None, timeout: httpx.Time
     """A client for the configured API server, or the in-cluster one; None when neither is available."""
     if url:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout)
+        return httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, verify=trusted())
     token_file = service_account_dir / "token"
     if not token_file.is_file():
         return None
     ca = service_account_dir / "ca.crt"
-    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca.is_file() else True
+    verify = ssl.create_default_context(cafile=str(ca)) if ca.is_file() else trusted()
     return httpx.AsyncClient(base_url=IN_CLUSTER_URL, auth=ServiceAccountAuth(token_file), verify=verify,
                              timeout=timeout)

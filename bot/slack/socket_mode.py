@@ -19,6 +19,8 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from bot.tls import trusted
 import structlog
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ async def check_app_token(api_url: str, app_token: str, *, timeout: float = 10.0
     """Ask Slack for a Socket Mode URL once; raise ``SocketModeStartError`` when it refuses."""
     url = api_url.rstrip("/") + "/apps.connections.open"
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=trusted()) as client:
             response = await client.post(url, headers={"Authorization": f"Bearer {app_token}"})
         body = response.json()
     except (httpx.HTTPError, ValueError) as exc:
