@@ -326,6 +326,10 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
             lease=timedelta(seconds=settings.sitrep_job_lease_seconds),
         )
         worker_task = asyncio.create_task(runtime.worker.run(), name="worker")
+        if analyst is not None:  # the model SDKs load beside the claiming worker, not before it
+            from bot.analyst.factory import preload_sdks
+
+            services.tasks.spawn(preload_sdks(analyst), name="preload-model-sdks")
     if collectors.jaeger_dependencies is not None and periodic:  # the call graph grouping uses, refreshed from Jaeger
         scheduler.add_job(edges.refresh_from, "interval", args=[collectors.jaeger_dependencies], minutes=5,
                           id="jaeger-dependencies", max_instances=1, coalesce=True,

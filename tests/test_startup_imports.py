@@ -49,3 +49,22 @@ def test_the_domain_models_validate_as_before_when_first_used() -> None:
             "e = Evidence.model_validate({'id': 'logs-1', 'source': 'logs', 'detail': 'boom'})\n"
             "assert e.source is EvidenceSource.LOGS and Evidence.__pydantic_complete__")
     assert loaded_after(code) == []
+
+
+def test_a_worker_with_model_keys_builds_its_analyst_without_importing_the_sdks() -> None:
+    """A real deployment has a key: building the analyst must not make the worker wait seconds for the
+    SDKs before it claims jobs (they load on the first call, or beside the running worker)."""
+    code = ("from pydantic import SecretStr\nfrom bot.settings import Settings\n"
+            "from bot.analyst.factory import build_analyst\n"
+            "s = Settings(_env_file=None, anthropic_api_key=SecretStr('sk-ant-FAKE'), "
+            "openai_base_url='http://127.0.0.1:9/v1', sitrep_fallback_model='llama3')\n"
+            "a = build_analyst(s)\nassert a.primary is not None and a.fallback is not None")
+    assert loaded_after(code, "anthropic", "openai", "httpx2") == []
+
+
+async def test_preloading_imports_exactly_the_sdks_of_the_configured_clients() -> None:
+    code = ("import asyncio\nfrom pydantic import SecretStr\nfrom bot.settings import Settings\n"
+            "from bot.analyst.factory import build_analyst, preload_sdks\n"
+            "a = build_analyst(Settings(_env_file=None, anthropic_api_key=SecretStr('sk-ant-FAKE')))\n"
+            "asyncio.run(preload_sdks(a))")
+    assert loaded_after(code, "anthropic", "openai") == ["anthropic"]

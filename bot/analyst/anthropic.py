@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import anthropic
-import httpx2
-from anthropic.types import ToolUseBlock
 from pydantic import SecretStr
 
 from bot.analyst.client import (
@@ -23,14 +20,22 @@ from bot.analyst.client import (
     LLMReply,
     LLMTimeoutError,
     LLMUnavailableError,
+    load_sdk,
 )
+
+if TYPE_CHECKING:  # the SDK loads on the first call (bot.analyst.client.load_sdk)
+    import anthropic
+    import httpx2
 
 PROVIDER = "anthropic"
 
 
 class AnthropicClient:
     """One Claude model. ``http_client`` (an ``httpx2.AsyncClient``) is for tests and proxies; the
-    caller keeps ownership of a client it passes in."""
+    caller keeps ownership of a client it passes in. The SDK is imported on the first call."""
+
+    #: the SDK this client's calls import (``bot.analyst.factory.preload_sdks``)
+    sdk_module: ClassVar[str] = "anthropic"
 
     def __init__(
         self,
@@ -45,12 +50,9 @@ class AnthropicClient:
         self.model = model
         self._max_tokens = max_tokens
         self._owns_http_client = http_client is None
-        self._sdk = anthropic.AsyncAnthropic(
-            api_key=api_key.get_secret_value(),
-            base_url=base_url,
-            http_client=http_client,
-            max_retries=max_retries,
-        )
+        self._options: dict[str, Any] = {"api_key": api_key.get_secret_value(), "base_url": base_url,
+                                         "http_client": http_client, "max_retries": max_retries}
+        self._sdk: anthropic.AsyncAnthropic | None = None
 
     def __repr__(self) -> str:
         return f"AnthropicClient(model={self.model!r})"
@@ -59,6 +61,9 @@ class AnthropicClient:
         self, *, system: str, user: str, schema: dict[str, Any], timeout: float,
         tool: str = BRIEF_TOOL_NAME,
     ) -> LLMReply:
+        anthropic = await load_sdk(self.sdk_module)  # before the call's budget starts: a one-off
+        if self._sdk is None:
+            self._sdk = anthropic.AsyncAnthropic(**self._options)
         started = time.monotonic()
 
         def context() -> dict[str, Any]:
@@ -107,7 +112,7 @@ class AnthropicClient:
         input_tokens = usage.input_tokens or 0
         output_tokens = usage.output_tokens or 0
         for block in message.content:
-            if isinstance(block, ToolUseBlock) and block.name == tool:
+            if isinstance(block, anthropic.types.ToolUseBlock) and block.name == tool:
                 if not isinstance(block.input, dict):
                     break
                 return LLMReply(
@@ -126,7 +131,7 @@ class AnthropicClient:
         )
 
     async def aclose(self) -> None:
-        if self._owns_http_client:
+        if self._owns_http_client and self._sdk is not None:
             await self._sdk.close()
 
 

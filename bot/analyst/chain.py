@@ -262,8 +262,12 @@ class Analyst:
             return None
         return _ModelBrief(draft=draft, model=model, fallback=False)
 
+    def clients(self) -> list[LLMClient]:
+        """The model clients configured: primary, fallback, escalation."""
+        return [c for c in (self.primary, self.fallback, self.escalation) if c is not None]
+
     async def aclose(self) -> None:
-        for client in (self.primary, self.fallback, self.escalation):
+        for client in self.clients():
             if isinstance(client, SupportsAclose):
                 await client.aclose()
 

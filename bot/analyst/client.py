@@ -10,7 +10,10 @@ No error message or attribute ever carries the API key or the prompt text.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 #: The one tool every provider is forced to call; its input is a ``BriefDraft``.
@@ -19,6 +22,16 @@ BRIEF_TOOL_DESCRIPTION = (
     "Submit the incident brief. Call this exactly once with the complete brief; "
     "cite only evidence ids that appear in the evidence blocks."
 )
+
+
+async def load_sdk(name: str) -> ModuleType:
+    """The model SDK ``name``, imported in a thread the first time. The SDKs take seconds to import
+    (anthropic about 2 s of CPU on a small machine, openai about 1 s): a client imports its SDK on its
+    first call, not when it is built, and a worker starts the import as soon as it claims jobs
+    (``bot.analyst.factory.preload_sdks``), so neither its start nor the first brief waits for it.
+    ``import_module`` returns at once when the import is done, and waits for it while another thread
+    runs it."""
+    return await asyncio.to_thread(importlib.import_module, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx2
-import openai
 from pydantic import SecretStr
 
 from bot.analyst.client import (
@@ -23,7 +21,12 @@ from bot.analyst.client import (
     LLMReply,
     LLMTimeoutError,
     LLMUnavailableError,
+    load_sdk,
 )
+
+if TYPE_CHECKING:  # the SDK loads on the first call (bot.analyst.client.load_sdk)
+    import httpx2
+    import openai
 
 PROVIDER = "openai"
 #: Local servers (Ollama, vLLM) need no key, but the SDK insists on one.
@@ -31,6 +34,11 @@ NO_KEY = "sk-no-key"
 
 
 class OpenAICompatClient:
+    """One model on an OpenAI-compatible endpoint. The SDK is imported on the first call."""
+
+    #: the SDK this client's calls import (``bot.analyst.factory.preload_sdks``)
+    sdk_module: ClassVar[str] = "openai"
+
     def __init__(
         self,
         api_key: SecretStr | None,
@@ -46,12 +54,10 @@ class OpenAICompatClient:
         # (vLLM, Ollama, older gateways) know max_tokens.
         self._limit = {("max_completion_tokens" if base_url is None else "max_tokens"): max_tokens}
         self._owns_http_client = http_client is None
-        self._sdk = openai.AsyncOpenAI(
-            api_key=api_key.get_secret_value() if api_key else NO_KEY,
-            base_url=base_url,
-            http_client=http_client,
-            max_retries=max_retries,
-        )
+        self._options: dict[str, Any] = {"api_key": api_key.get_secret_value() if api_key else NO_KEY,
+                                         "base_url": base_url, "http_client": http_client,
+                                         "max_retries": max_retries}
+        self._sdk: openai.AsyncOpenAI | None = None
 
     def __repr__(self) -> str:
         return f"OpenAICompatClient(model={self.model!r})"
@@ -60,6 +66,9 @@ class OpenAICompatClient:
         self, *, system: str, user: str, schema: dict[str, Any], timeout: float,
         tool: str = BRIEF_TOOL_NAME,
     ) -> LLMReply:
+        openai = await load_sdk(self.sdk_module)  # before the call's budget starts: a one-off
+        if self._sdk is None:
+            self._sdk = openai.AsyncOpenAI(**self._options)
         started = time.monotonic()
 
         def context() -> dict[str, Any]:
@@ -147,7 +156,7 @@ class OpenAICompatClient:
         )
 
     async def aclose(self) -> None:
-        if self._owns_http_client:
+        if self._owns_http_client and self._sdk is not None:
             await self._sdk.close()
 
 
