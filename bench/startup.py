@@ -2,9 +2,10 @@
 
 Each figure is the median of several fresh processes, on SQLite in a temporary folder (a new database
 each run, so the migrations run as they do for a first start or a test), with the repository's
-policies and no Slack key; the worker has a model key (as deployed), serve and the rest none. The gate is on the CPU seconds the process spent until it was
-ready (other processes on the machine stretch the wall time, not Sitrep's cost; on an idle machine the
-wall time is that plus a few milliseconds of waiting); the wall time is printed beside:
+policies and no Slack key (the worker has a model key, as deployed; serve and the rest none). The gate
+is on the CPU seconds the process spent until it was ready (other processes on the machine stretch the
+wall time, not Sitrep's cost; on an idle machine the wall time is that plus a few milliseconds of
+waiting); the wall time is printed beside:
 
 - ``sitrep serve``: from the process start to the first ``GET /readyz`` that answers 200 (polled every
   20 ms);
@@ -200,7 +201,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="measured runs of each (after one warm-up)")
     args = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"startup: median of {args.runs} runs each (after a warm-up), SQLite, no Slack key, a model key for the worker, "
+    print(f"startup: median of {args.runs} runs each (after a warm-up), SQLite, no Slack key, "
+          "a model key for the worker, "
           f"`{' '.join(Path(c).name for c in sitrep_command())}`; {os.cpu_count()} CPUs, load {load:.2f} at start")
     results = [
         row("serve /readyz 200", measure(serve_ready, args.runs), READY_TARGET_S),
