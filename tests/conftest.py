@@ -154,11 +154,28 @@ def fake_cloud(rig_cloud: FakeCloud) -> FakeCloud:
     return rig_cloud
 
 
+#: the session's pool of servers, for the hook below
+_pools: list[SitrepPool] = []
+
+
 @pytest.fixture(scope="session")
 def sitrep_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SitrepPool]:
     pool = SitrepPool(tmp_path_factory.mktemp("served"))
+    _pools.append(pool)
     yield pool
+    _pools.remove(pool)
     pool.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """The servers of a module (or of a ``SHARED_SERVERS`` group) stop when its last test is done: an
+    idle server's two processes still poll and sweep (~17 ms of CPU a second), and kept to the end
+    of the session a dozen of them took CPU that the other tests' processes needed."""
+    unit = work_unit(item.nodeid.split("::")[0])
+    if _pools and (nextitem is None or work_unit(nextitem.nodeid.split("::")[0]) != unit):
+        for pool in _pools:
+            pool.close()
 
 
 @pytest.fixture

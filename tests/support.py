@@ -318,6 +318,9 @@ class SitrepPool:
 
     def close(self) -> None:
         """Stop every server, all at once (each takes a second or so to drain and stop its worker)."""
+        if self._servers:
+            self._note(f"stopping {', '.join(p.sitrep.workdir.name for p in self._servers.values())}: "
+                       "their tests are done")
         for pooled in self._servers.values():
             if pooled.sitrep.proc.poll() is None:
                 pooled.sitrep.proc.send_signal(signal.SIGINT)
