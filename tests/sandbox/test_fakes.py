@@ -8,9 +8,8 @@ import json
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import httpx
 import pytest
 from pydantic import ValidationError
@@ -22,6 +21,9 @@ from bot.models import Action, BriefDraft
 from bot.sandbox.scenario import Scenario
 from bot.sandbox.server import FakeCloud
 from bot.settings import DEFAULT_PROMQL
+
+if TYPE_CHECKING:  # the SDK takes ~2 s to import: only the test process that runs these tests pays it
+    import anthropic
 
 SERVICE = "checkout"
 
@@ -553,6 +555,8 @@ Jaeger: timeout
 
 
 def anthropic_client(cloud: FakeCloud, **options: Any) -> anthropic.AsyncAnthropic:
+    import anthropic
+
     env = cloud.env()
     return anthropic.AsyncAnthropic(api_key=env["ANTHROPIC_API_KEY"], base_url=env["ANTHROPIC_BASE_URL"],
                                     max_retries=0, **options)
@@ -613,6 +617,8 @@ async def test_anthropic_invalid_reply_and_text_modes(cloud: FakeCloud) -> None:
 
 
 async def test_anthropic_error_and_hang_modes(cloud: FakeCloud) -> None:
+    import anthropic
+
     async with anthropic_client(cloud) as client:
         cloud.anthropic_mode("error", status=529)
         with pytest.raises(anthropic.APIStatusError) as overloaded:
