@@ -34,6 +34,7 @@ def test_a_second_run_installs_nothing_unless_pyproject_or_extras_change(tmp_pat
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(bootstrap, "_run", fake_run)
+    monkeypatch.setattr(bootstrap, "_install_with_uv", lambda *_: False)  # pip's path, counted
     bootstrap.install(Path(sys.executable), ["test"])
     assert len(calls) == 1 and calls[0][-1].endswith("[test]")
     bootstrap.install(Path(sys.executable), ["test"])
@@ -50,6 +51,55 @@ def test_a_failed_install_says_so_and_records_nothing(tmp_path: Path, monkeypatc
     stamp = tmp_path / "sitrep-installed.json"
     monkeypatch.setattr(bootstrap, "STAMP", stamp)
     monkeypatch.setattr(bootstrap, "_run", lambda cmd, **_: subprocess.CompletedProcess(cmd, 1, "", ""))
-    with pytest.raises(bootstrap.BootstrapError, match="pip install into .venv failed"):
+    with pytest.raises(bootstrap.BootstrapError, match="pip install into .venv failed"):  # uv failed first
         bootstrap.install(Path(sys.executable), [])
     assert not stamp.exists()
+
+
+PIP_CONFIG = """global.cert='/etc/ssl/certs/ca-certificates.crt'
+global.constraint='/etc/xdg/pip/constraints.txt'
+global.extra-index-url='file:///opt/pypi/simple file:///opt/pypi-more/simple'
+global.find-links='/opt/wheels'
+:env:.default-timeout='180'
+:env:.find-links='/opt/wheels'
+"""
+
+
+def test_uv_installs_from_the_indexes_and_under_the_constraints_pip_is_given() -> None:
+    assert bootstrap.uv_options(PIP_CONFIG) == [
+        "--constraint", "/etc/xdg/pip/constraints.txt",
+        "--extra-index-url", "file:///opt/pypi/simple", "--extra-index-url", "file:///opt/pypi-more/simple",
+        "--find-links", "/opt/wheels",  # once, though given twice
+        "--index-strategy", "unsafe-best-match",  # as pip: the best version of any index
+    ]
+    assert bootstrap.uv_options("") == ["--index-strategy", "unsafe-best-match"]  # PyPI, as pip
+
+
+@pytest.mark.parametrize("setting", ["global.proxy='http://proxy.example:3128'",
+                                     "global.trusted-host='pypi.internal'", "install.no-index='1'"])
+def test_a_pip_setting_uv_is_not_told_about_leaves_the_install_to_pip(setting: str) -> None:
+    assert bootstrap.uv_options(PIP_CONFIG + setting) is None
+
+
+def test_when_uv_fails_pip_installs_and_the_install_is_recorded(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    stamp = tmp_path / "sitrep-installed.json"
+    monkeypatch.setattr(bootstrap, "STAMP", stamp)
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    (tmp_path / "bin" / "uv").write_text("")  # where pip puts uv
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        if cmd[:4] == [str(python), "-m", "pip", "config"]:
+            return subprocess.CompletedProcess(cmd, 0, PIP_CONFIG, "")
+        return subprocess.CompletedProcess(cmd, 1 if cmd[0].endswith("uv") else 0, "", "")
+
+    monkeypatch.setattr(bootstrap, "_run", fake_run)
+    bootstrap.install(python, ["test"])
+    uv_install, pip_install = calls[2], calls[3]
+    assert uv_install[:3] == [str(tmp_path / "bin" / "uv"), "pip", "install"]
+    assert "--compile-bytecode" in uv_install and "file:///opt/pypi-more/simple" in uv_install
+    assert pip_install[1:4] == ["-m", "pip", "install"] and pip_install[-1].endswith("[test]")
+    assert json.loads(stamp.read_text())["extras"] == ["test"]
