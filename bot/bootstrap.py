@@ -120,7 +120,7 @@ def install(python: Path, extras: list[str]) -> None:
         return
     target = f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)
     print(f"bootstrap: installing sitrep{'[' + ','.join(extras) + ']' if extras else ''} into .venv "
-          "(a few minutes the first time)", flush=True)
+          "(a minute or so the first time)", flush=True)
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PIP_USER", None)
     if not _install_with_uv(python, target, env):
