@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -40,6 +40,22 @@ class Job:
     @property
     def last_attempt(self) -> bool:
         return self.attempts >= self.max_attempts
+
+
+def _runnable(now: Any) -> ColumnElement[bool]:
+    """Queued and due, or running with an expired lease, at ``now`` (a time, or a bound parameter)."""
+    return or_(
+        and_(JobRow.state == "queued", JobRow.run_after <= now),  # type: ignore[arg-type]
+        and_(JobRow.state == "running", JobRow.lease_expires_at < now),  # type: ignore[arg-type,operator]
+    )
+
+
+def _runnable_ids(now: Any, kinds: tuple[str, ...]) -> Select[Any]:
+    """The ids of the jobs of ``kinds`` (any kind when empty) runnable at ``now``."""
+    statement = select(JobRow.id).where(_runnable(now))
+    if kinds:
+        statement = statement.where(JobRow.kind.in_(kinds))  # type: ignore[attr-defined]
+    return statement
 
 
 class JobQueue:
@@ -77,15 +93,7 @@ class JobQueue:
         times a second: building and compiling the statement each time was most of its idle CPU)."""
         statement = self._peeks.get(kinds)
         if statement is None:
-            now = bindparam("now")
-            runnable = or_(
-                and_(JobRow.state == "queued", JobRow.run_after <= now),  # type: ignore[arg-type]
-                and_(JobRow.state == "running", JobRow.lease_expires_at < now),  # type: ignore[arg-type,operator]
-            )
-            statement = select(JobRow.id).where(runnable)
-            if kinds:
-                statement = statement.where(JobRow.kind.in_(kinds))  # type: ignore[attr-defined]
-            statement = self._peeks[kinds] = statement.limit(1)
+            statement = self._peeks[kinds] = _runnable_ids(bindparam("now"), kinds).limit(1)
         return statement
 
     def claim(self, worker: str, *, kinds: list[str] | None = None) -> Job | None:
@@ -96,14 +104,8 @@ class JobQueue:
         with self._reader.connect() as peek:
             if peek.execute(self._peek(tuple(kinds or ())), {"now": now}).first() is None:
                 return None
-        runnable = or_(
-            and_(JobRow.state == "queued", JobRow.run_after <= now),  # type: ignore[arg-type]
-            and_(JobRow.state == "running", JobRow.lease_expires_at < now),  # type: ignore[arg-type,operator]
-        )
-        candidate = select(JobRow.id).where(runnable)
-        if kinds:
-            candidate = candidate.where(JobRow.kind.in_(kinds))  # type: ignore[attr-defined]
-        candidate = candidate.order_by(JobRow.id).limit(1)  # type: ignore[arg-type]
+        runnable = _runnable(now)
+        candidate = _runnable_ids(now, tuple(kinds or ())).order_by(JobRow.id).limit(1)  # type: ignore[arg-type]
         with Session(self._engine) as session:
             if self._postgres:
                 candidate = candidate.with_for_update(skip_locked=True)
