@@ -139,17 +139,22 @@ PIP_ONLY = {"cert", "timeout", "default-timeout", "disable-pip-version-check", "
             "break-system-packages", "user"}
 
 
+def pip_settings(pip_config: str) -> list[tuple[str, list[str]]]:
+    """``pip config list`` lines (``global.find-links='a b'``, ``:env:.cert='…'``) as (name, values)."""
+    settings = []
+    for line in pip_config.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            settings.append((key.rsplit(".", 1)[-1].strip(), value.strip().strip("'\"").split()))
+    return settings
+
+
 def uv_options(pip_config: str) -> list[str] | None:
     """``pip config list`` (files and ``PIP_*`` variables) as uv options, so that uv installs from the
     same indexes and under the same constraints as pip would; None when a setting has no
     translation here (a proxy, a trusted host, a client certificate…): then pip installs."""
     options: list[str] = []
-    for line in pip_config.splitlines():
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        name = key.rsplit(".", 1)[-1].strip()
-        values = value.strip().strip("'\"").split()
+    for name, values in pip_settings(pip_config):
         if name in UV_OPTION_OF_PIP:
             for item in values:
                 option = [UV_OPTION_OF_PIP[name], item]
@@ -175,8 +180,7 @@ def _install_with_uv(python: Path, target: str, env: dict[str, str]) -> bool:
     if got_uv.returncode != 0 or not uv.is_file():
         print("bootstrap: uv could not be installed; pip installs instead (slower)", flush=True)
         return False
-    cert = next((line.partition("=")[2].strip().strip("'\"") for line in config.stdout.splitlines()
-                 if line.partition("=")[0].rsplit(".", 1)[-1] == "cert"), None)
+    cert = next((values[0] for name, values in pip_settings(config.stdout) if name == "cert" and values), None)
     uv_env = {**env, **({"SSL_CERT_FILE": cert} if cert and "SSL_CERT_FILE" not in env else {})}
     done = _run([str(uv), "pip", "install", "--quiet", "--python", str(python), "--compile-bytecode",
                  *options, "-e", target], env=uv_env)
