@@ -49,7 +49,7 @@ from bot.store.proposals import ProposalStore
 from bot.store.queue import JobQueue
 
 if TYPE_CHECKING:  # Bolt and the Slack SDK are imported when Slack is configured (bot.slack.app)
-    from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
     from slack_bolt.async_app import AsyncApp
 
     from bot.analyst.chain import Analyst
@@ -291,7 +291,7 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
     try:
         runtime.bolt = create_bolt_app(settings, services)
         if settings.slack_signing_secret is not None:
-            from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+            from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
             runtime.slack_handler = AsyncSlackRequestHandler(runtime.bolt)
         else:  # nothing to verify an HTTP request against: Slack reaches this process over the socket only
@@ -327,9 +327,7 @@ async def open_runtime(settings: Settings, *, worker: bool = True, socket_mode: 
         )
         worker_task = asyncio.create_task(runtime.worker.run(), name="worker")
         if analyst is not None:  # the model SDKs load beside the claiming worker, not before it
-            from bot.analyst.factory import preload_sdks
-
-            services.tasks.spawn(preload_sdks(analyst), name="preload-model-sdks")
+            services.tasks.spawn(analyst.load_sdks(), name="preload-model-sdks")
     if collectors.jaeger_dependencies is not None and periodic:  # the call graph grouping uses, refreshed from Jaeger
         scheduler.add_job(edges.refresh_from, "interval", args=[collectors.jaeger_dependencies], minutes=5,
                           id="jaeger-dependencies", max_instances=1, coalesce=True,

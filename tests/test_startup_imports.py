@@ -31,7 +31,7 @@ def test_the_web_app_and_an_analyst_without_a_key_load_no_model_sdk_matplotlib_o
 def test_help_imports_neither_settings_nor_the_web_stack() -> None:
     code = ("import sys\nfrom bot.cli import main\nsys.argv = ['sitrep', '--help']\n"
             "try:\n    main()\nexcept SystemExit:\n    pass")
-    assert loaded_after(code, "pydantic", "structlog", "fastapi", "sqlalchemy", *HEAVY) == []
+    assert loaded_after(code, "pydantic", "structlog", "starlette", "sqlalchemy", *HEAVY) == []
 
 
 def test_the_web_app_leaves_the_analyst_the_digest_and_an_unused_database_dialect_unloaded() -> None:
@@ -64,7 +64,7 @@ def test_a_worker_with_model_keys_builds_its_analyst_without_importing_the_sdks(
 
 async def test_preloading_imports_exactly_the_sdks_of_the_configured_clients() -> None:
     code = ("import asyncio\nfrom pydantic import SecretStr\nfrom bot.settings import Settings\n"
-            "from bot.analyst.factory import build_analyst, preload_sdks\n"
+            "from bot.analyst.factory import build_analyst\n"
             "a = build_analyst(Settings(_env_file=None, anthropic_api_key=SecretStr('sk-ant-FAKE')))\n"
-            "asyncio.run(preload_sdks(a))")
+            "asyncio.run(a.load_sdks())")
     assert loaded_after(code, "anthropic", "openai") == ["anthropic"]

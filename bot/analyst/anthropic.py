@@ -34,7 +34,7 @@ class AnthropicClient:
     """One Claude model. ``http_client`` (an ``httpx2.AsyncClient``) is for tests and proxies; the
     caller keeps ownership of a client it passes in. The SDK is imported on the first call."""
 
-    #: the SDK this client's calls import (``bot.analyst.factory.preload_sdks``)
+    #: the SDK this client's calls import (``bot.analyst.chain.Analyst.load_sdks``)
     sdk_module: ClassVar[str] = "anthropic"
 
     def __init__(

@@ -35,6 +35,7 @@ from bot.analyst.client import (
     ModelPrice,
     PriceTable,
     SupportsAclose,
+    load_sdk,
 )
 from bot.analyst.deterministic import DeterministicAnalyzer
 from bot.analyst.grounding import validate_draft
@@ -151,18 +152,21 @@ class Analyst:
             if (reused := self._reusable(key)) is not None:
                 log.info("analysis_reused", status=reused.analysis.status.value)
                 return reused
+            # the SDKs' one-off import (seconds, on the first brief after a start) is not the models' time
+            await self.load_sdks()
+            chain_started = time.monotonic()
             try:
                 async with asyncio.timeout(self.chain_timeout):
-                    model_brief = await self._run_chain(prompt, request, results, usage, started, reasons)
+                    model_brief = await self._run_chain(prompt, request, results, usage, chain_started, reasons)
                     if model_brief is not None and self.escalation is not None and _needs_escalation(model_brief.draft):
-                        better = await self._escalate(prompt, request, results, usage, started)
+                        better = await self._escalate(prompt, request, results, usage, chain_started)
                         if better is not None:
                             model_brief, escalated = better, True
                     if model_brief is not None and wants_second_opinion(model_brief.draft):
                         # the escalation model when there is one, else the model that wrote it
                         checker = self.escalation or (self.fallback if model_brief.fallback else self.primary)
                         assert checker is not None
-                        left = self.chain_timeout - (time.monotonic() - started)
+                        left = self.chain_timeout - (time.monotonic() - chain_started)
                         opinion, tokens_in, tokens_out = await second_opinion(
                             checker, prompt, model_brief.draft, timeout=max(min(self.attempt_timeout, left), 0.05))
                         usage.input_tokens += tokens_in
@@ -265,6 +269,17 @@ class Analyst:
     def clients(self) -> list[LLMClient]:
         """The model clients configured: primary, fallback, escalation."""
         return [c for c in (self.primary, self.fallback, self.escalation) if c is not None]
+
+    async def load_sdks(self) -> None:
+        """Import the SDKs of the model clients (``load_sdk``: in a thread, once per process). A
+        worker starts this as soon as it claims jobs, and every analysis awaits it before the models'
+        budget starts: neither the worker's start nor a brief's budget pays for an import. A failed
+        import is left for the call to report."""
+        for name in sorted({getattr(client, "sdk_module", None) for client in self.clients()} - {None}):
+            try:
+                await load_sdk(str(name))
+            except ImportError:
+                log.warning("model_sdk_not_importable", sdk=name)
 
     async def aclose(self) -> None:
         for client in self.clients():

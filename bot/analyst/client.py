@@ -28,7 +28,7 @@ async def load_sdk(name: str) -> ModuleType:
     """The model SDK ``name``, imported in a thread the first time. The SDKs take seconds to import
     (anthropic about 2 s of CPU on a small machine, openai about 1 s): a client imports its SDK on its
     first call, not when it is built, and a worker starts the import as soon as it claims jobs
-    (``bot.analyst.factory.preload_sdks``), so neither its start nor the first brief waits for it.
+    (``bot.analyst.chain.Analyst.load_sdks``), so neither its start nor the first brief waits for it.
     ``import_module`` returns at once when the import is done, and waits for it while another thread
     runs it."""
     return await asyncio.to_thread(importlib.import_module, name)

@@ -68,7 +68,7 @@ def _messages(results: Sequence[SourceResult]) -> Counter[str]:
                 times = 1
                 if text.startswith("(×"):
                     head, _, text = text.partition(") ")
-                    times = int(head[2:]) if head[2:].isdigit() else 1
+                    times = int(head[2:]) if head[2:].isdecimal() else 1
                 counts[text.split(" (", 1)[0]] += times
     return counts
 

@@ -9,25 +9,21 @@
 Call ``await analyst.aclose()`` at shutdown (the app's lifespan).
 
 A provider's SDK (anthropic ~2 s of CPU to import here, openai ~1 s) is imported only when its key
-or server is configured, and then on the first call or by ``preload_sdks`` after a worker has
-started: no process waits for one to start.
+or server is configured, and then by ``Analyst.load_sdks`` once a worker has started (or before the
+first analysis): no process waits for one to start.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
-
 from bot.analyst.chain import Analyst
-from bot.analyst.client import LLMClient, PriceTable, load_sdk
+from bot.analyst.client import LLMClient, PriceTable
 from bot.analyst.deterministic import DeterministicAnalyzer, ReplicaCeiling
 from bot.settings import Settings
 
 if TYPE_CHECKING:
     import httpx2
-
-log = structlog.get_logger(__name__)
 
 
 def build_client(
@@ -81,14 +77,3 @@ def build_analyst(settings: Settings, *, http_client: httpx2.AsyncClient | None 
         chain_timeout=settings.sitrep_llm_chain_timeout,
         prices=PriceTable(),
     )
-
-
-async def preload_sdks(analyst: Analyst) -> None:
-    """Import the SDKs of the analyst's model clients in a thread, once (``load_sdk``): a worker
-    starts this when it begins to claim jobs, so that neither its start nor its first brief waits
-    seconds for an import. A failed import is left for the first call to report."""
-    for name in sorted({getattr(client, "sdk_module", None) for client in analyst.clients()} - {None}):
-        try:
-            await load_sdk(str(name))
-        except ImportError:
-            log.warning("model_sdk_not_importable", sdk=name)

@@ -36,7 +36,7 @@ NO_KEY = "sk-no-key"
 class OpenAICompatClient:
     """One model on an OpenAI-compatible endpoint. The SDK is imported on the first call."""
 
-    #: the SDK this client's calls import (``bot.analyst.factory.preload_sdks``)
+    #: the SDK this client's calls import (``bot.analyst.chain.Analyst.load_sdks``)
     sdk_module: ClassVar[str] = "openai"
 
     def __init__(

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import sys
 import time
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from structlog.testing import capture_logs
@@ -9,9 +12,11 @@ from structlog.testing import capture_logs
 from bot.analyst.chain import NO_MODEL_REASON, Analyst
 from bot.analyst.client import (
     LLMInvalidOutputError,
+    LLMReply,
     LLMTimeoutError,
     LLMUnavailableError,
     ModelPrice,
+    load_sdk,
 )
 from bot.analyst.deterministic import DeterministicAnalyzer
 from bot.models import (
@@ -162,6 +167,29 @@ async def test_the_whole_chain_is_bounded() -> None:
     assert brief.analysis.status is AnalysisStatus.DETERMINISTIC
     assert (brief.analysis.fallback_reason or "").startswith("model timeout")
     assert fallback.calls and fallback.calls[0]["timeout"] <= 0.16
+
+
+@dataclass
+class SlowToImportLLM(FakeLLM):
+    """A client whose SDK takes longer to import than the whole chain's budget (anthropic takes
+    seconds on a loaded machine), imported on its first call as the real clients do."""
+
+    sdk_module: ClassVar[str] = "sitrep_test_slow_sdk"
+
+    async def complete_brief(self, **kwargs: Any) -> LLMReply:
+        await load_sdk(self.sdk_module)
+        return await super().complete_brief(**kwargs)
+
+
+async def test_the_first_brief_after_a_start_does_not_pay_the_sdk_import_from_the_models_budget(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sitrep_test_slow_sdk.py").write_text("import time\ntime.sleep(0.8)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sitrep_test_slow_sdk", raising=False)
+    primary = SlowToImportLLM(HAIKU, [brief_data()])
+    brief = await run(analyst(primary, attempt_timeout=0.3, chain_timeout=0.45))
+    assert brief.analysis.status is AnalysisStatus.COMPLETED and brief.analysis.model == HAIKU
+    assert "sitrep_test_slow_sdk" in sys.modules
 
 
 async def test_fallback_model_recovers() -> None:
