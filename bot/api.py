@@ -8,24 +8,15 @@ import hmac
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from bot.openapi import DEFAULT_LIMIT, MAX_LIMIT
 from bot.settings import Settings
 from bot.store.incidents import IncidentNotFoundError, IncidentStore
 from bot.store.proposals import ProposalStore
 from bot.store.tables import IncidentRow
-
-MAX_LIMIT = 100
-
-
-#: the error answers every route documents (the schema-driven fuzz test holds the code to them)
-ERROR: dict[str, Any] = {"content": {"application/json": {"schema": {
-    "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}
-COMMON: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing or wrong bearer token", **ERROR},
-    503: {"description": "the API is off (no SITREP_API_TOKEN) or the database is unavailable", **ERROR},
-}
 
 
 def _error(status: int, reason: str) -> JSONResponse:
@@ -55,8 +46,8 @@ def incident_json(row: IncidentRow, store: IncidentStore, *, full: bool) -> dict
     return body
 
 
-def build_api_router(settings: Settings) -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+def build_api_routes(settings: Settings) -> list[Route]:
+    """Their documented parameters and answers: ``bot.openapi``."""
 
     def refused(request: Request) -> JSONResponse | None:
         if settings.sitrep_api_token is None:
@@ -70,15 +61,14 @@ def build_api_router(settings: Settings) -> APIRouter:
     def store_of(request: Request) -> IncidentStore:
         return request.app.state.runtime.store  # type: ignore[no-any-return]
 
-    @router.get("/incidents", responses={**COMMON, 400: {"description": "bad cursor or limit", **ERROR}})
     async def list_incidents(request: Request) -> JSONResponse:
         if (denied := refused(request)) is not None:
             return denied
         cursor = request.query_params.get("cursor")
-        limit_text = request.query_params.get("limit", "50")
-        if cursor is not None and not cursor.isdigit():
+        limit_text = request.query_params.get("limit", str(DEFAULT_LIMIT))
+        if cursor is not None and not cursor.isdecimal():
             return _error(400, "cursor must be the next_cursor of a previous page")
-        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+        if not limit_text.isdecimal() or not 1 <= int(limit_text) <= MAX_LIMIT:
             return _error(400, f"limit must be a number from 1 to {MAX_LIMIT}")
         limit = int(limit_text)
         store = store_of(request)
@@ -89,10 +79,10 @@ def build_api_router(settings: Settings) -> APIRouter:
         return JSONResponse({"items": [incident_json(r, store, full=False) for r in page],
                              "next_cursor": next_cursor})
 
-    @router.get("/incidents/{incident_id}", responses={**COMMON, 404: {"description": "no such incident", **ERROR}})
-    async def get_incident(request: Request, incident_id: str) -> JSONResponse:
+    async def get_incident(request: Request) -> JSONResponse:
         if (denied := refused(request)) is not None:
             return denied
+        incident_id: str = request.path_params["incident_id"]
         store = store_of(request)
         try:
             row = await asyncio.to_thread(store.get, _id(incident_id))
@@ -100,11 +90,10 @@ def build_api_router(settings: Settings) -> APIRouter:
         except (IncidentNotFoundError, ValueError):
             return _error(404, f"incident {incident_id[:20]} not found")
 
-    @router.get("/incidents/{incident_id}/timeline",
-                responses={**COMMON, 404: {"description": "no such incident", **ERROR}})
-    async def get_timeline(request: Request, incident_id: str) -> JSONResponse:
+    async def get_timeline(request: Request) -> JSONResponse:
         if (denied := refused(request)) is not None:
             return denied
+        incident_id: str = request.path_params["incident_id"]
         store = store_of(request)
         try:
             await asyncio.to_thread(store.get, _id(incident_id))
@@ -114,10 +103,12 @@ def build_api_router(settings: Settings) -> APIRouter:
         return JSONResponse({"items": [{"at": e.at.isoformat(), "type": e.type, "actor": e.actor,
                                         "data": json.loads(e.data)} for e in events]})
 
-    return router
+    return [Route("/api/v1/incidents", list_incidents, methods=["GET"]),
+            Route("/api/v1/incidents/{incident_id}", get_incident, methods=["GET"]),
+            Route("/api/v1/incidents/{incident_id}/timeline", get_timeline, methods=["GET"])]
 
 
 def _id(text: str) -> int:
-    if not text.isdigit():
+    if not text.isdecimal():
         raise ValueError(text)
     return int(text)

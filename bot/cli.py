@@ -226,7 +226,7 @@ def _demo(*, port: int, browser: bool, log_level: str = "WARNING") -> int:
 
     import uvicorn
 
-    from bot.sandbox.demo import USER, build_demo_router, demo_env
+    from bot.sandbox.demo import USER, build_demo_routes, demo_env
     from bot.sandbox.narrator import Narrator
     from bot.sandbox.server import FakeCloud
     from bot.sandbox.stories import all_stories
@@ -244,8 +244,9 @@ def _demo(*, port: int, browser: bool, log_level: str = "WARNING") -> int:
         settings = Settings(_env_file=None, port=port,  # type: ignore[call-arg]
                             **{key.lower(): value for key, value in env.items()})
         url = f"http://127.0.0.1:{port}"
-        app = create_app(settings, worker_env=env, worker_cwd=Path(tmp))  # no .env read by the worker
-        app.include_router(build_demo_router(cloud, sitrep_url=url, signing_secret=env["SLACK_SIGNING_SECRET"]))
+        demo = build_demo_routes(cloud, sitrep_url=url, signing_secret=env["SLACK_SIGNING_SECRET"])
+        app = create_app(settings, worker_env=env, worker_cwd=Path(tmp),  # no .env read by the worker
+                         extra_routes=demo)
         cloud.subscribe_slack_events(f"{url}/slack/events", env["SLACK_SIGNING_SECRET"])
         with Narrator(settings.database_url, url=url, users={USER: "sre-ana"}):  # the banner, then the steps
             if browser:

@@ -12,20 +12,23 @@ import asyncio
 import contextlib
 import hmac
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import structlog
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from bot.api import build_api_router
+from bot.api import build_api_routes
 from bot.metrics import CONTENT_TYPE, exposition
+from bot.openapi import document
 from bot.runtime import DRAIN_SECONDS, PolicyWatcher, Runtime, open_runtime
 from bot.settings import Settings
-from bot.webhooks import build_webhook_router
+from bot.webhooks import build_webhook_routes
 from bot.worker_process import WorkerProcess
 
 log = structlog.get_logger(__name__)
@@ -37,11 +40,12 @@ SLACK_BODY_MAX_BYTES = 1_000_000
 
 
 def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str, str] | None = None,
-               worker_cwd: Path | None = None) -> FastAPI:
+               worker_cwd: Path | None = None, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     """``worker``: start ``sitrep worker`` as a child process (with ``worker_env`` over this
-    process's environment, in ``worker_cwd``), restarted if it dies and stopped on shutdown."""
+    process's environment, in ``worker_cwd``), restarted if it dies and stopped on shutdown.
+    ``extra_routes``: served beside Sitrep's own (the demo's page); not in ``/openapi.json``."""
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # the worker process runs the periodic jobs that must run once; without it, this one does
         async with open_runtime(settings, worker=False, periodic=not worker) as runtime:
             app.state.runtime = runtime
@@ -66,10 +70,6 @@ def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str,
             finally:
                 await process.stop()
 
-    app = FastAPI(title="Sitrep", lifespan=lifespan, docs_url=None, redoc_url=None)
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """The database is locked or unreachable: nothing was stored, so say "retry" (Alertmanager,
         Grafana and Slack all deliver again) rather than a bare 500."""
@@ -77,10 +77,9 @@ def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str,
         return JSONResponse({"error": "database unavailable: nothing was stored, retry later"},
                             status_code=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
-    @app.post("/slack/events")
     async def slack_events(request: Request) -> Response:
         declared = request.headers.get("content-length", "")
-        if not declared.isdigit() or int(declared) > SLACK_BODY_MAX_BYTES:  # Slack always sends it
+        if not declared.isdecimal() or int(declared) > SLACK_BODY_MAX_BYTES:  # Slack always sends it
             return JSONResponse({"error": f"body missing its length or over {SLACK_BODY_MAX_BYTES} bytes"},
                                 status_code=413)
         runtime: Runtime = request.app.state.runtime
@@ -88,11 +87,9 @@ def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str,
             return JSONResponse({"error": runtime.slack_problem}, status_code=503)
         return await runtime.slack_handler.handle(request)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
 
-    @app.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
         runtime: Runtime = request.app.state.runtime
         try:
@@ -111,7 +108,6 @@ def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str,
             "policy": policy_state(runtime),
         })
 
-    @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         token = settings.sitrep_metrics_token
         if token is not None and not hmac.compare_digest(
@@ -122,12 +118,24 @@ def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str,
         body = await asyncio.to_thread(exposition, runtime.store.engine)
         return Response(content=body, media_type=CONTENT_TYPE)
 
-    app.include_router(build_webhook_router(settings))
-    app.include_router(build_api_router(settings))
-    return app
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(document())
+
+    routes: list[BaseRoute] = [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *build_webhook_routes(settings),
+        *build_api_routes(settings),
+        *extra_routes,
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        OperationalError: database_unavailable, InterfaceError: database_unavailable})
 
 
-def worker_state(app: FastAPI) -> str:
+def worker_state(app: Starlette) -> str:
     process: WorkerProcess | None = getattr(app.state, "worker_process", None)
     if process is not None:
         return process.state

@@ -30,7 +30,7 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isdecimal():
         return float(value)
     try:
         when = parsedate_to_datetime(value)

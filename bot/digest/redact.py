@@ -762,7 +762,7 @@ def _national_id(m: re.Match[str], _text: str) -> Iterator[_Hit]:
     elif m.group("dni"):
         raw = m.group("dni").replace(" ", "").replace("-", "").upper()
         number = raw[:-1].replace("X", "0").replace("Y", "1").replace("Z", "2")
-        if number.isdigit() and _DNI_LETTERS[int(number) % 23] == raw[-1]:
+        if number.isdecimal() and _DNI_LETTERS[int(number) % 23] == raw[-1]:
             yield m.start("dni"), m.end("dni"), "national_id"
 
 

@@ -10,13 +10,16 @@ Kubernetes were asked to do. Everything rendered is text (``textContent``), neve
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
 
 from bot.sandbox.scenario import Scenario
 from bot.sandbox.server import FakeCloud
@@ -85,24 +88,34 @@ def demo_env(cloud: FakeCloud, workdir: Path, *, model_key: str | None) -> dict[
     }
 
 
-async def same_origin_json(request: Request) -> None:
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+async def cross_site_refusal(request: Request) -> JSONResponse | None:
     """The demo's API spends the user's model key and acts as them: only the demo page itself may call
     it. A browser sends ``Origin`` with every cross-site POST (a form, a fetch from another page): it
     must be this server's; and a body must be JSON (a plain HTML form cannot send that)."""
     origin = request.headers.get("origin")
     own = f"{request.url.scheme}://{request.url.netloc}"
     if origin is not None and origin != own:
-        raise HTTPException(status_code=403, detail=f"cross-origin request refused (Origin {origin[:100]})")
+        return JSONResponse({"error": f"cross-origin request refused (Origin {origin[:100]})"}, status_code=403)
     if request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
-        raise HTTPException(status_code=403, detail="cross-site request refused")
+        return JSONResponse({"error": "cross-site request refused"}, status_code=403)
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/json" and (content_type or await request.body()):
-        raise HTTPException(status_code=415, detail="the demo API takes application/json only")
+        return JSONResponse({"error": "the demo API takes application/json only"}, status_code=415)
+    return None
 
 
-def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str) -> APIRouter:
-    router = APIRouter()
-    posts = {"dependencies": [Depends(same_origin_json)]}
+def same_origin_json(endpoint: Endpoint) -> Endpoint:
+    """``endpoint`` behind ``cross_site_refusal``."""
+    @wraps(endpoint)
+    async def checked(request: Request) -> Response:
+        return await cross_site_refusal(request) or await endpoint(request)
+    return checked
+
+
+def build_demo_routes(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str) -> list[Route]:
     signer = SlackSigner(signing_secret, response_url_base=cloud.url)
     events = f"{sitrep_url}/slack/events"
 
@@ -111,12 +124,10 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
         text = response.text
         return JSONResponse({"status": response.status_code, "answer": text[:2000]})
 
-    @router.get("/demo")
-    async def page() -> HTMLResponse:
+    async def page(request: Request) -> HTMLResponse:
         return HTMLResponse(PAGE.replace("/*SCENARIOS*/{}", json.dumps(SCENARIOS)).replace("/*USER*/", USER))
 
-    @router.get("/demo/api/state")
-    async def state() -> JSONResponse:
+    async def state(request: Request) -> JSONResponse:
         async with httpx.AsyncClient(base_url=cloud.url, timeout=5) as client:
             messages = (await client.get("/slack/api/_messages", params={"channel": CHANNEL})).json()
             calls = (await client.get("/_control/slack/calls")).json()
@@ -130,16 +141,15 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
                              "views": modals, "private": private[-10:],
                              "actions": {"argocd": argocd, "kubernetes": kubernetes}})
 
-    @router.get("/demo/api/files/{file_id}")
-    async def file(file_id: str) -> Response:
+    async def file(request: Request) -> Response:
         """A file shared in the channel (Sitrep's charts), from the sandbox Slack."""
+        file_id: str = request.path_params["file_id"]
         async with httpx.AsyncClient(base_url=cloud.url, timeout=5) as client:
             answer = await client.get(f"/slack/api/_files/{quote(file_id, safe='')}")
         if answer.status_code != 200:
             return JSONResponse({"error": "no such file"}, status_code=404)
         return Response(answer.content, media_type=answer.headers.get("content-type", "application/octet-stream"))
 
-    @router.post("/demo/api/fire", **posts)
     async def fire(request: Request) -> JSONResponse:
         body = await request.json() if await request.body() else {}
         name = str((body or {}).get("scenario") or "bad_deploy")
@@ -151,7 +161,6 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
             response = await client.post(cloud.incoming_webhook_url(CHANNEL), json=alertmanager_message(scenario))
         return JSONResponse({"status": response.status_code, "scenario": name})
 
-    @router.post("/demo/api/command", **posts)
     async def command(request: Request) -> JSONResponse:
         text = str((await request.json()).get("text", ""))[:500]
         if not text.startswith("/"):  # a person writing in the channel
@@ -164,7 +173,6 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
         return await send(signer.slash_command_body(command="/incident", text=text, user_id=USER,
                                                     channel_id=CHANNEL))
 
-    @router.post("/demo/api/click", **posts)
     async def click(request: Request) -> JSONResponse:
         data = await request.json()
         payload = signer.block_actions_payload(
@@ -173,7 +181,6 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
             block_id=str(data.get("block_id", "")), text=str(data.get("text", "")))
         return await send(signer.interactivity_body(payload))
 
-    @router.post("/demo/api/submit", **posts)
     async def submit(request: Request) -> JSONResponse:
         data = await request.json()
         view = data["view"]
@@ -184,7 +191,10 @@ def build_demo_router(cloud: FakeCloud, *, sitrep_url: str, signing_secret: str)
                    "view": {**view, "state": {"values": values}}}
         return await send(signer.interactivity_body(payload))
 
-    return router
+    return [Route("/demo", page, methods=["GET"]), Route("/demo/api/state", state, methods=["GET"]),
+            Route("/demo/api/files/{file_id}", file, methods=["GET"]),
+            *(Route(f"/demo/api/{post.__name__}", same_origin_json(post), methods=["POST"])
+              for post in (fire, command, click, submit))]
 
 
 PAGE = r"""<!doctype html>

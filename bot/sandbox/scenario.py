@@ -841,12 +841,12 @@ def _is_short_sha(text: str) -> bool:
 
 
 def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+    return tuple(int(part) if part.isdecimal() else -1 for part in version.split("."))
 
 
 def _next_patch(version: str) -> str:
     major, _, rest = version.rpartition(".")
-    return f"{major}.{int(rest) + 1}" if major and rest.isdigit() else f"{version}-1"
+    return f"{major}.{int(rest) + 1}" if major and rest.isdecimal() else f"{version}-1"
 
 
 def _hex(rng: random.Random, digits: int) -> str:

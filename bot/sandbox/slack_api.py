@@ -581,7 +581,7 @@ class FakeSlack(FakeUpstream):
         return {"view": self._view(view)}
 
     async def files_get_upload_url(self, params: Params, request: Request) -> Params:
-        if not params.get("filename") or not str(params.get("length", "")).isdigit():
+        if not params.get("filename") or not str(params.get("length", "")).isdecimal():
             raise SlackError("invalid_arguments")
         file_id = self._id("F")
         self.files[file_id] = {"id": file_id, "name": params["filename"],

@@ -711,7 +711,7 @@ class FakeArgoCD(FakeUpstream):
             if len(positions) != len(revisions):
                 return argocd_error(400, "the number of revisions and source positions must match")
             for position, revision in zip(positions, revisions, strict=True):
-                if not position.lstrip("-").isdigit() or not 1 <= int(position) <= len(wanted):
+                if not position.lstrip("-").isdecimal() or not 1 <= int(position) <= len(wanted):
                     return argocd_error(500, "source position is out of range", code=2)
                 wanted[int(position) - 1] = revision
         else:
@@ -803,7 +803,7 @@ class FakeArgoCD(FakeUpstream):
                 wanted = [current.chart_version, VALUES_BRANCH]
                 positions = body.get("sourcePositions") or list(range(1, len(body["revisions"]) + 1))
                 for position, revision in zip(positions, body["revisions"], strict=False):
-                    if str(position).isdigit() and 1 <= int(position) <= len(wanted):
+                    if str(position).isdecimal() and 1 <= int(position) <= len(wanted):
                         wanted[int(position) - 1] = str(revision)
             try:
                 target = scenario.deploy_for(wanted, history=history)

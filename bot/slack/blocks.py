@@ -426,7 +426,7 @@ def _footer_blocks(brief: Brief, *, incident_id: str | int | None) -> list[Block
 def _feedback_blocks(brief: Brief, incident_id: str | int | None) -> list[Block]:
     """"Was this right?" buttons, and "What the model saw" on a model's brief; their value is the
     incident id only."""
-    if incident_id is None or not str(incident_id).isdigit():
+    if incident_id is None or not str(incident_id).isdecimal():
         return []
     value = json.dumps({"incident_id": int(incident_id)})
     buttons = [

@@ -60,3 +60,4 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after_seconds("Tue, 25 Nov 2025 03:44:05 GMT", now=now) == 5.0
     assert retry_after_seconds("Tue, 25 Nov 2025 03:43:00 GMT", now=now) == 0.0
     assert retry_after_seconds("soon", now=now) is None and retry_after_seconds(None) is None
+    assert retry_after_seconds("²", now=now) is None  # a digit to str.isdigit, not to float()

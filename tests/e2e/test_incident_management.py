@@ -50,6 +50,8 @@ def test_list_status_resolve_and_reopen(
 
     assert ask("status 99").startswith("There is no incident 99")
     assert ask("resolve").startswith("Which incident? Type `/incident resolve 12` [note]")
+    assert ask("status ²").startswith("Which incident?")  # a digit to str.isdigit, not to int()
+    assert ask("postmortem ³").startswith("Which incident?")
 
 
 def test_slack_rate_limits_are_waited_out(

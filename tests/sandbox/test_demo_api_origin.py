@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
-from bot.sandbox.demo import build_demo_router
+from bot.sandbox.demo import build_demo_routes
 
 
 class Feed:
@@ -25,9 +25,8 @@ class Cloud:  # what the router reads before it calls anything
 
 @pytest.fixture
 def client() -> httpx.AsyncClient:
-    app = FastAPI()
-    app.include_router(build_demo_router(Cloud(), sitrep_url="http://sitrep.invalid",  # type: ignore[arg-type]
-                                         signing_secret="s"))
+    app = Starlette(routes=build_demo_routes(Cloud(), sitrep_url="http://sitrep.invalid",  # type: ignore[arg-type]
+                                             signing_secret="s"))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo.local")
 
 

@@ -14,6 +14,7 @@ import inspect
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -295,9 +296,19 @@ def test_removing_an_event_or_interactivity_is_caught() -> None:
 
 
 def test_the_code_serves_the_manifests_url_and_socket_mode() -> None:
-    web = (ROOT / "bot" / "web.py").read_text()
-    assert '@app.post("/slack/events")' in web
+    from starlette.routing import Route
+
     from bot.settings import Settings
+    from bot.web import create_app
+
+    manifest = load_manifest()
+    urls = (manifest["settings"]["event_subscriptions"]["request_url"],
+            manifest["settings"]["interactivity"]["request_url"],
+            *(command["url"] for command in manifest["features"]["slash_commands"]))
+    paths = {urlsplit(url).path for url in urls}
+    served = {route.path for route in create_app(Settings(_env_file=None), worker=False).routes
+              if isinstance(route, Route) and "POST" in (route.methods or ())}
+    assert paths == {"/slack/events"} and paths <= served
 
     assert "slack_app_token" in Settings.model_fields  # SLACK_APP_TOKEN turns Socket Mode on
 

@@ -108,7 +108,7 @@ async def _manage(ack: AsyncAck, services: Services, *, client: AsyncWebClient, 
         lines = [MRKDWN.text(summary.line()) for summary in open_now] or ["No open incidents."]
         await ack(response_type="ephemeral", text="Open incidents:\n" + "\n".join(lines[:20]))
         return
-    if not args or not args[0].lstrip("#").isdigit():
+    if not args or not args[0].lstrip("#").isdecimal():
         await ack(response_type="ephemeral", text=f"Which incident? Type `/incident {verb} 12`"
                   + (" [note]" if verb == "resolve" else "") + " — the number is in each brief's footer.")
         return
@@ -143,7 +143,7 @@ async def _manage(ack: AsyncAck, services: Services, *, client: AsyncWebClient, 
 async def _postmortem(ack: AsyncAck, services: Services, *, client: AsyncWebClient, respond: AsyncRespond,
                       args: list[str], channel: str) -> None:
     """``/incident postmortem <id>``: the Markdown draft as a file in the incident's thread."""
-    if len(args) != 1 or not args[0].lstrip("#").isdigit():
+    if len(args) != 1 or not args[0].lstrip("#").isdecimal():
         await ack(response_type="ephemeral", text="Which incident? Type `/incident postmortem 12`.")
         return
     incident_id = int(args[0].lstrip("#"))
