@@ -16,6 +16,7 @@ prompt, the model's text or a key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -152,8 +153,11 @@ class Analyst:
             if (reused := self._reusable(key)) is not None:
                 log.info("analysis_reused", status=reused.analysis.status.value)
                 return reused
-            # the SDKs' one-off import (seconds, on the first brief after a start) is not the models' time
-            await self.load_sdks()
+            # the SDKs' one-off import (seconds, on the first brief after a start) is not the models' time;
+            # it has a budget of its own (past it, the chain's calls wait for the import within theirs)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.chain_timeout):
+                    await self.load_sdks()
             chain_started = time.monotonic()
             try:
                 async with asyncio.timeout(self.chain_timeout):

@@ -171,8 +171,8 @@ async def test_the_whole_chain_is_bounded() -> None:
 
 @dataclass
 class SlowToImportLLM(FakeLLM):
-    """A client whose SDK takes longer to import than the whole chain's budget (anthropic takes
-    seconds on a loaded machine), imported on its first call as the real clients do."""
+    """A client whose SDK takes longer to import than an attempt's budget (anthropic takes seconds on
+    a loaded machine), imported on its first call as the real clients do."""
 
     sdk_module: ClassVar[str] = "sitrep_test_slow_sdk"
 
@@ -187,9 +187,21 @@ async def test_the_first_brief_after_a_start_does_not_pay_the_sdk_import_from_th
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "sitrep_test_slow_sdk", raising=False)
     primary = SlowToImportLLM(HAIKU, [brief_data()])
-    brief = await run(analyst(primary, attempt_timeout=0.3, chain_timeout=0.45))
+    brief = await run(analyst(primary, attempt_timeout=0.3, chain_timeout=1.0))
     assert brief.analysis.status is AnalysisStatus.COMPLETED and brief.analysis.model == HAIKU
     assert "sitrep_test_slow_sdk" in sys.modules
+
+
+async def test_an_sdk_import_longer_than_its_own_budget_ends_in_the_rule_based_brief(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sitrep_test_slower_sdk.py").write_text("import time\ntime.sleep(1.5)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "sitrep_test_slower_sdk", raising=False)
+    monkeypatch.setattr(SlowToImportLLM, "sdk_module", "sitrep_test_slower_sdk")
+    started = time.monotonic()
+    brief = await run(analyst(SlowToImportLLM(HAIKU, [brief_data()]), attempt_timeout=0.3, chain_timeout=0.45))
+    assert time.monotonic() - started < 1.4  # the import's budget, then the chain's: not the whole import
+    assert brief.analysis.status is AnalysisStatus.DETERMINISTIC and brief.analysis.fallback_reason == "model timeout"
 
 
 async def test_fallback_model_recovers() -> None:

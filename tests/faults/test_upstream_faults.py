@@ -31,6 +31,7 @@ async def investigate(cloud: FakeCloud, *, budget: float = SOURCE_BUDGET, **env:
     settings = Settings(_env_file=None, sitrep_source_timeout=budget,  # type: ignore[call-arg]
                         sitrep_collect_timeout=budget + 0.5, sitrep_llm_timeout=2.0, **values)
     analyst = build_analyst(settings)
+    await analyst.load_sdks()  # as a worker does when it starts: the one-off import is not the brief's time
     started = time.monotonic()
     try:
         async with build_collectors(settings) as collectors:
