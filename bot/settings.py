@@ -83,7 +83,7 @@ class SlackSettings(BaseSettings):
         default=None, description="xapp- token: Socket Mode instead of a public HTTP URL"
     )
     slack_api_url: str = "https://slack.com/api/"
-    sitrep_alert_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    sitrep_alert_channels: Annotated[list[str], NoDecode] = []
     #: seconds between Sitrep's new messages in one channel (Slack allows about one a second; 0: unpaced)
     sitrep_slack_post_interval: float = Field(default=1.0, ge=0)
     #: messages a quiet channel may get at once before the interval applies (Slack allows short bursts)

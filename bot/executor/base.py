@@ -65,8 +65,8 @@ class ExecutionResult(BaseModel):
     error: str | None = None  # short reason, no secrets
     elapsed_s: float = 0.0
     #: calls made before ``request``: lookups, turning auto-sync off
-    steps: list[Exchange] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
+    steps: list[Exchange] = []
+    notes: list[str] = []
     auto_sync_suspended: bool = False
 
 

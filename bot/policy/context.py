@@ -45,9 +45,9 @@ class PolicyContext(BaseModel):
     model_config = ConfigDict(frozen=True)
     now: AwareDatetime
     requester: str | None = None  # Slack user id of whoever asked (None: an alert)
-    history: list[Deploy] = Field(default_factory=list)  # the target app's ArgoCD history
+    history: list[Deploy] = []  # the target app's ArgoCD history
     replicas: int | None = Field(default=None, ge=0)  # current replicas of the target
-    executions: list[Execution] = Field(default_factory=list)
+    executions: list[Execution] = []
     #: what prompted the action (``Prompt``); anything but an alert needs a human
     prompted_by: Prompt = Prompt.ALERT
     #: instruction-like text was found in the evidence: nothing runs without a human

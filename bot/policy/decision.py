@@ -40,9 +40,9 @@ class Decision(BaseModel):
     #: the rule that decided (its ``name``), ``freeze: <name>``, ``default deny`` or ``invariant: <what>``
     rule: str
     #: sentences for the on-call engineer, the deciding one first
-    reasons: list[str] = Field(default_factory=list)
+    reasons: list[str] = []
     #: user ids (U…/W…) and user-group handles (@…) allowed to approve; empty unless ``approve``
-    approvers: list[str] = Field(default_factory=list)
+    approvers: list[str] = []
     min_approvals: int = 0
     expires_at: datetime | None = None
     two_person: bool = False
@@ -52,7 +52,7 @@ class Decision(BaseModel):
     target_history_id: int | None = None
     #: what the action would change, for the approver (set by the service, not the engine): the
     #: deploy a rollback goes back to, its exact change, auto-sync turned off first
-    preview: list[str] = Field(default_factory=list)
+    preview: list[str] = []
     #: what prompted the action (``bot.policy.context.Prompt``: alert, request, evidence), as evaluated
     prompted_by: str | None = None
     #: the evidence held instruction-like text when this was decided

@@ -366,17 +366,17 @@ class PolicyFile(_Strict):
     )
 
     services: dict[ServiceName, Service] = Field(default_factory=dict)
-    rules: list[Rule] = Field(default_factory=list)
-    freeze: list[Freeze] = Field(default_factory=list)
+    rules: list[Rule] = []
+    freeze: list[Freeze] = []
 
 
 class Policy(_Strict):
     """Every file of a policy directory merged: what the engine evaluates against."""
 
     services: dict[str, Service] = Field(default_factory=dict)
-    rules: list[Rule] = Field(default_factory=list)
-    freeze: list[Freeze] = Field(default_factory=list)
-    files: list[str] = Field(default_factory=list, description="where it was loaded from")
+    rules: list[Rule] = []
+    freeze: list[Freeze] = []
+    files: list[str] = Field(default=[], description="where it was loaded from")
 
     def longest_rate_window(self) -> timedelta | None:
         """How far back the caller must look for executions (``PolicyContext.executions``)."""

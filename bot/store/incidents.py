@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 from sqlalchemy import or_, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -20,7 +20,8 @@ from bot.store.db import schema_is_current
 from bot.store.stats import brief_counts, count, source_counts
 from bot.store.tables import AlertRow, BriefRow, IncidentRow, TimelineEventRow
 
-_RESULTS = TypeAdapter(list[SourceResult])
+#: built on first use, like the models it holds (``bot.models._Model``): the web process rarely reads it
+_RESULTS = TypeAdapter(list[SourceResult], config=ConfigDict(defer_build=True))
 
 
 @dataclass(frozen=True, slots=True)

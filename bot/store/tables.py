@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import ConfigDict
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bot.models import IncidentStatus, utcnow
 
 
-class IncidentRow(SQLModel, table=True):
+class _Table(SQLModel):
+    """Rows are built from the database and by the stores, never validated from outside: their
+    pydantic validators are built if ever used (``model_validate``), not at every start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class IncidentRow(_Table, table=True):
     __tablename__ = "incidents"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -30,7 +38,7 @@ class IncidentRow(SQLModel, table=True):
     onset_at: datetime | None = None
 
 
-class BriefRow(SQLModel, table=True):
+class BriefRow(_Table, table=True):
     __tablename__ = "briefs"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -47,7 +55,7 @@ class BriefRow(SQLModel, table=True):
     redactions: str | None = None
 
 
-class TimelineEventRow(SQLModel, table=True):
+class TimelineEventRow(_Table, table=True):
     __tablename__ = "timeline_events"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -58,7 +66,7 @@ class TimelineEventRow(SQLModel, table=True):
     data: str = "{}"  # JSON
 
 
-class ProposalRow(SQLModel, table=True):
+class ProposalRow(_Table, table=True):
     """A typed action proposed on a brief, with the policy's decision and where it stands."""
 
     __tablename__ = "proposals"
@@ -82,7 +90,7 @@ class ProposalRow(SQLModel, table=True):
     reverts: int | None = Field(default=None, unique=True)
 
 
-class ApprovalRow(SQLModel, table=True):
+class ApprovalRow(_Table, table=True):
     __tablename__ = "approvals"
     __table_args__ = (UniqueConstraint("proposal_id", "user_id", name="uq_approval_user"),)
 
@@ -92,7 +100,7 @@ class ApprovalRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
-class ExecutionRow(SQLModel, table=True):
+class ExecutionRow(_Table, table=True):
     """At most one per proposal (unique): the database makes execution exactly once."""
 
     __tablename__ = "executions"
@@ -106,7 +114,7 @@ class ExecutionRow(SQLModel, table=True):
     result: str = "{}"  # ExecutionResult JSON
 
 
-class JobRow(SQLModel, table=True):
+class JobRow(_Table, table=True):
     """A unit of work in the durable queue (an investigation, a verification...)."""
 
     __tablename__ = "jobs"
@@ -126,7 +134,7 @@ class JobRow(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
-class FeedbackRow(SQLModel, table=True):
+class FeedbackRow(_Table, table=True):
     """A person's verdict on a brief's root cause (the latest per person counts)."""
 
     __tablename__ = "feedback"
@@ -140,7 +148,7 @@ class FeedbackRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
-class AlertRow(SQLModel, table=True):
+class AlertRow(_Table, table=True):
     """Every alert accepted, whatever it came from; kept even when it only joined an incident or
     repeated one already known (``duplicate_of``)."""
 
@@ -170,7 +178,7 @@ class AlertRow(SQLModel, table=True):
     duplicate_of: int | None = None
 
 
-class SlackEventRow(SQLModel, table=True):
+class SlackEventRow(_Table, table=True):
     """Slack event ids seen: Slack retries a delivery up to 3 times; each is handled once."""
 
     __tablename__ = "slack_events"
@@ -179,7 +187,7 @@ class SlackEventRow(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow)
 
 
-class DeadLetterRow(SQLModel, table=True):
+class DeadLetterRow(_Table, table=True):
     """What arrived and could not be read: kept with the reason, never dropped silently."""
 
     __tablename__ = "dead_letters"
@@ -192,7 +200,7 @@ class DeadLetterRow(SQLModel, table=True):
     body: str = ""  # the raw body (first 1 MB)
 
 
-class ServiceEdgeRow(SQLModel, table=True):
+class ServiceEdgeRow(_Table, table=True):
     """``parent`` calls ``child``: learned from traces (Jaeger's dependencies, collected spans)."""
 
     __tablename__ = "service_edges"
@@ -205,7 +213,7 @@ class ServiceEdgeRow(SQLModel, table=True):
     seen_at: datetime = Field(default_factory=utcnow)
 
 
-class MetricCounterRow(SQLModel, table=True):
+class MetricCounterRow(_Table, table=True):
     """A running total for ``/metrics`` (``bot.store.stats``): one row per counter and label values,
     added to in the transaction that records the event it counts."""
 
