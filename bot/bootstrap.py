@@ -104,9 +104,9 @@ def wanted(extras: list[str]) -> dict[str, object]:
             "python": sys.version.split()[0]}
 
 
-def installed_matches(want: dict[str, object]) -> bool:
+def installed_matches(want: dict[str, object], stamp: Path | None = None) -> bool:
     try:
-        have = json.loads(STAMP.read_text(encoding="utf-8"))
+        have = json.loads((stamp or STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return bool(have.get("pyproject") == want["pyproject"]
@@ -114,20 +114,23 @@ def installed_matches(want: dict[str, object]) -> bool:
                 and have.get("python") == want["python"])
 
 
-def install(python: Path, extras: list[str]) -> None:
+def install(python: Path, extras: list[str], stamp: Path | None = None) -> None:
+    """Install Sitrep into ``python``'s environment, unless ``stamp`` (default ``.venv``'s) says it is."""
     want = wanted(extras)
-    if installed_matches(want):
+    if installed_matches(want, stamp):
         return
     target = f"{ROOT}[{','.join(extras)}]" if extras else str(ROOT)
-    print(f"bootstrap: installing sitrep{'[' + ','.join(extras) + ']' if extras else ''} into .venv "
-          "(a minute or so the first time)", flush=True)
+    where = python.parent.parent
+    print(f"bootstrap: installing sitrep{'[' + ','.join(extras) + ']' if extras else ''} into "
+          f"{where.relative_to(ROOT) if where.is_relative_to(ROOT) else where} (a minute or so the first time)",
+          flush=True)
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PIP_USER", None)
     if not _install_with_uv(python, target, env):
         done = _run([str(python), "-m", "pip", "install", "--quiet", "-e", target], env=env)
         if done.returncode != 0:
             raise BootstrapError("pip install into .venv failed (see pip's message above)")
-    STAMP.write_text(json.dumps(want), encoding="utf-8")
+    (stamp or STAMP).write_text(json.dumps(want), encoding="utf-8")
 
 
 #: pip settings that uv takes as these options (several values: one option each)
@@ -193,14 +196,15 @@ def _install_with_uv(python: Path, target: str, env: dict[str, str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bot.bootstrap", description=__doc__.splitlines()[0])
     parser.add_argument("--test", action="store_true", help="also install the test extras")
+    parser.add_argument("--venv", type=Path, default=VENV, help="the environment to create (default: .venv)")
     args = parser.parse_args(argv)
     if sys.version_info < MIN_PYTHON:
         print(f"bootstrap: Sitrep needs Python ≥ {'.'.join(map(str, MIN_PYTHON))}; this is "
               f"{sys.version.split()[0]} ({sys.executable})", file=sys.stderr)
         return 1
     try:
-        python = create_venv()
-        install(python, ["test"] if args.test else [])
+        python = create_venv(args.venv.resolve())
+        install(python, ["test"] if args.test else [], stamp=args.venv.resolve() / STAMP.name)
     except BootstrapError as exc:
         print(f"bootstrap: {exc}", file=sys.stderr)
         return 1

@@ -47,6 +47,30 @@ def test_a_second_run_installs_nothing_unless_pyproject_or_extras_change(tmp_pat
     assert len(calls) == 2
 
 
+def test_another_environment_keeps_its_own_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--venv DIR`` (bench/startup.py's runtime install): its install is recorded in DIR, and neither
+    it nor .venv takes the other's record for its own."""
+    default_stamp = tmp_path / "default" / "sitrep-installed.json"
+    default_stamp.parent.mkdir()
+    monkeypatch.setattr(bootstrap, "STAMP", default_stamp)
+    made: list[Path] = []
+
+    def create_venv(root: Path) -> Path:
+        root.mkdir(exist_ok=True)
+        made.append(root)
+        return Path(sys.executable)
+
+    monkeypatch.setattr(bootstrap, "create_venv", create_venv)
+    calls: list[list[str]] = []
+    monkeypatch.setattr(bootstrap, "_run", lambda cmd, **_: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(bootstrap, "_install_with_uv", lambda *_: False)
+    assert bootstrap.main(["--venv", str(tmp_path / "runtime")]) == 0
+    assert made == [tmp_path / "runtime"] and (tmp_path / "runtime" / "sitrep-installed.json").exists()
+    assert not default_stamp.exists() and len(calls) == 1
+    assert bootstrap.main(["--venv", str(tmp_path / "runtime")]) == 0
+    assert len(calls) == 1 and len(made) == 2  # recorded there: nothing to install
+
+
 def test_a_failed_install_says_so_and_records_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stamp = tmp_path / "sitrep-installed.json"
     monkeypatch.setattr(bootstrap, "STAMP", stamp)
