@@ -233,7 +233,7 @@ def row(name: str, took: list[Took], target: float, *, beside: str = "") -> bool
     wall = statistics.median(t.wall for t in took)
     ok = cpu <= target
     figure = f"{cpu:.2f} s CPU (wall {wall:.2f} s; runs {min(t.cpu for t in took):.2f}–{max(t.cpu for t in took):.2f})"
-    print(f"  {name:<26}{figure + beside:<48}target ≤ {target:g} s CPU  {'PASS' if ok else 'FAIL'}")
+    print(f"  {name:<26}{figure + beside:<46}  target ≤ {target:g} s CPU  {'PASS' if ok else 'FAIL'}")
     return ok
 
 
