@@ -243,10 +243,11 @@ def main() -> int:
     parser.add_argument("--python", type=Path, help="measure the Sitrep installed for this interpreter "
                         "(default: a runtime install made by README's command in .bench/runtime-venv)")
     args = parser.parse_args()
-    base = system_python()
-    python = args.python or runtime_python(base)
-    where = (f"runtime install (README's run command with {base}, no test extras)" if args.python is None
-             else str(python))
+    if args.python is None:
+        base = system_python()
+        python, where = runtime_python(base), f"runtime install (README's run command with {base}, no test extras)"
+    else:
+        python, where = args.python, str(args.python)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"startup: median of {args.runs} runs each (after a warm-up), SQLite, no Slack key, "
           "a model key for the worker, "

@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{sys.version.split()[0]} ({sys.executable})", file=sys.stderr)
         return 1
     try:
-        python = create_venv(args.venv.resolve())
-        install(python, ["test"] if args.test else [], stamp=args.venv.resolve() / STAMP.name)
+        root = args.venv.resolve()
+        install(create_venv(root), ["test"] if args.test else [], stamp=root / STAMP.name)
     except BootstrapError as exc:
         print(f"bootstrap: {exc}", file=sys.stderr)
         return 1

@@ -19,6 +19,9 @@ from pydantic import BaseModel
 #: ``GET /api/v1/incidents``: the largest page, and the default
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 50
+#: ``POST /slack/events``: Slack's events, commands and interactivity payloads are a few kB; a view
+#: submission stays far below
+SLACK_BODY_MAX_BYTES = 1_000_000
 
 Schema = dict[str, Any]
 
@@ -34,9 +37,9 @@ def _error(description: str) -> Schema:
     return _json(ERROR, description)
 
 
-def _object(properties: Schema, *, required: tuple[str, ...] | None = None) -> Schema:
-    return {"type": "object", "properties": properties,
-            "required": list(properties if required is None else required)}
+def _object(properties: Schema) -> Schema:
+    """An object with these properties, every one of them present."""
+    return {"type": "object", "properties": properties, "required": list(properties)}
 
 
 def inline(model: type[BaseModel]) -> Schema:
@@ -133,7 +136,7 @@ def document() -> Schema:
                 "responses": {
                     "200": {"description": "handled (Bolt's answer)"},
                     "401": {"description": "signature or timestamp wrong (Bolt)"},
-                    "413": _error("body missing its length or over 1 MB"),
+                    "413": _error(f"body missing its length or over {SLACK_BODY_MAX_BYTES} bytes"),
                     "503": _error("HTTP mode off (Slack not configured, or Socket Mode only), "
                                   "or the database unavailable"),
                 },
@@ -172,7 +175,7 @@ def document() -> Schema:
                 "responses": {
                     "200": _json(_object({"items": {"type": "array", "items": INCIDENT},
                                           "next_cursor": NULLABLE_STRING}), "a page of incidents"),
-                    "400": _error("a cursor that no page gave, or a limit outside 1–100"),
+                    "400": _error(f"a cursor that no page gave, or a limit outside 1–{MAX_LIMIT}"),
                     **API_ANSWERS,
                 }}},
             "/api/v1/incidents/{incident_id}": {"get": {

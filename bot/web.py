@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.api import build_api_routes
 from bot.metrics import CONTENT_TYPE, exposition
-from bot.openapi import document
+from bot.openapi import SLACK_BODY_MAX_BYTES, document
 from bot.runtime import DRAIN_SECONDS, PolicyWatcher, Runtime, open_runtime
 from bot.settings import Settings
 from bot.webhooks import build_webhook_routes
@@ -35,8 +35,6 @@ log = structlog.get_logger(__name__)
 
 #: what a 503 for a locked or unreachable database asks callers to wait
 DATABASE_RETRY_AFTER_S = 5
-#: Slack's events, commands and interactivity payloads are a few kB; a view submission stays far below
-SLACK_BODY_MAX_BYTES = 1_000_000
 
 
 def create_app(settings: Settings, *, worker: bool = True, worker_env: dict[str, str] | None = None,
